@@ -1,0 +1,170 @@
+//! The `kindling` command: parses arguments, calls the library crates, renders errors.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use kindling_core::{DeviceChoice, Registry};
+
+/// Declarative deep-learning experiments: YAML pipelines that train, evaluate and report.
+#[derive(Debug, Parser)]
+#[command(name = "kindling", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a pipeline, then train, evaluate and write a run directory.
+    Run {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Override a value: `train.optimizer.lr=3e-4`, `seed=1`, `stages[2].with.epochs=3`.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Device: auto (a GPU through wgpu when one exists, else CPU), cpu or wgpu.
+        #[arg(long)]
+        device: Option<DeviceChoice>,
+        /// Where run directories go (`<runs-dir>/<pipeline>/<run-id>/`).
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+    },
+    /// Check pipelines and report every problem of every file, without running anything.
+    Validate {
+        /// Pipeline files.
+        #[arg(required = true)]
+        pipelines: Vec<PathBuf>,
+        /// Overrides, checked as `run` would apply them.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// List every stage with its description and configuration keys.
+    Stages,
+    /// Measure training and inference speed of a preset model on synthetic data.
+    Bench {
+        /// The preset to measure.
+        #[arg(long, default_value = "mnist_cnn")]
+        model: String,
+        /// Samples per step.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        /// Device: auto, cpu or wgpu.
+        #[arg(long, default_value = "cpu")]
+        device: DeviceChoice,
+        /// Untimed steps first (allocation, autotuning).
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Timed training steps (and inference batches).
+        #[arg(long, default_value_t = 60)]
+        steps: usize,
+        /// Print one JSON line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn registry() -> Result<Registry> {
+    Registry::new(vec![kindling_vision::plugin(), kindling_models::plugin(), kindling_train::plugin()])
+        .map_err(anyhow::Error::msg)
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    let registry = registry()?;
+    match cli.command {
+        Command::Run { pipeline, mut set, device, runs_dir } => {
+            if let Some(d) = device {
+                set.push(format!("device={}", serde_json::to_value(d)?.as_str().unwrap_or("auto")));
+            }
+            let plan = match kindling_pipeline::load(&pipeline, &registry, &set) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    eprintln!("{e}");
+                    eprintln!("{} problem(s); nothing was run", e.issues.len());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let start = Instant::now();
+            let outcome = kindling_pipeline::run(plan, &runs_dir)?;
+            print_summary(&outcome, start.elapsed().as_secs_f64());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { pipelines, set } => {
+            let mut failed = 0;
+            for file in &pipelines {
+                match kindling_pipeline::load(file, &registry, &set) {
+                    Ok(plan) => println!("{}: ok ({} stages)", file.display(), plan.stages.len()),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                println!("{failed} of {} file(s) have problems", pipelines.len());
+                return Ok(ExitCode::from(2));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stages => {
+            for (plugin, def) in registry.iter() {
+                println!("{}  ({plugin})", def.name);
+                println!("    {}", def.summary);
+                if !def.inputs.is_empty() || !def.outputs.is_empty() {
+                    println!("    needs: {}   gives: {}", list(def.inputs), list(def.outputs));
+                }
+                for key in def.keys() {
+                    let default = if key.default.is_null() { "-".to_owned() } else { key.default.to_string() };
+                    println!("    {:<16} {:<28} {}", key.name, default, key.doc);
+                }
+                println!();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { model, batch_size, device, warmup, steps, json } => {
+            let r = kindling_train::bench::bench_train(&model, batch_size, device, warmup, steps)
+                .with_context(|| format!("benchmarking `{model}`"))?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{} batch {} on {}: train {:.0} samples/s, inference {:.0} samples/s",
+                    r.model, r.batch_size, r.device, r.train_samples_per_s, r.infer_samples_per_s
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn list(items: &[&str]) -> String {
+    if items.is_empty() { "-".to_owned() } else { items.join(", ") }
+}
+
+fn print_summary(outcome: &kindling_pipeline::RunOutcome, seconds: f64) {
+    println!();
+    println!("done in {seconds:.1} s");
+    for (label, value) in &outcome.summary.lines {
+        println!("  {label:<10} {value}");
+    }
+    println!("  {:<10} {}", "run dir", outcome.run_dir.display());
+    let mut files: Vec<String> = std::fs::read_dir(&outcome.run_dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    files.retain(|f| !f.starts_with('.'));
+    files.sort();
+    println!("  {:<10} {}", "files", files.join(" "));
+}

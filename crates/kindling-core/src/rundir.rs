@@ -1,0 +1,122 @@
+//! Run directories and atomic file writes.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically: a temporary sibling is written and synced, then renamed
+/// over `path`. A reader never sees a half-written file, and an interrupted write leaves the
+/// previous content (or nothing) in place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} names no file", path.display())))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        // Best effort: the temporary file is ours and incomplete.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// One run's directory, `runs/<pipeline>/<run-id>/`.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates a fresh run directory under `root/<pipeline>/`. The run id is the UTC time
+    /// (`20261123-073512`), with a numeric suffix when two runs start in the same second.
+    pub fn create(root: &Path, pipeline: &str) -> io::Result<Self> {
+        let base = root.join(pipeline);
+        fs::create_dir_all(&base)?;
+        let stamp = utc_stamp(std::time::SystemTime::now());
+        for n in 0..1000 {
+            let id = if n == 0 { stamp.clone() } else { format!("{stamp}-{n}") };
+            let path = base.join(id);
+            match fs::create_dir(&path) {
+                Ok(()) => return Ok(Self { path }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::AlreadyExists, "too many runs started this second"))
+    }
+
+    /// Uses an existing directory as the run directory (creating it if needed).
+    pub fn at(path: impl Into<PathBuf>) -> io::Result<Self> {
+        let path = path.into();
+        fs::create_dir_all(&path)?;
+        Ok(Self { path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `name` inside the run directory atomically and returns its path.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        let path = self.path.join(name);
+        write_atomic(&path, bytes)?;
+        Ok(path)
+    }
+}
+
+/// Formats a time as `YYYYMMDD-HHMMSS` in UTC (civil-from-days, no time-zone database needed).
+fn utc_stamp(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_civil_utc() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_420_512);
+        assert_eq!(utc_stamp(t), "20261123-075512");
+        assert_eq!(utc_stamp(std::time::UNIX_EPOCH), "19700101-000000");
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_files_and_leaves_no_temporaries() {
+        let dir = std::env::temp_dir().join(format!("kindling-core-atomic-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.txt");
+        write_atomic(&p, b"first").unwrap();
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"second");
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "left behind: {names:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn runs_started_together_get_distinct_directories() {
+        let root = std::env::temp_dir().join(format!("kindling-core-runs-{}", std::process::id()));
+        let a = RunDir::create(&root, "p").unwrap();
+        let b = RunDir::create(&root, "p").unwrap();
+        assert_ne!(a.path(), b.path());
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

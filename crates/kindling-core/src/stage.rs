@@ -1,0 +1,333 @@
+//! Stages: the units a pipeline runs, their typed configuration and their declared wiring.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::artifact::{Artifacts, Facts};
+use crate::issue::{ConfigIssue, Issues};
+use crate::rundir::RunDir;
+
+/// A stage's `with:` block as a typed struct. Unknown keys are rejected by the deserializer
+/// (`#[serde(deny_unknown_fields)]` on the struct); `Default` gives the documented defaults.
+pub trait StageConfig: DeserializeOwned + Serialize + Default + 'static {
+    /// One line of documentation per top-level key, shown by `kindling stages`. A test in each
+    /// plugin checks that every key has one.
+    const KEY_DOCS: &'static [(&'static str, &'static str)];
+
+    /// Checks values that parse but make no sense (a negative learning rate), recording every
+    /// problem rather than stopping at the first.
+    fn check(&self, issues: &mut Issues) {
+        let _ = issues;
+    }
+}
+
+/// What a stage sees while the pipeline is validated.
+#[derive(Debug)]
+pub struct PlanCx<'a> {
+    /// Facts recorded by earlier stages' plans.
+    pub facts: &'a mut Facts,
+    /// Where this stage's problems go; paths are relative to its `with:` block.
+    pub issues: &'a mut Issues,
+    /// The directory relative paths in the configuration are resolved against (the pipeline
+    /// file's directory).
+    pub base_dir: &'a Path,
+}
+
+/// Everything a running stage may touch.
+#[derive(Debug)]
+pub struct StageIo<'a> {
+    /// Artifacts of earlier stages, and run-wide resources such as the device.
+    pub artifacts: &'a mut Artifacts,
+    /// Where this run writes its files.
+    pub run_dir: &'a RunDir,
+    /// The run's seed; derive per-purpose streams with [`crate::derive_seed`].
+    pub seed: u64,
+    /// The directory relative paths in the configuration are resolved against.
+    pub base_dir: &'a Path,
+}
+
+/// Why a stage failed while running.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The pipeline's wiring check should prevent this; it remains a clear error, not a panic.
+    #[error("no earlier stage produced the `{0}` artifact this stage needs")]
+    MissingArtifact(&'static str),
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stage stopped on purpose (diverging loss, data that does not fit the model).
+    #[error("{0}")]
+    Stopped(String),
+    /// An error from a domain crate, which already names the file or value at fault.
+    #[error(transparent)]
+    Domain(Box<dyn Error + Send + Sync>),
+}
+
+impl StageError {
+    /// Wraps a domain crate's error.
+    pub fn domain(e: impl Error + Send + Sync + 'static) -> Self {
+        Self::Domain(Box::new(e))
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+}
+
+/// A configured stage, ready to be planned and run.
+pub trait Stage: Send {
+    /// Records what this stage will produce that later stages need to know before any compute
+    /// (input shape, number of classes), and checks what earlier stages recorded. Only cheap
+    /// work belongs here (reading a file header is fine; decoding a data set is not).
+    fn plan(&self, cx: &mut PlanCx<'_>) {
+        let _ = cx;
+    }
+
+    /// Does the stage's work.
+    fn run(&mut self, io: &mut StageIo<'_>) -> Result<(), StageError>;
+}
+
+/// A configuration key of a stage, with its default, for `kindling stages`.
+#[derive(Clone, Debug)]
+pub struct ConfigKey {
+    /// The key as written under `with:`.
+    pub name: &'static str,
+    /// Its default value (`null` where the key is required or optional without a default).
+    pub default: Value,
+    /// One line of documentation.
+    pub doc: &'static str,
+}
+
+/// A stage built from its configuration, with the configuration as resolved (defaults filled).
+pub struct PreparedStage {
+    /// The stage.
+    pub stage: Box<dyn Stage>,
+    /// The configuration with every default filled in, for the run directory.
+    pub resolved: Value,
+}
+
+impl std::fmt::Debug for PreparedStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedStage").field("resolved", &self.resolved).finish_non_exhaustive()
+    }
+}
+
+type Prepare = Box<dyn Fn(Value) -> Result<PreparedStage, Vec<ConfigIssue>> + Send + Sync>;
+
+/// A named stage kind a plugin offers: its description, wiring and factory.
+pub struct StageDef {
+    /// The name used in pipelines (`stage: train`).
+    pub name: &'static str,
+    /// One line saying what the stage does.
+    pub summary: &'static str,
+    /// Artifact kinds the stage needs from earlier stages.
+    pub inputs: &'static [&'static str],
+    /// Artifact kinds the stage produces.
+    pub outputs: &'static [&'static str],
+    keys: fn() -> Vec<ConfigKey>,
+    prepare: Prepare,
+}
+
+impl std::fmt::Debug for StageDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageDef").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl StageDef {
+    /// Declares a stage whose `with:` block is a `C`, built into a stage by `build`.
+    pub fn new<C: StageConfig>(
+        name: &'static str,
+        summary: &'static str,
+        inputs: &'static [&'static str],
+        outputs: &'static [&'static str],
+        build: fn(C) -> Box<dyn Stage>,
+    ) -> Self {
+        let prepare = move |value: Value| -> Result<PreparedStage, Vec<ConfigIssue>> {
+            let config = parse_config::<C>(value)?;
+            let mut issues = Issues::default();
+            config.check(&mut issues);
+            if !issues.is_empty() {
+                return Err(issues.into_vec());
+            }
+            let resolved = serde_json::to_value(&config).unwrap_or(Value::Null);
+            Ok(PreparedStage { stage: build(config), resolved })
+        };
+        Self { name, summary, inputs, outputs, keys: keys_of::<C>, prepare: Box::new(prepare) }
+    }
+
+    /// The configuration keys with their defaults and documentation.
+    pub fn keys(&self) -> Vec<ConfigKey> {
+        (self.keys)()
+    }
+
+    /// Parses and checks a `with:` block (`null` when absent) and builds the stage. Issue paths
+    /// are relative to the `with:` block.
+    pub fn prepare(&self, with: Value) -> Result<PreparedStage, Vec<ConfigIssue>> {
+        (self.prepare)(with)
+    }
+}
+
+fn keys_of<C: StageConfig>() -> Vec<ConfigKey> {
+    let defaults = serde_json::to_value(C::default()).unwrap_or(Value::Null);
+    C::KEY_DOCS
+        .iter()
+        .map(|&(name, doc)| ConfigKey { name, default: defaults.get(name).cloned().unwrap_or(Value::Null), doc })
+        .collect()
+}
+
+/// Deserializes `value` into `C`, reporting every unknown top-level key (with a suggestion)
+/// and otherwise the deserializer's first error with its path.
+fn parse_config<C: StageConfig>(value: Value) -> Result<C, Vec<ConfigIssue>> {
+    let value = if value.is_null() { Value::Object(Default::default()) } else { value };
+    let Value::Object(map) = &value else {
+        return Err(vec![ConfigIssue::new("", format!("expected a mapping of keys, found {}", kind_of(&value)))]);
+    };
+    let known: Vec<&str> = C::KEY_DOCS.iter().map(|(k, _)| *k).collect();
+    let unknown: Vec<ConfigIssue> =
+        map.keys().filter(|k| !known.contains(&k.as_str())).map(|k| unknown_key(k, &known)).collect();
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
+    serde_path_to_error::deserialize::<_, C>(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        vec![describe_serde_error(&path, &e.into_inner().to_string())]
+    })
+}
+
+/// An "unknown key" issue, with the closest known key when one is close enough to be a typo.
+pub(crate) fn unknown_key(key: &str, known: &[&str]) -> ConfigIssue {
+    let issue = ConfigIssue::new(key, format!("unknown key `{key}`"));
+    match crate::registry::closest(key, known.iter().copied()) {
+        Some(best) => issue.with_help(format!("did you mean `{best}`?")),
+        None => issue.with_help(format!("known keys: {}", known.join(", "))),
+    }
+}
+
+/// Turns a serde message into an issue, adding "did you mean" to unknown fields and variants.
+fn describe_serde_error(path: &str, message: &str) -> ConfigIssue {
+    for what in ["unknown field `", "unknown variant `"] {
+        let Some(rest) = message.strip_prefix(what) else { continue };
+        let Some((name, expected)) = rest.split_once('`') else { continue };
+        let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let noun = if what.contains("field") { "key" } else { "value" };
+        // The deserializer's path already ends at the unknown key or the enum's field.
+        let issue = ConfigIssue::new(path, format!("unknown {noun} `{name}`"));
+        return match crate::registry::closest(name, options.iter().copied()) {
+            Some(best) => issue.with_help(format!("did you mean `{best}`?")),
+            None if !options.is_empty() => issue.with_help(format!("expected one of: {}", options.join(", "))),
+            None => issue,
+        };
+    }
+    ConfigIssue::new(path, message.to_owned())
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Toy {
+        lr: f64,
+        mode: Mode,
+        inner: Inner,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Inner {
+        depth: u32,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Mode {
+        #[default]
+        Min,
+        Max,
+    }
+
+    impl Default for Toy {
+        fn default() -> Self {
+            Self { lr: 0.1, mode: Mode::Min, inner: Inner::default() }
+        }
+    }
+
+    impl StageConfig for Toy {
+        const KEY_DOCS: &'static [(&'static str, &'static str)] =
+            &[("lr", "learning rate"), ("mode", "min or max"), ("inner", "nested")];
+        fn check(&self, issues: &mut Issues) {
+            issues.require(self.lr > 0.0, "lr", "must be positive");
+        }
+    }
+
+    struct Nop;
+    impl Stage for Nop {
+        fn run(&mut self, _: &mut StageIo<'_>) -> Result<(), StageError> {
+            Ok(())
+        }
+    }
+
+    fn def() -> StageDef {
+        StageDef::new::<Toy>("toy", "a toy", &[], &[], |_| Box::new(Nop))
+    }
+
+    fn errors(v: Value) -> Vec<String> {
+        def().prepare(v).err().unwrap().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_a_suggestion() {
+        let got = errors(serde_json::json!({"lrr": 1, "mdoe": "max"}));
+        assert_eq!(
+            got,
+            ["lrr: unknown key `lrr` (did you mean `lr`?)", "mdoe: unknown key `mdoe` (did you mean `mode`?)"]
+        );
+    }
+
+    #[test]
+    fn nested_and_type_errors_carry_their_path() {
+        assert_eq!(
+            errors(serde_json::json!({"inner": {"dpth": 1}})),
+            ["inner.dpth: unknown key `dpth` (did you mean `depth`?)"]
+        );
+        assert_eq!(errors(serde_json::json!({"mode": "maxx"})), ["mode: unknown value `maxx` (did you mean `max`?)"]);
+        let got = errors(serde_json::json!({"lr": "fast"}));
+        assert!(got[0].starts_with("lr: invalid type: string \"fast\", expected f64"), "{got:?}");
+    }
+
+    #[test]
+    fn range_checks_run_after_parsing_and_defaults_are_resolved() {
+        assert_eq!(errors(serde_json::json!({"lr": -1.0})), ["lr: must be positive"]);
+        let ok = def().prepare(Value::Null).unwrap();
+        assert_eq!(ok.resolved, serde_json::json!({"lr": 0.1, "mode": "min", "inner": {"depth": 0}}));
+        let keys = def().keys();
+        assert_eq!(keys[0].name, "lr");
+        assert_eq!(keys[0].default, serde_json::json!(0.1));
+    }
+}

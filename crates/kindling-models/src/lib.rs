@@ -1,0 +1,33 @@
+//! Models for Kindling: layer lists described as data, their shapes inferred and checked before
+//! any tensor exists, named presets for the experiments, and the burn modules built from them.
+//!
+//! [`LayerSpec`] mirrors PyTorch's layers and parameter names; [`infer`] computes every layer's
+//! output shape and parameter count, or says which layer does not fit and why ("linear expects
+//! 3136 inputs, the layer before gives 6272"). [`Sequential`] is the burn module built from a
+//! checked list. [`device::resolve`] turns the requested device into a burn device.
+//!
+//! ```
+//! use kindling_models::{Shape, infer, preset};
+//! let layers = preset("mnist_cnn", 10).unwrap();
+//! let infos = infer(&layers, &Shape::Image([1, 28, 28])).unwrap();
+//! assert_eq!(infos.last().unwrap().output, Shape::Flat(10));
+//! ```
+//!
+//! This crate does not train (see `kindling-train`) and does not read YAML.
+
+pub mod device;
+mod net;
+mod spec;
+mod stage;
+
+pub use net::{Flatten, Layer, Sequential};
+pub use spec::{
+    BatchNormSpec, Conv2dSpec, DropoutSpec, LayerInfo, LayerSpec, LinearSpec, MaxPoolSpec, PRESETS, Pair, Shape,
+    ShapeError, infer, preset,
+};
+pub use stage::{Model, ModelConfig};
+
+/// The stages this crate offers.
+pub fn plugin() -> kindling_core::Plugin {
+    kindling_core::Plugin { name: "models", stages: vec![stage::model()] }
+}

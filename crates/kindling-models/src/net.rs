@@ -1,0 +1,112 @@
+//! burn modules built from a layer list.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::tensor::{Device, Tensor};
+
+use crate::spec::{LayerInfo, LayerSpec, Shape};
+
+/// `nn.Flatten`: keeps the batch dimension, joins the rest.
+#[derive(Module, Debug)]
+pub struct Flatten;
+
+/// One layer of a [`Sequential`].
+#[derive(Module, Debug)]
+#[allow(missing_docs, reason = "each variant is the burn layer of the same name")]
+pub enum Layer {
+    Conv2d(Conv2d),
+    BatchNorm(BatchNorm),
+    MaxPool2d(MaxPool2d),
+    Dropout(Dropout),
+    Flatten(Flatten),
+    Linear(Linear),
+    Relu(Relu),
+}
+
+/// Layers applied in order to a batch of images, ending in class logits.
+#[derive(Module, Debug)]
+pub struct Sequential {
+    /// The layers.
+    pub layers: Vec<Layer>,
+}
+
+/// An activation between layers: image-shaped or flat.
+enum Act {
+    Image(Tensor<4>),
+    Flat(Tensor<2>),
+}
+
+impl Sequential {
+    /// Builds the layers on `device`. `infos` are the shapes inferred by [`crate::infer`] for
+    /// the same layers; callers get them from validation, so they are consistent.
+    pub fn new(layers: &[LayerSpec], infos: &[LayerInfo], device: &Device) -> Self {
+        let layers = layers
+            .iter()
+            .zip(infos)
+            .map(|(spec, info)| match spec {
+                LayerSpec::Conv2d(c) => {
+                    let Shape::Image([in_c, _, _]) = info.input else { unreachable!("checked by infer") };
+                    let [ph, pw] = c.padding.hw();
+                    Layer::Conv2d(
+                        Conv2dConfig::new([in_c, c.out_channels], c.kernel_size.hw())
+                            .with_stride(c.stride.hw())
+                            .with_dilation(c.dilation.hw())
+                            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+                            .with_bias(c.bias)
+                            .init(device),
+                    )
+                }
+                LayerSpec::Batchnorm(b) => {
+                    let n = match info.input {
+                        Shape::Image([c, _, _]) => c,
+                        Shape::Flat(n) => n,
+                    };
+                    Layer::BatchNorm(BatchNormConfig::new(n).with_epsilon(b.eps).with_momentum(b.momentum).init(device))
+                }
+                LayerSpec::Maxpool2d(p) => {
+                    let [ph, pw] = p.padding.hw();
+                    Layer::MaxPool2d(
+                        MaxPool2dConfig::new(p.kernel_size.hw())
+                            .with_strides(p.stride.unwrap_or(p.kernel_size).hw())
+                            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+                            .init(),
+                    )
+                }
+                LayerSpec::Dropout(d) => Layer::Dropout(DropoutConfig::new(d.p).init()),
+                LayerSpec::Flatten => Layer::Flatten(Flatten),
+                LayerSpec::Linear(l) => {
+                    let Shape::Flat(n) = info.input else { unreachable!("checked by infer") };
+                    Layer::Linear(LinearConfig::new(n, l.out_features).with_bias(l.bias).init(device))
+                }
+                LayerSpec::Relu => Layer::Relu(Relu::new()),
+            })
+            .collect();
+        Self { layers }
+    }
+
+    /// Class logits `[batch, classes]` for images `[batch, channels, height, width]`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        let mut x = Act::Image(input);
+        for layer in &self.layers {
+            x = match (layer, x) {
+                (Layer::Conv2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::BatchNorm(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::BatchNorm(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (Layer::MaxPool2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::Dropout(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::Dropout(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (Layer::Relu(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::Relu(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (Layer::Flatten(_), Act::Image(t)) => Act::Flat(t.flatten(1, 3)),
+                (Layer::Linear(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (layer, _) => unreachable!("layer shapes are checked before building: {layer:?}"),
+            };
+        }
+        match x {
+            Act::Flat(t) => t,
+            Act::Image(t) => t.flatten(1, 3),
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! Layer lists as data: what YAML describes, with shapes inferred and checked before any
+//! tensor exists.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A size written as one number (`3`) or as `[height, width]`, as PyTorch accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Pair {
+    /// The same value for height and width.
+    Square(usize),
+    /// `[height, width]`.
+    Rect([usize; 2]),
+}
+
+impl Pair {
+    /// As `[height, width]`.
+    pub fn hw(self) -> [usize; 2] {
+        match self {
+            Self::Square(n) => [n, n],
+            Self::Rect(p) => p,
+        }
+    }
+}
+
+/// One layer, with PyTorch's parameter names and defaults. Sizes that follow from the layer
+/// before (`in_channels`, `in_features`, `num_features`) are inferred; when given they are
+/// checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    /// `nn.Conv2d`.
+    Conv2d(Conv2dSpec),
+    /// `nn.BatchNorm2d` after a convolution, `nn.BatchNorm1d` after a linear layer.
+    Batchnorm(BatchNormSpec),
+    /// `nn.MaxPool2d`.
+    Maxpool2d(MaxPoolSpec),
+    /// `nn.Dropout`.
+    Dropout(DropoutSpec),
+    /// `nn.Flatten`: `[c, h, w]` -> `[c * h * w]`.
+    Flatten,
+    /// `nn.Linear`.
+    Linear(LinearSpec),
+    /// `nn.ReLU`.
+    Relu,
+}
+
+/// `nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=True)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv2dSpec {
+    /// Checked against the input's channels when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_channels: Option<usize>,
+    /// Number of filters.
+    pub out_channels: usize,
+    /// Kernel size.
+    pub kernel_size: Pair,
+    /// Stride.
+    #[serde(default = "one")]
+    pub stride: Pair,
+    /// Zero padding on each side.
+    #[serde(default = "zero")]
+    pub padding: Pair,
+    /// Dilation.
+    #[serde(default = "one")]
+    pub dilation: Pair,
+    /// Whether the layer adds a learned bias.
+    #[serde(default = "yes")]
+    pub bias: bool,
+}
+
+/// `nn.BatchNorm{1,2}d(num_features, eps=1e-5, momentum=0.1)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchNormSpec {
+    /// Checked against the input's channels or features when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_features: Option<usize>,
+    /// Added to the variance for stability.
+    #[serde(default = "eps")]
+    pub eps: f64,
+    /// Weight of the current batch in the running statistics (PyTorch's convention).
+    #[serde(default = "momentum")]
+    pub momentum: f64,
+}
+
+/// `nn.MaxPool2d(kernel_size, stride=kernel_size, padding=0)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxPoolSpec {
+    /// Window size.
+    pub kernel_size: Pair,
+    /// Stride; defaults to the kernel size, as in PyTorch (burn's default differs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<Pair>,
+    /// Implicit padding on each side.
+    #[serde(default = "zero")]
+    pub padding: Pair,
+}
+
+/// `nn.Dropout(p=0.5)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropoutSpec {
+    /// Probability of zeroing an element while training.
+    #[serde(default = "half")]
+    pub p: f64,
+}
+
+/// `nn.Linear(in_features, out_features, bias=True)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearSpec {
+    /// Checked against the input's features when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_features: Option<usize>,
+    /// Output features; for the last layer, the number of classes.
+    pub out_features: usize,
+    /// Whether the layer adds a learned bias.
+    #[serde(default = "yes")]
+    pub bias: bool,
+}
+
+fn one() -> Pair {
+    Pair::Square(1)
+}
+fn zero() -> Pair {
+    Pair::Square(0)
+}
+fn yes() -> bool {
+    true
+}
+fn eps() -> f64 {
+    1e-5
+}
+fn momentum() -> f64 {
+    0.1
+}
+fn half() -> f64 {
+    0.5
+}
+
+/// The shape of one sample between layers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `[channels, height, width]`.
+    Image([usize; 3]),
+    /// `[features]`.
+    Flat(usize),
+}
+
+impl Shape {
+    /// From a data set's sample shape.
+    pub fn from_dims(dims: &[usize]) -> Option<Self> {
+        match *dims {
+            [c, h, w] => Some(Self::Image([c, h, w])),
+            [n] => Some(Self::Flat(n)),
+            _ => None,
+        }
+    }
+
+    /// Number of values.
+    pub fn numel(&self) -> usize {
+        match self {
+            Self::Image([c, h, w]) => c * h * w,
+            Self::Flat(n) => *n,
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Image([c, h, w]) => write!(f, "{c} x {h} x {w}"),
+            Self::Flat(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// A layer's inferred shapes and parameter count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// The layer's input shape.
+    pub input: Shape,
+    /// The layer's output shape.
+    pub output: Shape,
+    /// Trainable parameters.
+    pub params: usize,
+}
+
+/// A shape problem: the index of the layer and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeError {
+    /// Index into the layer list.
+    pub layer: usize,
+    /// One sentence.
+    pub message: String,
+}
+
+/// Infers every layer's shapes from the input shape, reporting every inconsistency that does
+/// not depend on an earlier one (inference continues with the declared size where one is given).
+pub fn infer(layers: &[LayerSpec], input: &Shape) -> Result<Vec<LayerInfo>, Vec<ShapeError>> {
+    let mut infos = Vec::with_capacity(layers.len());
+    let mut errors = Vec::new();
+    let mut cur = input.clone();
+    for (i, layer) in layers.iter().enumerate() {
+        match infer_one(layer, &cur) {
+            Ok((output, params)) => {
+                infos.push(LayerInfo { input: cur.clone(), output: output.clone(), params });
+                cur = output;
+            }
+            Err(message) => {
+                errors.push(ShapeError { layer: i, message });
+                // Later layers would only repeat this problem.
+                break;
+            }
+        }
+    }
+    if errors.is_empty() { Ok(infos) } else { Err(errors) }
+}
+
+fn infer_one(layer: &LayerSpec, input: &Shape) -> Result<(Shape, usize), String> {
+    let image = |what: &str| match input {
+        Shape::Image(d) => Ok(*d),
+        Shape::Flat(n) => Err(format!(
+            "{what} needs an image input [channels, height, width], the layer before gives {n} features (is a flatten misplaced?)"
+        )),
+    };
+    let flat = |what: &str| match input {
+        Shape::Flat(n) => Ok(*n),
+        Shape::Image(_) => {
+            Err(format!("{what} needs flat features, the layer before gives {input} (add a flatten before it)"))
+        }
+    };
+    Ok(match layer {
+        LayerSpec::Conv2d(c) => {
+            let [ch, h, w] = image("conv2d")?;
+            expect(c.in_channels, ch, "conv2d expects", "input channels")?;
+            let [kh, kw] = c.kernel_size.hw();
+            let oh = out_size(h, kh, c.stride.hw()[0], c.padding.hw()[0], c.dilation.hw()[0]);
+            let ow = out_size(w, kw, c.stride.hw()[1], c.padding.hw()[1], c.dilation.hw()[1]);
+            let (Some(oh), Some(ow)) = (oh, ow) else {
+                return Err(format!("conv2d with kernel {kh} x {kw} does not fit a {h} x {w} input"));
+            };
+            let params = c.out_channels * ch * kh * kw + if c.bias { c.out_channels } else { 0 };
+            (Shape::Image([c.out_channels, oh, ow]), params)
+        }
+        LayerSpec::Batchnorm(b) => {
+            let n = match input {
+                Shape::Image([c, _, _]) => *c,
+                Shape::Flat(n) => *n,
+            };
+            expect(b.num_features, n, "batchnorm expects", "features")?;
+            (input.clone(), 2 * n)
+        }
+        LayerSpec::Maxpool2d(p) => {
+            let [ch, h, w] = image("maxpool2d")?;
+            let [kh, kw] = p.kernel_size.hw();
+            let [sh, sw] = p.stride.unwrap_or(p.kernel_size).hw();
+            let [ph, pw] = p.padding.hw();
+            if 2 * ph > kh || 2 * pw > kw {
+                return Err("maxpool2d padding must be at most half the kernel size".into());
+            }
+            let (Some(oh), Some(ow)) = (out_size(h, kh, sh, ph, 1), out_size(w, kw, sw, pw, 1)) else {
+                return Err(format!("maxpool2d with kernel {kh} x {kw} does not fit a {h} x {w} input"));
+            };
+            (Shape::Image([ch, oh, ow]), 0)
+        }
+        LayerSpec::Dropout(_) | LayerSpec::Relu => (input.clone(), 0),
+        LayerSpec::Flatten => (Shape::Flat(input.numel()), 0),
+        LayerSpec::Linear(l) => {
+            let n = flat("linear")?;
+            expect(l.in_features, n, "linear expects", "inputs")?;
+            (Shape::Flat(l.out_features), n * l.out_features + if l.bias { l.out_features } else { 0 })
+        }
+    })
+}
+
+/// `(size + 2 padding - dilation (kernel - 1) - 1) / stride + 1`, or `None` when nothing fits.
+fn out_size(size: usize, kernel: usize, stride: usize, padding: usize, dilation: usize) -> Option<usize> {
+    let span = dilation * (kernel.max(1) - 1) + 1;
+    let padded = size + 2 * padding;
+    (padded >= span && stride > 0).then(|| (padded - span) / stride + 1)
+}
+
+fn expect(declared: Option<usize>, actual: usize, what: &str, unit: &str) -> Result<(), String> {
+    match declared {
+        Some(d) if d != actual => Err(format!("{what} {d} {unit}, the layer before gives {actual}")),
+        _ => Ok(()),
+    }
+}
+
+/// The layers of a named preset for `classes` outputs, or `None` for an unknown name.
+pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
+    let conv = |out, k, p| {
+        LayerSpec::Conv2d(Conv2dSpec {
+            in_channels: None,
+            out_channels: out,
+            kernel_size: Pair::Square(k),
+            stride: one(),
+            padding: Pair::Square(p),
+            dilation: one(),
+            bias: true,
+        })
+    };
+    let pool = || LayerSpec::Maxpool2d(MaxPoolSpec { kernel_size: Pair::Square(2), stride: None, padding: zero() });
+    let linear = |out| LayerSpec::Linear(LinearSpec { in_features: None, out_features: out, bias: true });
+    match name {
+        // DESIGN.md experiment 2: conv16-conv32-pool-conv64-pool-fc100-fc10.
+        "mnist_cnn" => Some(vec![
+            conv(16, 3, 1),
+            LayerSpec::Relu,
+            conv(32, 3, 1),
+            LayerSpec::Relu,
+            pool(),
+            conv(64, 3, 1),
+            LayerSpec::Relu,
+            pool(),
+            LayerSpec::Flatten,
+            linear(100),
+            LayerSpec::Relu,
+            linear(classes),
+        ]),
+        _ => None,
+    }
+}
+
+/// Names accepted by [`preset`].
+pub const PRESETS: &[&str] = &["mnist_cnn"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml_layers: serde_json::Value, input: Shape, expected: Result<&str, &str>) {
+        let layers: Vec<LayerSpec> = serde_json::from_value(yaml_layers).unwrap();
+        let got = infer(&layers, &input)
+            .map(|infos| infos.iter().map(|i| i.output.to_string()).collect::<Vec<_>>().join(" | "))
+            .map_err(|e| format!("layers[{}]: {}", e[0].layer, e[0].message));
+        assert_eq!(got.as_deref().map_err(String::as_str), expected);
+    }
+
+    #[test]
+    fn mnist_cnn_shapes_and_parameters_match_pytorch() {
+        let layers = preset("mnist_cnn", 10).unwrap();
+        let infos = infer(&layers, &Shape::Image([1, 28, 28])).unwrap();
+        assert_eq!(infos[8].output, Shape::Flat(3136));
+        assert_eq!(infos.last().unwrap().output, Shape::Flat(10));
+        // sum(p.numel() for p in model.parameters()) of the same PyTorch model.
+        assert_eq!(infos.iter().map(|i| i.params).sum::<usize>(), 160 + 4640 + 18496 + 313_700 + 1010);
+    }
+
+    #[test]
+    fn shapes_follow_pytorch_formulas() {
+        check(
+            serde_json::json!([{"conv2d": {"out_channels": 8, "kernel_size": 7, "stride": 2, "padding": 3}}, {"maxpool2d": {"kernel_size": 3, "stride": 2, "padding": 1}}]),
+            Shape::Image([4, 257, 382]),
+            Ok("8 x 129 x 191 | 8 x 65 x 96"),
+        );
+        check(
+            serde_json::json!([{"conv2d": {"out_channels": 2, "kernel_size": [3, 1], "dilation": 2}}, "flatten", {"batchnorm": {}}]),
+            Shape::Image([1, 10, 10]),
+            Ok("2 x 6 x 10 | 120 | 120"),
+        );
+    }
+
+    #[test]
+    fn inconsistencies_name_the_layer_and_both_sizes() {
+        check(
+            serde_json::json!(["flatten", {"linear": {"in_features": 3136, "out_features": 10}}]),
+            Shape::Image([32, 14, 14]),
+            Err("layers[1]: linear expects 3136 inputs, the layer before gives 6272"),
+        );
+        check(
+            serde_json::json!([{"linear": {"out_features": 10}}]),
+            Shape::Image([1, 28, 28]),
+            Err("layers[0]: linear needs flat features, the layer before gives 1 x 28 x 28 (add a flatten before it)"),
+        );
+        check(
+            serde_json::json!([{"conv2d": {"out_channels": 1, "kernel_size": 5}}]),
+            Shape::Image([1, 3, 3]),
+            Err("layers[0]: conv2d with kernel 5 x 5 does not fit a 3 x 3 input"),
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! The `model` stage: a preset or a layer list -> an initialised [`Model`] on the run's device.
+
+use kindling_core::{
+    Artifact, DataSpec, Dataset, DeviceChoice, Issues, PlanCx, Stage, StageConfig, StageDef, StageError, StageIo,
+    derive_seed,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::device::{ResolvedDevice, resolve};
+use crate::net::Sequential;
+use crate::spec::{LayerInfo, LayerSpec, PRESETS, Shape, infer, preset};
+
+/// Configuration of `model`: a named preset or an explicit layer list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// A preset sized to the data (`mnist_cnn`); its last layer gets one output per class.
+    pub preset: Option<String>,
+    /// Layers in order, e.g. `[{conv2d: {out_channels: 16, kernel_size: 3}}, relu, flatten, ...]`.
+    pub layers: Option<Vec<LayerSpec>>,
+}
+
+impl StageConfig for ModelConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("preset", "named architecture sized to the data: mnist_cnn"),
+        ("layers", "explicit layer list: conv2d, batchnorm, maxpool2d, dropout, flatten, linear, relu"),
+    ];
+
+    fn check(&self, issues: &mut Issues) {
+        match (&self.preset, &self.layers) {
+            (Some(_), Some(_)) => issues.push("layers", "give either a preset or layers, not both"),
+            (None, None) => issues.push("", "give a `preset` or a list of `layers`"),
+            (Some(p), None) if !PRESETS.contains(&p.as_str()) => {
+                let hint = kindling_core::closest(p, PRESETS.iter().copied()).map_or_else(
+                    || format!("known presets: {}", PRESETS.join(", ")),
+                    |b| format!("did you mean `{b}`?"),
+                );
+                issues.push_issue(
+                    kindling_core::ConfigIssue::new("preset", format!("unknown preset `{p}`")).with_help(hint),
+                );
+            }
+            (None, Some(l)) if l.is_empty() => issues.push("layers", "the layer list is empty"),
+            _ => {}
+        }
+    }
+}
+
+/// A built model and what is known about it.
+#[derive(Debug)]
+pub struct Model {
+    /// The network.
+    pub net: Sequential,
+    /// Its layers as configured.
+    pub layers: Vec<LayerSpec>,
+    /// Inferred shapes and parameter counts, one per layer.
+    pub infos: Vec<LayerInfo>,
+}
+
+impl Artifact for Model {
+    const KIND: &'static str = "model";
+}
+
+impl Artifact for ResolvedDevice {
+    const KIND: &'static str = "device";
+}
+
+pub(crate) fn model() -> StageDef {
+    StageDef::new::<ModelConfig>(
+        "model",
+        "build a CNN from a preset or a layer list, shapes checked against the data, on the run's device",
+        &["dataset"],
+        &["model"],
+        |config| Box::new(ModelStage { config }),
+    )
+}
+
+struct ModelStage {
+    config: ModelConfig,
+}
+
+impl ModelStage {
+    /// The layers and their shapes for data of `spec`, or the problems, with paths relative to
+    /// the stage's `with:` block.
+    fn resolve(&self, spec: &DataSpec) -> Result<(Vec<LayerSpec>, Vec<LayerInfo>), Issues> {
+        let mut issues = Issues::default();
+        let (layers, at) = match (&self.config.preset, &self.config.layers) {
+            (Some(p), _) => (preset(p, spec.classes).unwrap_or_default(), "preset"),
+            (None, Some(l)) => (l.clone(), "layers"),
+            (None, None) => (Vec::new(), "layers"),
+        };
+        let Some(input) = Shape::from_dims(&spec.shape) else {
+            issues.push("", format!("samples of shape {:?} are neither images [c, h, w] nor flat [n]", spec.shape));
+            return Err(issues);
+        };
+        match infer(&layers, &input) {
+            Ok(infos) => {
+                let out = infos.last().map(|i| i.output.clone());
+                if out != Some(Shape::Flat(spec.classes)) {
+                    let shown = out.map_or_else(|| "nothing".to_owned(), |o| o.to_string());
+                    let at = if at == "layers" {
+                        format!("layers[{}]", layers.len().saturating_sub(1))
+                    } else {
+                        at.to_owned()
+                    };
+                    issues.push(
+                        &at,
+                        format!("the last layer gives {shown} outputs, the data has {} classes", spec.classes),
+                    );
+                    return Err(issues);
+                }
+                Ok((layers, infos))
+            }
+            Err(errors) => {
+                for e in errors {
+                    let path = if at == "layers" { format!("layers[{}]", e.layer) } else { at.to_owned() };
+                    issues.push(&path, e.message);
+                }
+                Err(issues)
+            }
+        }
+    }
+}
+
+impl Stage for ModelStage {
+    fn plan(&self, cx: &mut PlanCx<'_>) {
+        if let Some(spec) = cx.facts.get::<DataSpec>()
+            && let Err(found) = self.resolve(spec)
+        {
+            for issue in found.into_vec() {
+                cx.issues.push_issue(issue);
+            }
+        }
+    }
+
+    fn run(&mut self, io: &mut StageIo<'_>) -> Result<(), StageError> {
+        let data = io.artifacts.get::<Dataset>().ok_or(StageError::MissingArtifact(Dataset::KIND))?;
+        let spec = DataSpec { shape: data.shape.clone(), classes: data.classes.len() };
+        let (layers, infos) = self.resolve(&spec).map_err(|issues| {
+            let text: Vec<String> = issues.into_vec().iter().map(ToString::to_string).collect();
+            StageError::Stopped(format!("the model does not fit the data: {}", text.join("; ")))
+        })?;
+        let choice = io.artifacts.get::<DeviceChoice>().copied().unwrap_or_default();
+        let resolved = resolve(choice).map_err(StageError::domain)?;
+        resolved.device.seed(derive_seed(io.seed, "init"));
+        let net = Sequential::new(&layers, &infos, &resolved.device);
+        let params: usize = infos.iter().map(|i| i.params).sum();
+        eprintln!("model: {} layers, {params} parameters, on {}", layers.len(), resolved.description);
+        io.artifacts.insert(Model { net, layers, infos });
+        io.artifacts.insert(resolved);
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! Pipelines: a YAML file -> a validated [`Plan`] -> a run that executes its stages in order.
+//!
+//! Parsing and validation collect every problem of a file before any compute: unknown keys and
+//! stages (with "did you mean"), wrong types, out-of-range values, and stages whose inputs no
+//! earlier stage produces. Each [`kindling_core::ConfigIssue`] names the dotted path and, where
+//! the file shows it, the line and column. `--set path=value` overrides go through the same
+//! checks. [`run`] creates the run directory, writes the resolved configuration into it and
+//! runs the stages.
+//!
+//! This crate does no maths and knows no backend: stages come from a
+//! [`kindling_core::Registry`] that the caller builds from plugins.
+
+mod locate;
+mod overrides;
+mod plan;
+mod run;
+
+pub use plan::{Plan, PlanError, PlannedStage, load, parse};
+pub use run::{RunError, RunOutcome, run};

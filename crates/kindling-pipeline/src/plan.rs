@@ -1,0 +1,231 @@
+//! Parsing and validating a pipeline file into a [`Plan`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use kindling_core::{ConfigIssue, DeviceChoice, Facts, Issues, PlanCx, PreparedStage, Registry};
+use serde_yaml::Value;
+
+use crate::locate::locate;
+use crate::overrides::{self, TOP_KEYS};
+
+/// A validated pipeline: every stage parsed, checked and wired, ready to run.
+#[derive(Debug)]
+pub struct Plan {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// The pipeline's name (`name:`, else the file's stem); names its runs directory.
+    pub name: String,
+    /// The run's seed (`seed:`, default 0).
+    pub seed: u64,
+    /// The requested device (`device:`, default `auto`).
+    pub device: DeviceChoice,
+    /// Relative paths in stage configurations are resolved against this directory.
+    pub base_dir: PathBuf,
+    /// The stages, in order.
+    pub stages: Vec<PlannedStage>,
+}
+
+/// One stage of a plan.
+#[derive(Debug)]
+pub struct PlannedStage {
+    /// The stage's registered name.
+    pub kind: String,
+    /// The configured stage and its resolved configuration.
+    pub prepared: PreparedStage,
+}
+
+impl Plan {
+    /// The configuration as it will run: overrides applied and every default filled in.
+    pub fn resolved_yaml(&self) -> String {
+        let stages: Vec<serde_json::Value> =
+            self.stages.iter().map(|s| serde_json::json!({"stage": s.kind, "with": s.prepared.resolved})).collect();
+        let doc = serde_json::json!({
+            "name": self.name,
+            "seed": self.seed,
+            "device": self.device,
+            "stages": stages,
+        });
+        serde_yaml::to_string(&doc).unwrap_or_default()
+    }
+}
+
+/// Every problem found in one pipeline file.
+#[derive(Debug, thiserror::Error)]
+pub struct PlanError {
+    /// The file.
+    pub file: PathBuf,
+    /// The problems, in the order of the file.
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, issue) in self.issues.iter().enumerate() {
+            if n > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.file.display())?;
+            if let Some((line, col)) = issue.location {
+                write!(f, ":{line}:{col}")?;
+            }
+            write!(f, ": {issue}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `file` and validates it (see [`parse`]).
+pub fn load(file: &Path, registry: &Registry, overrides: &[String]) -> Result<Plan, PlanError> {
+    let src = std::fs::read_to_string(file).map_err(|e| PlanError {
+        file: file.to_owned(),
+        issues: vec![ConfigIssue::new("", format!("cannot read the pipeline file: {e}"))],
+    })?;
+    parse(file, &src, registry, overrides)
+}
+
+/// Validates the pipeline source `src` (read from `file`) with `overrides` applied, collecting
+/// every problem before any compute.
+pub fn parse(file: &Path, src: &str, registry: &Registry, overrides: &[String]) -> Result<Plan, PlanError> {
+    let fail = |issues: Vec<ConfigIssue>| PlanError { file: file.to_owned(), issues };
+    let mut doc: Value = serde_yaml::from_str(src).map_err(|e| {
+        let mut issue = ConfigIssue::new("", format!("not valid YAML: {e}"));
+        issue.location = e.location().map(|l| (l.line(), l.column()));
+        fail(vec![issue])
+    })?;
+    if !doc.is_mapping() {
+        return Err(fail(vec![ConfigIssue::new(
+            "",
+            "a pipeline file is a mapping with `stages:` (and optionally name, seed, device)",
+        )]));
+    }
+    let overridden = overrides::apply(&mut doc, overrides).map_err(&fail)?;
+    let mut builder = Builder { registry, issues: Vec::new() };
+    let plan = builder.build(file, &doc);
+    let mut issues = builder.issues;
+    for issue in &mut issues {
+        if overridden.iter().any(|p| issue.path.starts_with(p.as_str())) {
+            issue.help.get_or_insert_with(|| "the value comes from --set".to_owned());
+        } else if issue.location.is_none() {
+            issue.location = locate(src, &issue.path);
+        }
+    }
+    match plan {
+        Some(plan) if issues.is_empty() => Ok(plan),
+        _ => Err(fail(issues)),
+    }
+}
+
+struct Builder<'r> {
+    registry: &'r Registry,
+    issues: Vec<ConfigIssue>,
+}
+
+impl Builder<'_> {
+    fn build(&mut self, file: &Path, doc: &Value) -> Option<Plan> {
+        self.unknown_keys(doc, "", TOP_KEYS);
+        let stem = file.file_stem().map_or_else(|| "pipeline".to_owned(), |s| s.to_string_lossy().into_owned());
+        let name: String = self.field(doc, "name").unwrap_or(stem);
+        let seed: u64 = self.field(doc, "seed").unwrap_or(0);
+        let device: DeviceChoice = self.field(doc, "device").unwrap_or_default();
+        let base_dir = file.parent().map(Path::to_owned).unwrap_or_default();
+
+        let Some(list) = doc.get("stages").and_then(Value::as_sequence).filter(|l| !l.is_empty()) else {
+            self.issues.push(ConfigIssue::new("stages", "a pipeline needs a non-empty list of stages"));
+            return None;
+        };
+        let mut stages = Vec::new();
+        let mut produced: Vec<&str> = Vec::new();
+        for (i, entry) in list.iter().enumerate() {
+            let at = format!("stages[{i}]");
+            self.unknown_keys(entry, &at, &["stage", "with"]);
+            let Some(kind) = entry.get("stage").and_then(Value::as_str) else {
+                self.issues.push(
+                    ConfigIssue::new(format!("{at}.stage"), "each stage needs `stage: <name>`")
+                        .with_help("`kindling stages` lists them"),
+                );
+                continue;
+            };
+            let def = match self.registry.get(kind) {
+                Ok(def) => def,
+                Err(issue) => {
+                    self.issues.push(issue.under(&format!("{at}.stage")));
+                    continue;
+                }
+            };
+            for input in def.inputs {
+                if !produced.contains(input) {
+                    self.issues.push(
+                        ConfigIssue::new(
+                            format!("{at}.stage"),
+                            format!("`{kind}` needs a `{input}`, which no earlier stage produces"),
+                        )
+                        .with_help(self.producers_of(input)),
+                    );
+                }
+            }
+            produced.extend(def.outputs);
+            let with = entry.get("with").cloned().unwrap_or(Value::Null);
+            let with = match serde_json::to_value(&with) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.issues
+                        .push(ConfigIssue::new(format!("{at}.with"), format!("cannot be read as configuration: {e}")));
+                    continue;
+                }
+            };
+            match def.prepare(with) {
+                Ok(prepared) => stages.push((i, PlannedStage { kind: kind.to_owned(), prepared })),
+                Err(found) => self.issues.extend(found.into_iter().map(|x| x.under(&format!("{at}.with")))),
+            }
+        }
+        // Plan the stages that parsed, in order, so each sees what earlier ones established.
+        let mut facts = Facts::default();
+        let base = if base_dir.as_os_str().is_empty() { Path::new(".") } else { &base_dir };
+        for (i, s) in &stages {
+            let mut issues = Issues::under(format!("stages[{i}].with"));
+            s.prepared.stage.plan(&mut PlanCx { facts: &mut facts, issues: &mut issues, base_dir: base });
+            self.issues.extend(issues.into_vec());
+        }
+        let stages = stages.into_iter().map(|(_, s)| s).collect();
+        Some(Plan { file: file.to_owned(), name, seed, device, base_dir: base.to_owned(), stages })
+    }
+
+    fn field<T: serde::de::DeserializeOwned>(&mut self, doc: &Value, key: &str) -> Option<T> {
+        let v = doc.get(key)?;
+        serde_yaml::from_value(v.clone()).map_err(|e| self.issues.push(ConfigIssue::new(key, e.to_string()))).ok()
+    }
+
+    fn unknown_keys(&mut self, v: &Value, at: &str, known: &[&str]) {
+        let Some(map) = v.as_mapping() else {
+            if !at.is_empty() {
+                self.issues.push(ConfigIssue::new(
+                    at,
+                    "expected a mapping such as `stage: train` with an optional `with:` block",
+                ));
+            }
+            return;
+        };
+        for key in map.keys() {
+            let name = key.as_str().unwrap_or("?");
+            if !known.contains(&name) {
+                let prefix = if at.is_empty() { String::new() } else { format!("{at}.") };
+                let mut issue = ConfigIssue::new(format!("{prefix}{name}"), format!("unknown key `{name}`"));
+                issue = match kindling_core::closest(name, known.iter().copied()) {
+                    Some(best) => issue.with_help(format!("did you mean `{best}`?")),
+                    None => issue.with_help(format!("known keys: {}", known.join(", "))),
+                };
+                self.issues.push(issue);
+            }
+        }
+    }
+
+    fn producers_of(&self, kind: &str) -> String {
+        let names: Vec<&str> =
+            self.registry.iter().filter(|(_, d)| d.outputs.contains(&kind)).map(|(_, d)| d.name).collect();
+        match names.as_slice() {
+            [] => "no registered stage produces it".to_owned(),
+            _ => format!("add one of these stages before it: {}", names.join(", ")),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Running a plan: the run directory, the stages in order, and the summary.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use kindling_core::{Artifacts, RunDir, StageError, StageIo, Summary};
+
+use crate::Plan;
+
+/// What a finished run leaves for its caller to show.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Summary lines the stages recorded.
+    pub summary: Summary,
+    /// Wall-clock seconds of each stage.
+    pub stage_seconds: Vec<(String, f64)>,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The run directory or its configuration could not be written.
+    #[error("{}: {source}", path.display())]
+    RunDir {
+        /// The directory or file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stage failed; the files already in the run directory stay as they are.
+    #[error("stage {index} (`{kind}`) failed: {source}\n(run directory: {})", run_dir.display())]
+    Stage {
+        /// Position of the stage in the pipeline.
+        index: usize,
+        /// The stage's name.
+        kind: String,
+        /// The run directory.
+        run_dir: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: StageError,
+    },
+}
+
+/// Runs `plan` in a new directory under `runs_root/<plan.name>/`. The resolved configuration is
+/// written first, so even a failed run records what it tried.
+pub fn run(plan: Plan, runs_root: &Path) -> Result<RunOutcome, RunError> {
+    let dir_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RunError::RunDir { path, source }
+    };
+    let run_dir = RunDir::create(runs_root, &plan.name).map_err(dir_error(runs_root))?;
+    run_dir.write("config.yaml", plan.resolved_yaml().as_bytes()).map_err(dir_error(run_dir.path()))?;
+    eprintln!("run: {} ({} stages) -> {}", plan.name, plan.stages.len(), run_dir.path().display());
+
+    let mut artifacts = Artifacts::default();
+    artifacts.insert(plan.device);
+    artifacts.insert(Summary::default());
+    let mut stage_seconds = Vec::new();
+    for (index, mut s) in plan.stages.into_iter().enumerate() {
+        let start = Instant::now();
+        eprintln!("[{}] {}", index, s.kind);
+        let mut io =
+            StageIo { artifacts: &mut artifacts, run_dir: &run_dir, seed: plan.seed, base_dir: &plan.base_dir };
+        s.prepared.stage.run(&mut io).map_err(|source| RunError::Stage {
+            index,
+            kind: s.kind.clone(),
+            run_dir: run_dir.path().to_owned(),
+            source,
+        })?;
+        stage_seconds.push((s.kind, start.elapsed().as_secs_f64()));
+    }
+    Ok(RunOutcome {
+        run_dir: run_dir.path().to_owned(),
+        summary: artifacts.take::<Summary>().unwrap_or_default(),
+        stage_seconds,
+    })
+}

@@ -1,0 +1,85 @@
+//! Batching a split into tensors, and evaluating a model on a split.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use kindling_core::Split;
+use kindling_models::Sequential;
+
+use crate::history::SplitMetrics;
+
+/// Mini-batches of a split in a given order: `(images [b, c, h, w], labels [b])`.
+#[derive(Debug)]
+pub struct Batches<'a> {
+    split: &'a Split,
+    shape: [usize; 3],
+    order: Vec<usize>,
+    batch_size: usize,
+    pos: usize,
+    device: Device,
+}
+
+impl<'a> Batches<'a> {
+    /// Batches of `split` (samples of `shape`) in `order`, the last one possibly short.
+    pub fn new(split: &'a Split, shape: [usize; 3], order: Vec<usize>, batch_size: usize, device: &Device) -> Self {
+        Self { split, shape, order, batch_size, pos: 0, device: device.clone() }
+    }
+
+    /// Number of batches.
+    pub fn len(&self) -> usize {
+        self.order.len().div_ceil(self.batch_size)
+    }
+
+    /// Whether there are no batches.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = (Tensor<4>, Tensor<1, Int>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let idx = self.order.get(self.pos..(self.pos + self.batch_size).min(self.order.len()))?;
+        if idx.is_empty() {
+            return None;
+        }
+        self.pos += idx.len();
+        let per: usize = self.shape.iter().product();
+        let mut x = Vec::with_capacity(idx.len() * per);
+        let mut y = Vec::with_capacity(idx.len());
+        for &i in idx {
+            x.extend_from_slice(&self.split.x[i * per..(i + 1) * per]);
+            y.push(i64::from(self.split.y[i]));
+        }
+        let [c, h, w] = self.shape;
+        let images = Tensor::from_data(TensorData::new(x, [idx.len(), c, h, w]), &self.device);
+        let labels = Tensor::from_data(TensorData::new(y, [idx.len()]), &self.device);
+        Some((images, labels))
+    }
+}
+
+/// Loss and accuracy of `net` (already in validation mode, on a plain device) over `split`.
+pub fn evaluate(
+    net: &Sequential,
+    split: &Split,
+    shape: [usize; 3],
+    batch_size: usize,
+    device: &Device,
+) -> SplitMetrics {
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let (mut loss_sum, mut correct) = (0.0_f64, 0_usize);
+    for (images, labels) in Batches::new(split, shape, (0..split.len()).collect(), batch_size, device) {
+        let n = labels.dims()[0];
+        let logits = net.forward(images);
+        let loss = loss_fn.forward(logits.clone(), labels.clone());
+        loss_sum += f64::from(loss.into_scalar::<f32>()) * n as f64;
+        correct += count_correct(logits, labels);
+    }
+    SplitMetrics::new(loss_sum, correct, split.len())
+}
+
+/// How many rows of `logits` have their maximum at the label.
+pub(crate) fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
+    let predicted = logits.argmax(1).squeeze_dim::<1>(1);
+    predicted.equal(labels).int().sum().into_scalar::<i64>() as usize
+}

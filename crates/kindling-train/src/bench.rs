@@ -1,0 +1,117 @@
+//! Throughput of a preset model on synthetic data: what `cargo xtask bench train` measures.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::{Distribution, Int, Tensor};
+use kindling_core::DeviceChoice;
+use kindling_models::{Sequential, Shape, device, infer, preset};
+use kindling_optim::{Adam, OptimizerConfig};
+use serde::Serialize;
+
+/// What one benchmark run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    /// The preset.
+    pub model: String,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// The device, as described to people.
+    pub device: String,
+    /// Training samples per second (forward, loss, backward, Adam step).
+    pub train_samples_per_s: f64,
+    /// Inference samples per second (forward only, validation mode).
+    pub infer_samples_per_s: f64,
+    /// Peak resident memory of the process, MiB (Linux).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The preset name is unknown.
+    #[error("unknown preset `{0}`")]
+    UnknownPreset(String),
+    /// The device could not be had.
+    #[error(transparent)]
+    Device(#[from] device::DeviceError),
+}
+
+/// Trains `model` (a preset for 1 x 28 x 28 inputs and 10 classes) with Adam (lr 1e-3) for
+/// `warmup` untimed and `steps` timed steps on a pool of 8 synthetic batches, then times
+/// `steps` inference batches. The same protocol as the PyTorch peer script.
+pub fn bench_train(
+    model: &str,
+    batch_size: usize,
+    choice: DeviceChoice,
+    warmup: usize,
+    steps: usize,
+) -> Result<BenchResult, BenchError> {
+    let layers = preset(model, 10).ok_or_else(|| BenchError::UnknownPreset(model.to_owned()))?;
+    let infos = infer(&layers, &Shape::Image([1, 28, 28])).map_err(|_| BenchError::UnknownPreset(model.to_owned()))?;
+    let resolved = device::resolve(choice)?;
+    let dev = &resolved.device;
+    dev.seed(0);
+    let pool: Vec<(Tensor<4>, Tensor<1, Int>)> = (0..8)
+        .map(|_| {
+            (
+                Tensor::random([batch_size, 1, 28, 28], Distribution::Normal(0.0, 1.0), dev),
+                Tensor::<1, Int>::random([batch_size], Distribution::Uniform(0.0, 10.0), dev),
+            )
+        })
+        .collect();
+    let mut net = Sequential::new(&layers, &infos, dev);
+    let mut optimizer = OptimizerConfig::Adam(Adam::default()).build();
+    let loss_fn = CrossEntropyLossConfig::new().init(dev);
+
+    let mut timed = 0.0;
+    for step in 0..warmup + steps {
+        if step == warmup {
+            dev.sync().ok();
+        }
+        let start = Instant::now();
+        let (x, y) = pool[step % pool.len()].clone();
+        let loss = loss_fn.forward(net.forward(x), y);
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optimizer.step(1e-3, net, grads);
+        if step >= warmup {
+            if step + 1 == warmup + steps {
+                dev.sync().ok();
+            }
+            timed += start.elapsed().as_secs_f64();
+        }
+    }
+
+    let eval = net.valid();
+    let plain = dev.clone().inner();
+    let inputs: Vec<Tensor<4>> = pool.iter().map(|(x, _)| x.clone().inner().to_device(&plain)).collect();
+    for x in inputs.iter().take(warmup.min(inputs.len())) {
+        let _ = eval.forward(x.clone());
+    }
+    plain.sync().ok();
+    let start = Instant::now();
+    for i in 0..steps {
+        let _ = eval.forward(inputs[i % inputs.len()].clone());
+    }
+    plain.sync().ok();
+    let infer_secs = start.elapsed().as_secs_f64();
+
+    Ok(BenchResult {
+        model: model.to_owned(),
+        batch_size,
+        device: resolved.description.clone(),
+        train_samples_per_s: (steps * batch_size) as f64 / timed.max(1e-9),
+        infer_samples_per_s: (steps * batch_size) as f64 / infer_secs.max(1e-9),
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// The process's peak resident set size (`VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -1,0 +1,24 @@
+//! Training and evaluation of classifiers: the `train` stage and the loop behind it.
+//!
+//! The loop is written on burn's `autodiff` and `optim` directly rather than on `burn-train`
+//! (whose terminal UI and system-metrics crates we do not need): shuffle with the run's seed,
+//! forward, cross-entropy, backward, optimizer step; evaluate in validation mode after every
+//! epoch; evaluate the test split once at the end. A non-finite loss stops the run with the
+//! epoch and step. Each epoch appends to `history.csv`; the end writes `metrics.json` and the
+//! model as safetensors, all atomically.
+//!
+//! This crate reads no YAML and builds no models (see `kindling-models`).
+
+mod batch;
+pub mod bench;
+mod history;
+mod stage;
+
+pub use batch::{Batches, evaluate};
+pub use history::{EpochRecord, History, SplitMetrics};
+pub use stage::TrainConfig;
+
+/// The stages this crate offers.
+pub fn plugin() -> kindling_core::Plugin {
+    kindling_core::Plugin { name: "train", stages: vec![stage::train()] }
+}

@@ -1,0 +1,340 @@
+//! The `idx_dataset` stage: IDX files -> a normalised, split [`Dataset`].
+
+use std::path::{Path, PathBuf};
+
+use kindling_core::{
+    DataSpec, Dataset, Issues, PlanCx, Split, Stage, StageConfig, StageDef, StageError, StageIo, stratified_split,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{VisionError, read_idx, read_idx_header};
+
+/// Configuration of `idx_dataset`. Relative paths are resolved against the pipeline file's
+/// directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdxDatasetConfig {
+    /// Training images (`[count, rows, cols]` IDX, gzipped or not).
+    pub train_images: String,
+    /// Training labels (`[count]` IDX).
+    pub train_labels: String,
+    /// Test images, evaluated once after training.
+    pub test_images: Option<String>,
+    /// Test labels.
+    pub test_labels: Option<String>,
+    /// Share of each class of the training files held out for validation.
+    pub valid_fraction: f64,
+    /// Use only the first N training samples (before the split).
+    pub train_limit: Option<usize>,
+    /// Use only the first N test samples.
+    pub test_limit: Option<usize>,
+    /// Class names, in label order; default `"0"`, `"1"`, ...
+    pub classes: Option<Vec<String>>,
+    /// Per-channel mean/std applied after scaling pixels to [0, 1] (torchvision's `ToTensor`
+    /// then `Normalize`); absent means scaling only.
+    pub normalize: Option<Normalize>,
+}
+
+/// torchvision's `Normalize(mean, std)`: `x' = (x - mean) / std`, per channel.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalize {
+    /// Per-channel mean.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation.
+    pub std: Vec<f32>,
+}
+
+impl Default for IdxDatasetConfig {
+    fn default() -> Self {
+        Self {
+            train_images: String::new(),
+            train_labels: String::new(),
+            test_images: None,
+            test_labels: None,
+            valid_fraction: 0.1,
+            train_limit: None,
+            test_limit: None,
+            classes: None,
+            normalize: None,
+        }
+    }
+}
+
+impl StageConfig for IdxDatasetConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("train_images", "IDX file of training images (required; .gz or plain)"),
+        ("train_labels", "IDX file of training labels (required)"),
+        ("test_images", "IDX file of test images, evaluated once after training"),
+        ("test_labels", "IDX file of test labels (required with test_images)"),
+        ("valid_fraction", "share of each class held out for validation, in [0, 1)"),
+        ("train_limit", "use only the first N training samples"),
+        ("test_limit", "use only the first N test samples"),
+        ("classes", "class names in label order (default: \"0\", \"1\", ...)"),
+        ("normalize", "{mean: [..], std: [..]} per channel, after scaling to [0, 1]"),
+    ];
+
+    fn check(&self, issues: &mut Issues) {
+        issues.require(!self.train_images.is_empty(), "train_images", "is required");
+        issues.require(!self.train_labels.is_empty(), "train_labels", "is required");
+        issues.require(
+            self.test_images.is_some() == self.test_labels.is_some(),
+            if self.test_images.is_some() { "test_labels" } else { "test_images" },
+            "test_images and test_labels go together",
+        );
+        issues.require(
+            (0.0..1.0).contains(&self.valid_fraction),
+            "valid_fraction",
+            format!("must be in [0, 1), got {}", self.valid_fraction),
+        );
+        issues.require(self.train_limit != Some(0), "train_limit", "must be at least 1");
+        issues.require(self.test_limit != Some(0), "test_limit", "must be at least 1");
+        if let Some(n) = &self.normalize {
+            issues.require(n.mean.len() == 1, "normalize.mean", "IDX images have 1 channel: give one mean");
+            issues.require(n.std.len() == 1, "normalize.std", "IDX images have 1 channel: give one std");
+            issues.require(n.std.iter().all(|&s| s > 0.0), "normalize.std", "must be positive");
+        }
+    }
+}
+
+pub(crate) fn idx_dataset() -> StageDef {
+    StageDef::new::<IdxDatasetConfig>(
+        "idx_dataset",
+        "IDX image files (MNIST, Fashion-MNIST) -> normalised train/valid/test splits",
+        &[],
+        &["dataset"],
+        |config| Box::new(IdxDataset { config }),
+    )
+}
+
+struct IdxDataset {
+    config: IdxDatasetConfig,
+}
+
+impl IdxDataset {
+    fn paths(&self, base: &Path) -> [(Option<PathBuf>, &'static str); 4] {
+        let c = &self.config;
+        let p = |s: &str| Some(base.join(s));
+        [
+            (p(&c.train_images), "train_images"),
+            (p(&c.train_labels), "train_labels"),
+            (c.test_images.as_deref().and_then(p), "test_images"),
+            (c.test_labels.as_deref().and_then(p), "test_labels"),
+        ]
+    }
+
+    fn load(&self, base: &Path, seed: u64) -> Result<Dataset, VisionError> {
+        let c = &self.config;
+        let [(Some(ti), _), (Some(tl), _), (test_i, _), (test_l, _)] = self.paths(base) else {
+            unreachable!("training paths are always present")
+        };
+        let (x, y, shape) = load_pair(&ti, &tl, c.train_limit)?;
+        let classes = class_names(c.classes.as_deref(), &y, &tl)?;
+        let (train_idx, valid_idx) = stratified_split(&y, c.valid_fraction, seed);
+        let normalize = self.config.normalize.as_ref();
+        let per: usize = shape.iter().product();
+        let pick = |idx: &[usize]| gather(&x, &y, idx, per, normalize);
+        let test = match (test_i, test_l) {
+            (Some(i), Some(l)) => {
+                let (tx, ty, tshape) = load_pair(&i, &l, c.test_limit)?;
+                if tshape != shape {
+                    return Err(VisionError::Mismatch {
+                        path: i,
+                        message: format!("test images are {tshape:?}, training images are {shape:?}"),
+                    });
+                }
+                class_names(c.classes.as_deref().or(Some(&classes)), &ty, &l)?;
+                let all: Vec<usize> = (0..ty.len()).collect();
+                Some(gather(&tx, &ty, &all, per, normalize))
+            }
+            _ => None,
+        };
+        Ok(Dataset { shape, classes, train: pick(&train_idx), valid: pick(&valid_idx), test })
+    }
+}
+
+impl Stage for IdxDataset {
+    fn plan(&self, cx: &mut PlanCx<'_>) {
+        let mut counts = Vec::new();
+        let mut shape = None;
+        for (path, key) in self.paths(cx.base_dir) {
+            let Some(path) = path else { continue };
+            match read_idx_header(&path) {
+                Ok(h) => {
+                    if key.ends_with("images") {
+                        if h.dims.len() == 3 {
+                            shape = Some(vec![1, h.dims[1], h.dims[2]]);
+                        } else {
+                            cx.issues.push(
+                                key,
+                                format!(
+                                    "{}: expected images [count, rows, cols], found {} dimensions",
+                                    path.display(),
+                                    h.dims.len()
+                                ),
+                            );
+                        }
+                    }
+                    counts.push((key, h.dims[0]));
+                }
+                Err(e) => cx.issues.push(key, e.to_string()),
+            }
+        }
+        for pair in counts.chunks(2) {
+            if let [(ki, ni), (kl, nl)] = pair {
+                if ni != nl {
+                    cx.issues.push(kl, format!("{nl} labels for {ni} images in {ki}"));
+                }
+            }
+        }
+        let classes = self.config.classes.as_ref().map_or(10, Vec::len);
+        if let Some(shape) = shape {
+            cx.facts.insert(DataSpec { shape, classes });
+        }
+    }
+
+    fn run(&mut self, io: &mut StageIo<'_>) -> Result<(), StageError> {
+        let data = self.load(io.base_dir, io.seed).map_err(StageError::domain)?;
+        eprintln!(
+            "data: {} train, {} valid, {} test samples of {:?}, {} classes",
+            data.train.len(),
+            data.valid.len(),
+            data.test.as_ref().map_or(0, Split::len),
+            data.shape,
+            data.classes.len()
+        );
+        io.artifacts.insert(data);
+        Ok(())
+    }
+}
+
+/// Reads an image file and its label file, checking that they agree.
+fn load_pair(
+    images: &Path,
+    labels: &Path,
+    limit: Option<usize>,
+) -> Result<(Vec<u8>, Vec<u32>, Vec<usize>), VisionError> {
+    let img = read_idx(images)?;
+    let lab = read_idx(labels)?;
+    if img.dims.len() != 3 {
+        return Err(VisionError::malformed(
+            images,
+            format!("expected images [count, rows, cols], found {} dimensions", img.dims.len()),
+        ));
+    }
+    if lab.dims.len() != 1 {
+        return Err(VisionError::malformed(
+            labels,
+            format!("expected labels [count], found {} dimensions", lab.dims.len()),
+        ));
+    }
+    if img.dims[0] != lab.dims[0] {
+        return Err(VisionError::Mismatch {
+            path: labels.to_owned(),
+            message: format!("{} labels for {} images in {}", lab.dims[0], img.dims[0], images.display()),
+        });
+    }
+    if img.dims[0] == 0 {
+        return Err(VisionError::malformed(images, "holds no images"));
+    }
+    let n = limit.map_or(img.dims[0], |l| l.min(img.dims[0]));
+    let per = img.dims[1] * img.dims[2];
+    let mut x = img.data;
+    x.truncate(n * per);
+    let y = lab.data[..n].iter().map(|&b| u32::from(b)).collect();
+    Ok((x, y, vec![1, img.dims[1], img.dims[2]]))
+}
+
+/// The class names: the configured ones (checked to cover every label) or "0".."max".
+fn class_names(names: Option<&[String]>, labels: &[u32], path: &Path) -> Result<Vec<String>, VisionError> {
+    let max = labels.iter().copied().max().unwrap_or(0) as usize;
+    match names {
+        Some(names) if max >= names.len() => Err(VisionError::Mismatch {
+            path: path.to_owned(),
+            message: format!("holds label {max}, but only {} class names are configured", names.len()),
+        }),
+        Some(names) => Ok(names.to_vec()),
+        None => Ok((0..=max).map(|i| i.to_string()).collect()),
+    }
+}
+
+/// Copies the samples at `idx`, scaled to [0, 1] and normalised.
+fn gather(x: &[u8], y: &[u32], idx: &[usize], per: usize, normalize: Option<&Normalize>) -> Split {
+    let (mean, std) = normalize.map_or((0.0, 1.0), |n| (n.mean[0], n.std[0]));
+    let mut out = Vec::with_capacity(idx.len() * per);
+    for &i in idx {
+        out.extend(x[i * per..(i + 1) * per].iter().map(|&p| (f32::from(p) / 255.0 - mean) / std));
+    }
+    Split { x: out, y: idx.iter().map(|&i| y[i]).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kindling_core::Facts;
+
+    fn data_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist")
+    }
+
+    fn config() -> IdxDatasetConfig {
+        IdxDatasetConfig {
+            train_images: "train-images-idx3-ubyte.gz".into(),
+            train_labels: "train-labels-idx1-ubyte.gz".into(),
+            test_images: Some("t10k-images-idx3-ubyte.gz".into()),
+            test_labels: Some("t10k-labels-idx1-ubyte.gz".into()),
+            train_limit: Some(500),
+            test_limit: Some(100),
+            valid_fraction: 0.2,
+            normalize: Some(Normalize { mean: vec![0.5], std: vec![0.5] }),
+            ..IdxDatasetConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_shipped_subset_loads_split_and_normalised() {
+        let stage = IdxDataset { config: config() };
+        let d = stage.load(&data_dir(), 1).unwrap();
+        assert_eq!(d.shape, [1, 28, 28]);
+        assert_eq!(d.classes.len(), 10);
+        assert_eq!((d.train.len(), d.valid.len()), (400, 100));
+        assert_eq!(d.test.as_ref().unwrap().len(), 100);
+        assert_eq!(d.train.x.len(), 400 * 784);
+        assert!(d.train.x.iter().all(|v| (-1.0..=1.0).contains(v)));
+        assert!(d.train.x.iter().any(|&v| v > 0.9) && d.train.x.iter().any(|&v| v == -1.0));
+    }
+
+    #[test]
+    fn plan_reads_headers_and_reports_every_bad_file() {
+        let mut facts = Facts::default();
+        let mut issues = Issues::default();
+        let stage = IdxDataset { config: config() };
+        stage.plan(&mut PlanCx { facts: &mut facts, issues: &mut issues, base_dir: &data_dir() });
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(facts.get::<DataSpec>(), Some(&DataSpec { shape: vec![1, 28, 28], classes: 10 }));
+
+        let swapped = IdxDatasetConfig {
+            train_labels: "t10k-labels-idx1-ubyte.gz".into(),
+            test_images: Some("nope.gz".into()),
+            ..config()
+        };
+        let mut issues = Issues::default();
+        IdxDataset { config: swapped }.plan(&mut PlanCx {
+            facts: &mut facts,
+            issues: &mut issues,
+            base_dir: &data_dir(),
+        });
+        let got: Vec<String> = issues.into_vec().iter().map(|i| i.path.clone()).collect();
+        assert_eq!(got, ["test_images", "train_labels"]);
+    }
+
+    #[test]
+    fn labels_beyond_the_class_names_are_an_error_naming_the_file() {
+        let c = IdxDatasetConfig { classes: Some(vec!["a".into(), "b".into()]), ..config() };
+        let err = IdxDataset { config: c }.load(&data_dir(), 1).unwrap_err().to_string();
+        assert!(
+            err.ends_with("train-labels-idx1-ubyte.gz: holds label 9, but only 2 class names are configured"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! Shared helpers of Kindling's end-to-end tests (see `tests/tests/`).
+
+use std::path::{Path, PathBuf};
+
+/// The registry the `kindling` binary builds, with every plugin.
+pub fn registry() -> kindling_core::Registry {
+    kindling_core::Registry::new(vec![kindling_vision::plugin(), kindling_models::plugin(), kindling_train::plugin()])
+        .expect("plugins offer distinct stage names")
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repository").to_owned()
+}
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kindling-tests-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    dir
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""PyTorch peer benchmark: the reference numbers Kindling's CPU benchmarks are compared against.
+
+Usage:
+  python torch_peer.py --model mnist_cnn --batch-size 64 --threads 2 \
+      --warmup 5 --train-steps 60 --infer-batches 60 --seed 0 [--profile]
+
+Prints exactly one JSON line on stdout; everything else (profile table) goes to stderr
+so callers can parse stdout directly. Needs only torch.
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+import warnings
+
+# The PyPI wheel warns on import when numpy is absent; numpy is not needed here, and a
+# stray warning would only look like a failure in the bench logs.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+# The PyPI wheel is a CUDA build; on a GPU-less box its profiler backend logs a spurious
+# "gpuGetDeviceCount failed" ERROR. Only fatal messages are kept.
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+
+import torch
+from torch import nn
+
+# A small pool of batches is cycled so random-data generation stays out of the timed loop
+# while still not feeding the exact same tensor every step.
+POOL_BATCHES = 8
+PROFILE_STEPS = 10
+
+
+def mnist_cnn() -> nn.Module:
+    # Must match Kindling's mnist_cnn layer for layer, or the comparison is meaningless.
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 100), nn.ReLU(),
+        nn.Linear(100, 10),
+    )
+
+
+MODELS = {"mnist_cnn": mnist_cnn}
+
+
+def make_pool(batch_size: int, seed: int):
+    # Own generator so the data does not depend on how much RNG the model init consumed.
+    g = torch.Generator().manual_seed(seed)
+    return [
+        (torch.randn(batch_size, 1, 28, 28, generator=g),
+         torch.randint(0, 10, (batch_size,), generator=g))
+        for _ in range(POOL_BATCHES)
+    ]
+
+
+def train_steps(model, opt, loss_fn, pool, start: int, n: int) -> None:
+    for i in range(start, start + n):
+        x, y = pool[i % len(pool)]
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+
+def infer_batches(model, pool, start: int, n: int) -> None:
+    for i in range(start, start + n):
+        model(pool[i % len(pool)][0])
+
+
+def peak_rss_mib() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=sorted(MODELS), default="mnist_cnn")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--train-steps", type=int, default=60)
+    p.add_argument("--infer-batches", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", action="store_true",
+                   help=f"after timing, profile {PROFILE_STEPS} training steps; table to stderr")
+    a = p.parse_args()
+
+    # Pin intra-op threads to the same budget Kindling gets; interop=1 because a sequential
+    # model has no independent ops to overlap, and extra pools only add noise. Must run before
+    # any parallel work or torch refuses to change it.
+    torch.set_num_threads(a.threads)
+    torch.set_num_interop_threads(1)
+    torch.manual_seed(a.seed)
+
+    model = MODELS[a.model]()  # PyTorch default init
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    pool = make_pool(a.batch_size, a.seed)
+
+    # Warmup absorbs one-off costs (oneDNN primitive creation, allocator growth, Adam state
+    # allocation) that a steady-state throughput number should not include.
+    model.train()
+    train_steps(model, opt, loss_fn, pool, 0, a.warmup)
+    t0 = time.perf_counter()
+    train_steps(model, opt, loss_fn, pool, a.warmup, a.train_steps)
+    train_s = time.perf_counter() - t0
+
+    model.eval()
+    with torch.inference_mode():
+        infer_batches(model, pool, 0, a.warmup)
+        t0 = time.perf_counter()
+        infer_batches(model, pool, a.warmup, a.infer_batches)
+        infer_s = time.perf_counter() - t0
+
+    # Profiling runs last, and RSS is read before it, so its overhead never leaks into
+    # the reported numbers.
+    rss_mib = peak_rss_mib()
+    if a.profile:
+        from torch.profiler import ProfilerActivity, profile
+        model.train()
+        with profile(activities=[ProfilerActivity.CPU], acc_events=True) as prof:
+            train_steps(model, opt, loss_fn, pool, 0, PROFILE_STEPS)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25), file=sys.stderr)
+
+    print(json.dumps({
+        "peer": "pytorch",
+        "torch": torch.__version__,
+        "threads": a.threads,
+        "model": a.model,
+        "batch_size": a.batch_size,
+        "train_samples_per_s": round(a.train_steps * a.batch_size / train_s, 2),
+        "infer_samples_per_s": round(a.infer_batches * a.batch_size / infer_s, 2),
+        "peak_rss_mib": round(rss_mib, 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()
