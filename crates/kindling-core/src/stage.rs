@@ -231,6 +231,10 @@ fn describe_serde_error(path: &str, message: &str) -> ConfigIssue {
             None => issue,
         };
     }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.trim_end_matches('`');
+        return ConfigIssue::new(path, format!("missing key `{name}`"));
+    }
     ConfigIssue::new(path, message.to_owned())
 }
 

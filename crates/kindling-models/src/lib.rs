@@ -16,6 +16,7 @@
 //! This crate does not train (see `kindling-train`) and does not read YAML.
 
 pub mod device;
+mod init;
 mod net;
 mod spec;
 mod stage;

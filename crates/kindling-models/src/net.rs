@@ -1,11 +1,15 @@
 //! burn modules built from a layer list.
 
 use burn::module::Module;
+use burn::nn::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor};
 
+use rand::rngs::StdRng;
+
+use crate::init::{pytorch_default_bound, uniform};
 use crate::spec::{LayerInfo, LayerSpec, Shape};
 
 /// `nn.Flatten`: keeps the batch dimension, joins the rest.
@@ -39,9 +43,10 @@ enum Act {
 }
 
 impl Sequential {
-    /// Builds the layers on `device`. `infos` are the shapes inferred by [`crate::infer`] for
-    /// the same layers; callers get them from validation, so they are consistent.
-    pub fn new(layers: &[LayerSpec], infos: &[LayerInfo], device: &Device) -> Self {
+    /// Builds the layers on `device`, initialised as PyTorch does by default, drawing from
+    /// `rng`. `infos` are the shapes inferred by [`crate::infer`] for the same layers; callers
+    /// get them from validation, so they are consistent.
+    pub fn new(layers: &[LayerSpec], infos: &[LayerInfo], rng: &mut StdRng, device: &Device) -> Self {
         let layers = layers
             .iter()
             .zip(infos)
@@ -49,14 +54,18 @@ impl Sequential {
                 LayerSpec::Conv2d(c) => {
                     let Shape::Image([in_c, _, _]) = info.input else { unreachable!("checked by infer") };
                     let [ph, pw] = c.padding.hw();
-                    Layer::Conv2d(
-                        Conv2dConfig::new([in_c, c.out_channels], c.kernel_size.hw())
-                            .with_stride(c.stride.hw())
-                            .with_dilation(c.dilation.hw())
-                            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
-                            .with_bias(c.bias)
-                            .init(device),
-                    )
+                    let [kh, kw] = c.kernel_size.hw();
+                    let mut conv = Conv2dConfig::new([in_c, c.out_channels], [kh, kw])
+                        .with_stride(c.stride.hw())
+                        .with_dilation(c.dilation.hw())
+                        .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+                        .with_bias(c.bias)
+                        .with_initializer(Initializer::Zeros)
+                        .init(device);
+                    let bound = pytorch_default_bound(in_c * kh * kw);
+                    conv.weight = uniform([c.out_channels, in_c, kh, kw], bound, rng, device);
+                    conv.bias = c.bias.then(|| uniform([c.out_channels], bound, rng, device));
+                    Layer::Conv2d(conv)
                 }
                 LayerSpec::Batchnorm(b) => {
                     let n = match info.input {
@@ -78,7 +87,15 @@ impl Sequential {
                 LayerSpec::Flatten => Layer::Flatten(Flatten),
                 LayerSpec::Linear(l) => {
                     let Shape::Flat(n) = info.input else { unreachable!("checked by infer") };
-                    Layer::Linear(LinearConfig::new(n, l.out_features).with_bias(l.bias).init(device))
+                    let mut linear = LinearConfig::new(n, l.out_features)
+                        .with_bias(l.bias)
+                        .with_initializer(Initializer::Zeros)
+                        .init(device);
+                    let bound = pytorch_default_bound(n);
+                    let shape = linear.weight.dims();
+                    linear.weight = uniform(shape, bound, rng, device);
+                    linear.bias = l.bias.then(|| uniform([l.out_features], bound, rng, device));
+                    Layer::Linear(linear)
                 }
                 LayerSpec::Relu => Layer::Relu(Relu::new()),
             })

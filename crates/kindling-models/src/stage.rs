@@ -2,7 +2,7 @@
 
 use kindling_core::{
     Artifact, DataSpec, Dataset, DeviceChoice, Issues, PlanCx, Stage, StageConfig, StageDef, StageError, StageIo,
-    derive_seed,
+    derive_seed, rng_from_seed,
 };
 use serde::{Deserialize, Serialize};
 
@@ -141,8 +141,9 @@ impl Stage for ModelStage {
         })?;
         let choice = io.artifacts.get::<DeviceChoice>().copied().unwrap_or_default();
         let resolved = resolve(choice).map_err(StageError::domain)?;
-        resolved.device.seed(derive_seed(io.seed, "init"));
-        let net = Sequential::new(&layers, &infos, &resolved.device);
+        // burn's own generator still drives dropout masks; seed it too.
+        resolved.device.seed(derive_seed(io.seed, "device"));
+        let net = Sequential::new(&layers, &infos, &mut rng_from_seed(io.seed, "init"), &resolved.device);
         let params: usize = infos.iter().map(|i| i.params).sum();
         eprintln!("model: {} layers, {params} parameters, on {}", layers.len(), resolved.description);
         io.artifacts.insert(Model { net, layers, infos });

@@ -24,14 +24,14 @@ fn wgpu_matches_the_cpu_on_a_tiny_model() {
     ]))
     .unwrap();
     let infos = infer(&layers, &Shape::Image([1, 4, 4])).unwrap();
-    let cpu = Device::flex();
+    let cpu = Device::flex().autodiff();
     cpu.seed(3);
-    let net = Sequential::new(&layers, &infos, &cpu);
+    let net = Sequential::new(&layers, &infos, &mut kindling_core::rng_from_seed(3, "init"), &cpu);
     let x = Tensor::<4>::random([2, 1, 4, 4], Distribution::Normal(0.0, 1.0), &cpu);
     let expected: Vec<f32> = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
 
     let gpu = resolved.device;
-    let net_gpu = net.to_device(&gpu);
+    let net_gpu = net.fork(&gpu);
     let logits = net_gpu.forward(x.to_device(&gpu));
     let got: Vec<f32> = logits.clone().into_data().try_to_vec::<f32>().unwrap();
     for (g, e) in got.iter().zip(&expected) {
@@ -42,7 +42,8 @@ fn wgpu_matches_the_cpu_on_a_tiny_model() {
         kindling_models::Layer::Conv2d(c) => c,
         other => panic!("expected a convolution, got {other:?}"),
     };
-    let g: Vec<f32> = conv.weight.grad(&grads).expect("the weight has a gradient").into_data().try_to_vec::<f32>().unwrap();
+    let g: Vec<f32> =
+        conv.weight.grad(&grads).expect("the weight has a gradient").into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(g.len(), 18);
     assert!(g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0), "{g:?}");
 }

@@ -136,6 +136,8 @@ impl Builder<'_> {
         };
         let mut stages = Vec::new();
         let mut produced: Vec<&str> = Vec::new();
+        // After an unknown stage, what is produced is unknown: wiring errors would only echo it.
+        let mut wiring_known = true;
         for (i, entry) in list.iter().enumerate() {
             let at = format!("stages[{i}]");
             self.unknown_keys(entry, &at, &["stage", "with"]);
@@ -150,11 +152,12 @@ impl Builder<'_> {
                 Ok(def) => def,
                 Err(issue) => {
                     self.issues.push(issue.under(&format!("{at}.stage")));
+                    wiring_known = false;
                     continue;
                 }
             };
             for input in def.inputs {
-                if !produced.contains(input) {
+                if wiring_known && !produced.contains(input) {
                     self.issues.push(
                         ConfigIssue::new(
                             format!("{at}.stage"),
@@ -221,8 +224,13 @@ impl Builder<'_> {
     }
 
     fn producers_of(&self, kind: &str) -> String {
-        let names: Vec<&str> =
-            self.registry.iter().filter(|(_, d)| d.outputs.contains(&kind)).map(|(_, d)| d.name).collect();
+        // Stages that only pass the artifact on (train takes a model and gives it back) are no help.
+        let names: Vec<&str> = self
+            .registry
+            .iter()
+            .filter(|(_, d)| d.outputs.contains(&kind) && !d.inputs.contains(&kind))
+            .map(|(_, d)| d.name)
+            .collect();
         match names.as_slice() {
             [] => "no registered stage produces it".to_owned(),
             _ => format!("add one of these stages before it: {}", names.join(", ")),

@@ -62,7 +62,7 @@ pub fn bench_train(
             )
         })
         .collect();
-    let mut net = Sequential::new(&layers, &infos, dev);
+    let mut net = Sequential::new(&layers, &infos, &mut kindling_core::rng_from_seed(0, "init"), dev);
     let mut optimizer = OptimizerConfig::Adam(Adam::default()).build();
     let loss_fn = CrossEntropyLossConfig::new().init(dev);
 

@@ -40,9 +40,9 @@ pub struct IdxDatasetConfig {
 #[serde(deny_unknown_fields)]
 pub struct Normalize {
     /// Per-channel mean.
-    pub mean: Vec<f32>,
+    pub mean: Vec<f64>,
     /// Per-channel standard deviation.
-    pub std: Vec<f32>,
+    pub std: Vec<f64>,
 }
 
 impl Default for IdxDatasetConfig {
@@ -111,16 +111,21 @@ struct IdxDataset {
     config: IdxDatasetConfig,
 }
 
+/// The configuration keys of the four files, in the order [`IdxDataset::paths`] gives them.
+const SLOTS: [&str; 4] = ["train_images", "train_labels", "test_images", "test_labels"];
+
 impl IdxDataset {
     fn paths(&self, base: &Path) -> [(Option<PathBuf>, &'static str); 4] {
         let c = &self.config;
         let p = |s: &str| Some(base.join(s));
-        [
-            (p(&c.train_images), "train_images"),
-            (p(&c.train_labels), "train_labels"),
-            (c.test_images.as_deref().and_then(p), "test_images"),
-            (c.test_labels.as_deref().and_then(p), "test_labels"),
-        ]
+        let files = [
+            p(&c.train_images),
+            p(&c.train_labels),
+            c.test_images.as_deref().and_then(p),
+            c.test_labels.as_deref().and_then(p),
+        ];
+        let mut slots = SLOTS.into_iter();
+        files.map(|f| (f, slots.next().unwrap_or_default()))
     }
 
     fn load(&self, base: &Path, seed: u64) -> Result<Dataset, VisionError> {
@@ -155,36 +160,39 @@ impl IdxDataset {
 
 impl Stage for IdxDataset {
     fn plan(&self, cx: &mut PlanCx<'_>) {
-        let mut counts = Vec::new();
+        // Sample counts per slot (train images, train labels, test images, test labels), for
+        // the files whose headers could be read.
+        let mut counts = [None; 4];
         let mut shape = None;
-        for (path, key) in self.paths(cx.base_dir) {
+        for (slot, (path, key)) in self.paths(cx.base_dir).into_iter().enumerate() {
             let Some(path) = path else { continue };
             match read_idx_header(&path) {
+                Ok(h) if key.ends_with("images") && h.dims.len() != 3 => cx.issues.push(
+                    key,
+                    format!(
+                        "{}: expected images [count, rows, cols], found {} dimensions",
+                        path.display(),
+                        h.dims.len()
+                    ),
+                ),
+                Ok(h) if key.ends_with("labels") && h.dims.len() != 1 => cx.issues.push(
+                    key,
+                    format!("{}: expected labels [count], found {} dimensions", path.display(), h.dims.len()),
+                ),
                 Ok(h) => {
-                    if key.ends_with("images") {
-                        if h.dims.len() == 3 {
-                            shape = Some(vec![1, h.dims[1], h.dims[2]]);
-                        } else {
-                            cx.issues.push(
-                                key,
-                                format!(
-                                    "{}: expected images [count, rows, cols], found {} dimensions",
-                                    path.display(),
-                                    h.dims.len()
-                                ),
-                            );
-                        }
+                    if key == "train_images" {
+                        shape = Some(vec![1, h.dims[1], h.dims[2]]);
                     }
-                    counts.push((key, h.dims[0]));
+                    counts[slot] = Some(h.dims[0]);
                 }
                 Err(e) => cx.issues.push(key, e.to_string()),
             }
         }
-        for pair in counts.chunks(2) {
-            if let [(ki, ni), (kl, nl)] = pair {
-                if ni != nl {
-                    cx.issues.push(kl, format!("{nl} labels for {ni} images in {ki}"));
-                }
+        for (images, labels) in [(0, 1), (2, 3)] {
+            if let (Some(ni), Some(nl)) = (counts[images], counts[labels])
+                && ni != nl
+            {
+                cx.issues.push(SLOTS[labels], format!("{nl} labels for {ni} images in {}", SLOTS[images]));
             }
         }
         let classes = self.config.classes.as_ref().map_or(10, Vec::len);
@@ -260,7 +268,7 @@ fn class_names(names: Option<&[String]>, labels: &[u32], path: &Path) -> Result<
 
 /// Copies the samples at `idx`, scaled to [0, 1] and normalised.
 fn gather(x: &[u8], y: &[u32], idx: &[usize], per: usize, normalize: Option<&Normalize>) -> Split {
-    let (mean, std) = normalize.map_or((0.0, 1.0), |n| (n.mean[0], n.std[0]));
+    let (mean, std) = normalize.map_or((0.0, 1.0), |n| (n.mean[0] as f32, n.std[0] as f32));
     let mut out = Vec::with_capacity(idx.len() * per);
     for &i in idx {
         out.extend(x[i * per..(i + 1) * per].iter().map(|&p| (f32::from(p) / 255.0 - mean) / std));
