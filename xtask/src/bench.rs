@@ -34,6 +34,7 @@ struct Options {
     steps: String,
     repeat: usize,
     peer: bool,
+    profile: bool,
 }
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
@@ -49,6 +50,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         steps: "60".into(),
         repeat: 3,
         peer: true,
+        profile: false,
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
@@ -60,6 +62,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "--steps" => o.steps = value()?,
             "--repeat" => o.repeat = value()?.parse()?,
             "--no-peer" => o.peer = false,
+            "--profile" => o.profile = true,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -76,6 +79,31 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
     }
     print_table(&o, &ours, &theirs);
+    if o.profile {
+        profile(&o, python.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Where a training step's time goes, on both sides: Kindling's per-part timings and
+/// torch.profiler's table of operators.
+fn profile(o: &Options, python: Option<&Path>) -> Result<()> {
+    println!("\nKindling, per part of a training step:\n");
+    let status = Command::new("target/release/kindling")
+        .args(["bench", "--model", &o.model, "--batch-size", &o.batch_size, "--device", &o.device])
+        .args(["--steps", "10", "--profile", "30"])
+        .status()?;
+    if !status.success() {
+        bail!("kindling bench --profile failed");
+    }
+    if let Some(py) = python {
+        println!("\nPyTorch, torch.profiler over 10 training steps (self CPU time):\n");
+        let out = Command::new(py)
+            .args(["xtask/bench/torch_peer.py", "--threads", "2", "--model", &o.model, "--batch-size", &o.batch_size])
+            .args(["--train-steps", "10", "--infer-batches", "10", "--profile"])
+            .output()?;
+        print!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     Ok(())
 }
 

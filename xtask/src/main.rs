@@ -5,7 +5,8 @@
 //! - `bench train [--model M] [--batch-size N] [--device D] [--no-peer]`: training and inference
 //!   samples/s of a preset model on a device, against the same model in PyTorch on the CPU with
 //!   2 threads, measured in the same run. PyTorch is installed into a throwaway virtual
-//!   environment under `target/bench-venv` on first use.
+//!   environment under `target/bench-venv` on first use. `--profile` adds where a training
+//!   step's time goes on both sides.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +23,9 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | bench train [--model M] [--batch-size N] [--device D] [--no-peer]");
+            eprintln!(
+                "usage: cargo xtask ci | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile]"
+            );
             bail!("unknown or missing task")
         }
     }

@@ -60,6 +60,10 @@ enum Command {
         /// Timed training steps (and inference batches).
         #[arg(long, default_value_t = 60)]
         steps: usize,
+        /// Also time each part of this many training steps (forward per layer, loss,
+        /// backward, optimizer).
+        #[arg(long, default_value_t = 0)]
+        profile: usize,
         /// Print one JSON line instead of text.
         #[arg(long)]
         json: bool,
@@ -127,15 +131,24 @@ fn real_main() -> Result<ExitCode> {
                     println!("    needs: {}   gives: {}", list(def.inputs), list(def.outputs));
                 }
                 for key in def.keys() {
-                    let default = if key.default.is_null() { "-".to_owned() } else { key.default.to_string() };
-                    println!("    {:<16} {:<28} {}", key.name, default, key.doc);
+                    let default = match &key.default {
+                        serde_json::Value::Null => "-".to_owned(),
+                        serde_json::Value::String(s) if s.is_empty() => "-".to_owned(),
+                        v => v.to_string(),
+                    };
+                    if default.len() <= 12 {
+                        println!("    {:<16} {default:<12} {}", key.name, key.doc);
+                    } else {
+                        println!("    {:<16} {:<12} {}", key.name, "", key.doc);
+                        println!("    {:<16} {:<12} default: {default}", "", "");
+                    }
                 }
                 println!();
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { model, batch_size, device, warmup, steps, json } => {
-            let r = kindling_train::bench::bench_train(&model, batch_size, device, warmup, steps)
+        Command::Bench { model, batch_size, device, warmup, steps, profile, json } => {
+            let r = kindling_train::bench::bench_train(&model, batch_size, device, warmup, steps, profile)
                 .with_context(|| format!("benchmarking `{model}`"))?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
@@ -144,6 +157,15 @@ fn real_main() -> Result<ExitCode> {
                     "{} batch {} on {}: train {:.0} samples/s, inference {:.0} samples/s",
                     r.model, r.batch_size, r.device, r.train_samples_per_s, r.infer_samples_per_s
                 );
+                let total: f64 = r.profile.iter().map(|p| p.ms_per_step).sum();
+                for p in &r.profile {
+                    println!(
+                        "  {:<32} {:>8.2} ms/step  {:>5.1}%",
+                        p.part,
+                        p.ms_per_step,
+                        100.0 * p.ms_per_step / total
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

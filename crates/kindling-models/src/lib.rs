@@ -21,7 +21,7 @@ mod net;
 mod spec;
 mod stage;
 
-pub use net::{Flatten, Layer, Sequential};
+pub use net::{Activation, Flatten, Layer, Sequential};
 pub use spec::{
     BatchNormSpec, Conv2dSpec, DropoutSpec, LayerInfo, LayerSpec, LinearSpec, MaxPoolSpec, PRESETS, Pair, Shape,
     ShapeError, infer, preset,

@@ -37,10 +37,15 @@ pub struct Sequential {
 }
 
 /// An activation between layers: image-shaped or flat.
-enum Act {
+#[derive(Debug)]
+pub enum Activation {
+    /// `[batch, channels, height, width]`.
     Image(Tensor<4>),
+    /// `[batch, features]`.
     Flat(Tensor<2>),
 }
+
+use Activation as Act;
 
 impl Sequential {
     /// Builds the layers on `device`, initialised as PyTorch does by default, drawing from
@@ -105,8 +110,14 @@ impl Sequential {
 
     /// Class logits `[batch, classes]` for images `[batch, channels, height, width]`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        self.forward_inspect(input, |_, _| {})
+    }
+
+    /// [`forward`](Self::forward), calling `after(index, &output)` after each layer: for
+    /// profiling (sync the device in the callback) or for looking at activations.
+    pub fn forward_inspect(&self, input: Tensor<4>, mut after: impl FnMut(usize, &Activation)) -> Tensor<2> {
         let mut x = Act::Image(input);
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
             x = match (layer, x) {
                 (Layer::Conv2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::BatchNorm(l), Act::Image(t)) => Act::Image(l.forward(t)),
@@ -120,6 +131,7 @@ impl Sequential {
                 (Layer::Linear(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
                 (layer, _) => unreachable!("layer shapes are checked before building: {layer:?}"),
             };
+            after(i, &x);
         }
         match x {
             Act::Flat(t) => t,

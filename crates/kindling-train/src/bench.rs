@@ -5,9 +5,9 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
-use burn::tensor::{Distribution, Int, Tensor};
+use burn::tensor::{Device, Distribution, Int, Tensor};
 use kindling_core::DeviceChoice;
-use kindling_models::{Sequential, Shape, device, infer, preset};
+use kindling_models::{LayerSpec, Sequential, Shape, device, infer, preset};
 use kindling_optim::{Adam, OptimizerConfig};
 use serde::Serialize;
 
@@ -26,6 +26,17 @@ pub struct BenchResult {
     pub infer_samples_per_s: f64,
     /// Peak resident memory of the process, MiB (Linux).
     pub peak_rss_mib: Option<f64>,
+    /// Where a training step's time goes, when asked for (`profile_steps > 0`).
+    pub profile: Vec<ProfileRow>,
+}
+
+/// One part of a training step and its mean time.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfileRow {
+    /// `forward: conv2d 1->16 3x3`, `backward (all layers)`, `optimizer step`, ...
+    pub part: String,
+    /// Mean milliseconds per step.
+    pub ms_per_step: f64,
 }
 
 /// Why a benchmark could not run.
@@ -41,13 +52,15 @@ pub enum BenchError {
 
 /// Trains `model` (a preset for 1 x 28 x 28 inputs and 10 classes) with Adam (lr 1e-3) for
 /// `warmup` untimed and `steps` timed steps on a pool of 8 synthetic batches, then times
-/// `steps` inference batches. The same protocol as the PyTorch peer script.
+/// `steps` inference batches (the same protocol as the PyTorch peer script); then, when
+/// `profile_steps > 0`, times each part of that many more training steps.
 pub fn bench_train(
     model: &str,
     batch_size: usize,
     choice: DeviceChoice,
     warmup: usize,
     steps: usize,
+    profile_steps: usize,
 ) -> Result<BenchResult, BenchError> {
     let layers = preset(model, 10).ok_or_else(|| BenchError::UnknownPreset(model.to_owned()))?;
     let infos = infer(&layers, &Shape::Image([1, 28, 28])).map_err(|_| BenchError::UnknownPreset(model.to_owned()))?;
@@ -84,6 +97,8 @@ pub fn bench_train(
         }
     }
 
+    let profile = profile_training(&mut net, &mut optimizer, &layers, &pool, profile_steps, dev);
+
     let eval = net.valid();
     let plain = dev.clone().inner();
     let inputs: Vec<Tensor<4>> = pool.iter().map(|(x, _)| x.clone().inner().to_device(&plain)).collect();
@@ -105,7 +120,67 @@ pub fn bench_train(
         train_samples_per_s: (steps * batch_size) as f64 / timed.max(1e-9),
         infer_samples_per_s: (steps * batch_size) as f64 / infer_secs.max(1e-9),
         peak_rss_mib: peak_rss_mib(),
+        profile,
     })
+}
+
+/// Times each part of `steps` training steps separately, syncing the device between parts so
+/// the times belong to the part (on the eager CPU backend the syncs cost nothing).
+fn profile_training(
+    net: &mut Sequential,
+    optimizer: &mut burn::optim::ModuleOptimizer,
+    layers: &[LayerSpec],
+    pool: &[(Tensor<4>, Tensor<1, Int>)],
+    steps: usize,
+    dev: &Device,
+) -> Vec<ProfileRow> {
+    if steps == 0 {
+        return Vec::new();
+    }
+    let loss_fn = CrossEntropyLossConfig::new().init(dev);
+    let mut names: Vec<String> = layers.iter().map(|l| format!("forward: {}", layer_name(l))).collect();
+    names.extend(["loss (cross-entropy)", "backward (all layers)", "optimizer step (Adam)"].map(String::from));
+    let mut secs = vec![0.0; names.len()];
+    let n = layers.len();
+    for step in 0..steps {
+        let (x, y) = pool[step % pool.len()].clone();
+        dev.sync().ok();
+        let mut mark = Instant::now();
+        let logits = net.forward_inspect(x, |i, _| {
+            dev.sync().ok();
+            secs[i] += mark.elapsed().as_secs_f64();
+            mark = Instant::now();
+        });
+        let mut lap = |slot: usize, mark: &mut Instant| {
+            dev.sync().ok();
+            secs[slot] += mark.elapsed().as_secs_f64();
+            *mark = Instant::now();
+        };
+        let loss = loss_fn.forward(logits, y);
+        lap(n, &mut mark);
+        let grads = loss.backward();
+        lap(n + 1, &mut mark);
+        let grads = GradientsParams::from_grads(grads, &*net);
+        let taken = std::mem::replace(net, Sequential { layers: Vec::new() });
+        *net = optimizer.step(1e-3, taken, grads);
+        lap(n + 2, &mut mark);
+    }
+    names.into_iter().zip(secs).map(|(part, s)| ProfileRow { part, ms_per_step: 1e3 * s / steps as f64 }).collect()
+}
+
+fn layer_name(l: &LayerSpec) -> String {
+    match l {
+        LayerSpec::Conv2d(c) => {
+            let [kh, kw] = c.kernel_size.hw();
+            format!("conv2d ->{} {kh}x{kw}", c.out_channels)
+        }
+        LayerSpec::Batchnorm(_) => "batchnorm".into(),
+        LayerSpec::Maxpool2d(p) => format!("maxpool2d {}x{}", p.kernel_size.hw()[0], p.kernel_size.hw()[1]),
+        LayerSpec::Dropout(d) => format!("dropout {}", d.p),
+        LayerSpec::Flatten => "flatten".into(),
+        LayerSpec::Linear(l) => format!("linear ->{}", l.out_features),
+        LayerSpec::Relu => "relu".into(),
+    }
 }
 
 /// The process's peak resident set size (`VmHWM`), in MiB.

@@ -216,12 +216,11 @@ impl Stage for IdxDataset {
     }
 }
 
+/// Raw pixels, labels and the per-sample shape of an image file and its label file.
+type Pair = (Vec<u8>, Vec<u32>, Vec<usize>);
+
 /// Reads an image file and its label file, checking that they agree.
-fn load_pair(
-    images: &Path,
-    labels: &Path,
-    limit: Option<usize>,
-) -> Result<(Vec<u8>, Vec<u32>, Vec<usize>), VisionError> {
+fn load_pair(images: &Path, labels: &Path, limit: Option<usize>) -> Result<Pair, VisionError> {
     let img = read_idx(images)?;
     let lab = read_idx(labels)?;
     if img.dims.len() != 3 {
