@@ -91,3 +91,29 @@ fn a_diverging_run_stops_with_the_epoch_and_step() {
     assert!(err.contains("at epoch 1, step "), "{err}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn the_learning_rate_each_epoch_follows_the_schedule_and_is_logged() {
+    let root = tests::scratch("schedule");
+    let dir = run_short(
+        &root,
+        &[
+            "train.epochs=3",
+            "train.scheduler={name: step, step_size: 1, gamma: 0.5}",
+            "train.warmup={epochs: 2, start_factor: 0.5}",
+        ],
+    );
+    let rates: Vec<f64> = history_without_times(&dir)
+        .iter()
+        .skip(1)
+        .filter(|row| row.contains(",train,"))
+        .map(|row| row.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    // StepLR(1, 0.5) from 1e-3 times LinearLR(0.5 over 2 epochs): 1e-3 * 0.5, 5e-4 * 0.75, 2.5e-4.
+    let want = [0.0005, 0.000375, 0.00025];
+    assert_eq!(rates.len(), 3, "{rates:?}");
+    for (got, want) in rates.iter().zip(want) {
+        assert!((got - want).abs() < 1e-12, "{rates:?}");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -84,6 +84,14 @@ impl Issues {
         self.items.push(issue.under(&self.prefix));
     }
 
+    /// Runs `check` with paths relative to `path` (itself relative to this collector's
+    /// prefix), for nested configuration blocks.
+    pub fn at(&mut self, path: &str, check: impl FnOnce(&mut Issues)) {
+        let mut nested = Issues::under(join_path(&self.prefix, path));
+        check(&mut nested);
+        self.items.extend(nested.items);
+    }
+
     /// Checks `cond` and records `message` at `path` when it does not hold.
     pub fn require(&mut self, cond: bool, path: &str, message: impl Into<String>) {
         if !cond {
@@ -119,8 +127,10 @@ mod tests {
         let mut issues = Issues::under("stages[1].with");
         issues.require(false, "lr", "must be positive");
         issues.require(true, "epochs", "never");
+        issues.at("optimizer", |nested| nested.push("betas[0]", "must be below 1"));
         let v = issues.into_vec();
-        assert_eq!(v.len(), 1);
+        assert_eq!(v.len(), 2);
         assert_eq!(v[0].to_string(), "stages[1].with.lr: must be positive");
+        assert_eq!(v[1].to_string(), "stages[1].with.optimizer.betas[0]: must be below 1");
     }
 }

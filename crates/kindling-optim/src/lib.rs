@@ -12,8 +12,19 @@
 //! let _optimizer = config.build();
 //! ```
 //!
-//! This crate does not read YAML or run training loops; schedulers and regularisers beyond
-//! weight decay come with the experiment-grammar work.
+//! [`Scheduler`] gives the learning rate of each epoch for PyTorch's `StepLR`, `MultiStepLR`,
+//! `ExponentialLR`, `CosineAnnealingLR` and `ReduceLROnPlateau`, optionally chained with a
+//! linear warm-up, stepped per epoch as PyTorch code steps them (burn's schedulers step per
+//! iteration).
+//!
+//! This crate does not read YAML or run training loops.
+
+mod schedule;
+
+pub use schedule::{
+    CosineAnnealingLr, ExponentialLr, Mode, Monitor, MultiStepLr, ReduceOnPlateau, Scheduler, SchedulerConfig, StepLr,
+    ThresholdMode, Warmup,
+};
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -21,14 +32,36 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use kindling_core::Issues;
 use serde::{Deserialize, Serialize};
 
-/// An optimizer and its hyper-parameters, tagged by `name` (`{name: adam, lr: 1e-3}`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// An optimizer and its hyper-parameters, tagged by `name` (`{name: adam, lr: 1e-3}`). A
+/// block without `name` is Adam, the training stage's default, so `--set
+/// train.optimizer.lr=3e-4` works on a pipeline that does not name its optimizer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum OptimizerConfig {
     /// `torch.optim.SGD`.
     Sgd(Sgd),
     /// `torch.optim.Adam`.
     Adam(Adam),
+}
+
+impl<'de> Deserialize<'de> for OptimizerConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The same shape as [`OptimizerConfig`], with serde's tag handling.
+        #[derive(Deserialize)]
+        #[serde(tag = "name", rename_all = "snake_case")]
+        enum Tagged {
+            Sgd(Sgd),
+            Adam(Adam),
+        }
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        if let Some(map) = value.as_object_mut() {
+            map.entry("name").or_insert_with(|| "adam".into());
+        }
+        match Tagged::deserialize(value).map_err(serde::de::Error::custom)? {
+            Tagged::Sgd(s) => Ok(Self::Sgd(s)),
+            Tagged::Adam(a) => Ok(Self::Adam(a)),
+        }
+    }
 }
 
 /// `torch.optim.SGD(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False)`.

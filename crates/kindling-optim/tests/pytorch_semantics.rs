@@ -109,7 +109,8 @@ fn defaults_are_pytorchs_not_burns() {
         sgd,
         OptimizerConfig::Sgd(Sgd { lr: 1e-3, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false })
     );
-    let adam: OptimizerConfig = serde_json::from_value(serde_json::json!({"name": "adam"})).unwrap();
+    // Without a name, Adam (the training stage's default optimizer).
+    let adam: OptimizerConfig = serde_json::from_value(serde_json::json!({"lr": 1e-3})).unwrap();
     assert_eq!(
         adam,
         OptimizerConfig::Adam(Adam { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0, amsgrad: false })

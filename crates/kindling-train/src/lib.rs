@@ -11,6 +11,7 @@
 
 mod batch;
 pub mod bench;
+mod fit;
 mod history;
 mod stage;
 

@@ -1,22 +1,18 @@
 //! The `train` stage.
 
-use std::io::IsTerminal;
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use kindling_core::{
-    Artifact, Dataset, Issues, Stage, StageConfig, StageDef, StageError, StageIo, Summary, rng_from_seed,
-};
+use kindling_core::{Artifact, Dataset, Issues, Stage, StageConfig, StageDef, StageError, StageIo, Summary};
 use kindling_models::Model;
 use kindling_models::device::ResolvedDevice;
-use kindling_optim::OptimizerConfig;
-use rand::seq::SliceRandom;
+use kindling_optim::{Monitor, OptimizerConfig, Scheduler, SchedulerConfig, Warmup};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Batches, count_correct, evaluate};
+use crate::batch::evaluate;
+use crate::fit::Fit;
 use crate::history::{EpochRecord, History, SplitMetrics};
 
 /// Configuration of `train`.
@@ -32,6 +28,11 @@ pub struct TrainConfig {
     pub shuffle: bool,
     /// The optimizer, `{name: adam | sgd, lr: ..., ...}` with PyTorch's parameters.
     pub optimizer: OptimizerConfig,
+    /// A learning-rate schedule stepped per epoch (`{name: step, step_size: 5}`); none keeps
+    /// the optimizer's `lr`.
+    pub scheduler: Option<SchedulerConfig>,
+    /// A linear warm-up chained with the schedule (`{epochs: 5, start_factor: 0.333}`).
+    pub warmup: Option<Warmup>,
     /// Samples per batch when evaluating (no gradients: larger batches are cheaper).
     pub eval_batch_size: usize,
     /// Write the trained weights to `model.safetensors` in the run directory.
@@ -45,6 +46,8 @@ impl Default for TrainConfig {
             batch_size: 64,
             shuffle: true,
             optimizer: OptimizerConfig::default(),
+            scheduler: None,
+            warmup: None,
             eval_batch_size: 256,
             save_model: true,
         }
@@ -57,6 +60,11 @@ impl StageConfig for TrainConfig {
         ("batch_size", "samples per optimizer step"),
         ("shuffle", "reshuffle the training split every epoch (seeded)"),
         ("optimizer", "{name: adam | sgd, lr, ...} with PyTorch's parameter names and defaults"),
+        (
+            "scheduler",
+            "per-epoch LR schedule: {name: step | multi_step | exponential | cosine_annealing | reduce_on_plateau, ...}",
+        ),
+        ("warmup", "linear warm-up chained with the schedule: {epochs: 5, start_factor: 0.333}"),
         ("eval_batch_size", "samples per batch when evaluating"),
         ("save_model", "write the trained weights to model.safetensors"),
     ];
@@ -65,10 +73,12 @@ impl StageConfig for TrainConfig {
         issues.require(self.epochs >= 1, "epochs", "must be at least 1");
         issues.require(self.batch_size >= 1, "batch_size", "must be at least 1");
         issues.require(self.eval_batch_size >= 1, "eval_batch_size", "must be at least 1");
-        let mut optimizer = Issues::under("optimizer");
-        self.optimizer.check(&mut optimizer);
-        for issue in optimizer.into_vec() {
-            issues.push_issue(issue);
+        issues.at("optimizer", |nested| self.optimizer.check(nested));
+        if let Some(s) = &self.scheduler {
+            issues.at("scheduler", |nested| s.check(nested));
+        }
+        if let Some(w) = &self.warmup {
+            issues.at("warmup", |nested| w.check(nested));
         }
     }
 }
@@ -103,71 +113,47 @@ impl Stage for Train {
         if data.train.is_empty() {
             return Err(StageError::Stopped("the training split is empty".into()));
         }
+        let fit = Fit {
+            device: &device.device,
+            loss: CrossEntropyLossConfig::new().init(&device.device),
+            shape,
+            batch_size: c.batch_size,
+            shuffle: c.shuffle,
+            seed: io.seed,
+            epochs: c.epochs,
+        };
+        let mut scheduler = Scheduler::new(c.optimizer.lr(), c.scheduler.clone(), c.warmup.clone());
+        if scheduler.monitor().is_some_and(|m| m != Monitor::TrainLoss) && data.valid.is_empty() {
+            return Err(StageError::Stopped(
+                "reduce_on_plateau watches a validation metric, but there is no validation split".into(),
+            ));
+        }
+        // Evaluation runs without autodiff, on the same hardware.
         let plain = device.device.clone().inner();
-        let loss_fn = CrossEntropyLossConfig::new().init(&device.device);
         let mut optimizer = c.optimizer.build();
-        let lr = c.optimizer.lr();
         let mut net = model.net;
         let mut history = History::default();
-        let progress = std::io::stderr().is_terminal();
         let started = Instant::now();
-        let mut train_seconds = 0.0;
 
         for epoch in 1..=c.epochs {
             let t0 = Instant::now();
-            let mut order: Vec<usize> = (0..data.train.len()).collect();
-            if c.shuffle {
-                order.shuffle(&mut rng_from_seed(io.seed, &format!("shuffle/{epoch}")));
-            }
-            let batches = Batches::new(&data.train, shape, order, c.batch_size, &device.device);
-            let steps = batches.len();
-            let (mut loss_sum, mut correct) = (0.0_f64, 0_usize);
-            for (step, (images, labels)) in batches.enumerate() {
-                let n = labels.dims()[0];
-                let logits = net.forward(images);
-                let loss = loss_fn.forward(logits.clone(), labels.clone());
-                let value = f64::from(loss.clone().into_scalar::<f32>());
-                if !value.is_finite() {
-                    return Err(StageError::Stopped(format!(
-                        "the training loss became {value} at epoch {epoch}, step {} of {steps}: training diverged \
-                         (try a lower learning rate; lr is {lr})",
-                        step + 1
-                    )));
-                }
-                loss_sum += value * n as f64;
-                correct += count_correct(logits.detach(), labels);
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimizer.step(lr, net, grads);
-                if progress && (step % 10 == 9 || step + 1 == steps) {
-                    eprint!(
-                        "\r  epoch {epoch}/{}  step {}/{steps}  loss {:.4}   ",
-                        c.epochs,
-                        step + 1,
-                        loss_sum / ((step * c.batch_size + n) as f64)
-                    );
-                }
-            }
-            if progress {
-                eprint!("\r{:60}\r", "");
-            }
-            let epoch_train = t0.elapsed().as_secs_f64();
-            train_seconds += epoch_train;
+            let lr = scheduler.lr();
+            let (trained, train) = fit.epoch(net, &mut optimizer, &data.train, epoch, lr)?;
+            net = trained;
+            let train_seconds = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
             let valid =
                 (!data.valid.is_empty()).then(|| evaluate(&net.valid(), &data.valid, shape, c.eval_batch_size, &plain));
-            let record = EpochRecord {
-                epoch,
-                train: SplitMetrics::new(loss_sum, correct, data.train.len()),
-                valid,
-                lr,
-                train_seconds: epoch_train,
-                valid_seconds: t1.elapsed().as_secs_f64(),
-            };
+            let valid_seconds = t1.elapsed().as_secs_f64();
+            scheduler.step(scheduler.monitor().and_then(|m| match m {
+                Monitor::TrainLoss => Some(train.loss),
+                Monitor::ValidLoss => valid.map(|v| v.loss),
+                Monitor::ValidAccuracy => valid.map(|v| v.accuracy),
+            }));
+            let record = EpochRecord { epoch, train, valid, lr, train_seconds, valid_seconds };
             eprintln!("{}", epoch_line(&record, c.epochs));
             history.epochs.push(record);
-            io.run_dir
-                .write("history.csv", history.to_csv().as_bytes())
-                .map_err(|e| StageError::io(io.run_dir.path().join("history.csv"), e))?;
+            write(io, "history.csv", history.to_csv().as_bytes())?;
         }
 
         let eval_net = net.valid();
@@ -179,42 +165,74 @@ impl Stage for Train {
                 .save_into(&mut store)
                 .map_err(|e| StageError::Stopped(format!("{}: cannot save the model: {e}", path.display())))?;
         }
-        let last = history.epochs.last().cloned();
-        let samples_per_s = (data.train.len() * c.epochs) as f64 / train_seconds.max(1e-9);
-        let metrics = serde_json::json!({
-            "device": device.description,
-            "epochs": c.epochs,
-            "parameters": model.infos.iter().map(|i| i.params).sum::<usize>(),
-            "train_seconds": train_seconds,
-            "wall_seconds": started.elapsed().as_secs_f64(),
-            "train_samples_per_second": samples_per_s,
-            "final_epoch": last,
-            "test": test,
-        });
-        let json = serde_json::to_string_pretty(&metrics).unwrap_or_default();
-        io.run_dir
-            .write("metrics.json", json.as_bytes())
-            .map_err(|e| StageError::io(io.run_dir.path().join("metrics.json"), e))?;
-
+        let report = Report {
+            device: &device.description,
+            parameters: model.infos.iter().map(|i| i.params).sum(),
+            history: &history,
+            train_samples: data.train.len(),
+            wall_seconds: started.elapsed().as_secs_f64(),
+            test,
+        };
+        write(io, "metrics.json", report.metrics_json().as_bytes())?;
         if let Some(summary) = io.artifacts.get_mut::<Summary>() {
-            summary.push("device", device.description.clone());
-            summary.push(
-                "training",
-                format!("{} epochs in {train_seconds:.1} s ({samples_per_s:.0} samples/s)", c.epochs),
-            );
-            if let Some(v) = last.as_ref().and_then(|l| l.valid) {
-                summary.push("valid", format!("accuracy {:.2}%, loss {:.4}", 100.0 * v.accuracy, v.loss));
-            }
-            if let Some(t) = test {
-                summary.push(
-                    "test",
-                    format!("accuracy {:.2}%, loss {:.4} ({} samples)", 100.0 * t.accuracy, t.loss, t.samples),
-                );
-            }
+            report.summarize(summary);
         }
         io.artifacts.insert(Model { net, layers: model.layers, infos: model.infos });
         io.artifacts.insert(history);
         Ok(())
+    }
+}
+
+/// Writes `name` into the run directory atomically.
+fn write(io: &StageIo<'_>, name: &str, bytes: &[u8]) -> Result<(), StageError> {
+    io.run_dir.write(name, bytes).map(drop).map_err(|e| StageError::io(io.run_dir.path().join(name), e))
+}
+
+/// What a finished training run reports: `metrics.json` and the summary lines.
+struct Report<'a> {
+    device: &'a str,
+    parameters: usize,
+    history: &'a History,
+    train_samples: usize,
+    wall_seconds: f64,
+    test: Option<SplitMetrics>,
+}
+
+impl Report<'_> {
+    fn train_seconds(&self) -> f64 {
+        self.history.epochs.iter().map(|e| e.train_seconds).sum()
+    }
+
+    fn samples_per_second(&self) -> f64 {
+        (self.train_samples * self.history.epochs.len()) as f64 / self.train_seconds().max(1e-9)
+    }
+
+    fn metrics_json(&self) -> String {
+        let metrics = serde_json::json!({
+            "device": self.device,
+            "epochs": self.history.epochs.len(),
+            "parameters": self.parameters,
+            "train_seconds": self.train_seconds(),
+            "wall_seconds": self.wall_seconds,
+            "train_samples_per_second": self.samples_per_second(),
+            "final_epoch": self.history.epochs.last(),
+            "test": self.test,
+        });
+        serde_json::to_string_pretty(&metrics).unwrap_or_default()
+    }
+
+    fn summarize(&self, summary: &mut Summary) {
+        summary.push("device", self.device);
+        let epochs = self.history.epochs.len();
+        let (secs, rate) = (self.train_seconds(), self.samples_per_second());
+        summary.push("training", format!("{epochs} epochs in {secs:.1} s ({rate:.0} samples/s)"));
+        if let Some(v) = self.history.epochs.last().and_then(|l| l.valid) {
+            summary.push("valid", format!("accuracy {:.2}%, loss {:.4}", 100.0 * v.accuracy, v.loss));
+        }
+        if let Some(t) = self.test {
+            let text = format!("accuracy {:.2}%, loss {:.4} ({} samples)", 100.0 * t.accuracy, t.loss, t.samples);
+            summary.push("test", text);
+        }
     }
 }
 

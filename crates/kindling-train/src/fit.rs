@@ -1,0 +1,72 @@
+//! One pass over the training split: the inner loop of the `train` stage.
+
+use std::io::IsTerminal;
+
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Device;
+use kindling_core::{Split, StageError, rng_from_seed};
+use kindling_models::Sequential;
+use rand::seq::SliceRandom;
+
+use crate::batch::{Batches, count_correct};
+use crate::history::SplitMetrics;
+
+/// What stays the same across the epochs of a run.
+pub(crate) struct Fit<'a> {
+    pub(crate) device: &'a Device,
+    pub(crate) loss: CrossEntropyLoss,
+    pub(crate) shape: [usize; 3],
+    pub(crate) batch_size: usize,
+    pub(crate) shuffle: bool,
+    pub(crate) seed: u64,
+    pub(crate) epochs: usize,
+}
+
+impl Fit<'_> {
+    /// Trains `net` for one epoch at learning rate `lr` and returns it with the epoch's
+    /// accumulated metrics. A non-finite loss stops training with the epoch and step.
+    pub(crate) fn epoch(
+        &self,
+        mut net: Sequential,
+        optimizer: &mut ModuleOptimizer,
+        train: &Split,
+        epoch: usize,
+        lr: f64,
+    ) -> Result<(Sequential, SplitMetrics), StageError> {
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        if self.shuffle {
+            order.shuffle(&mut rng_from_seed(self.seed, &format!("shuffle/{epoch}")));
+        }
+        let batches = Batches::new(train, self.shape, order, self.batch_size, self.device);
+        let steps = batches.len();
+        let progress = std::io::stderr().is_terminal();
+        let (mut loss_sum, mut correct, mut seen) = (0.0_f64, 0_usize, 0_usize);
+        for (step, (images, labels)) in batches.enumerate() {
+            let n = labels.dims()[0];
+            let logits = net.forward(images);
+            let loss = self.loss.forward(logits.clone(), labels.clone());
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(StageError::Stopped(format!(
+                    "the training loss became {value} at epoch {epoch}, step {} of {steps}: training diverged \
+                     (try a lower learning rate; lr is {lr})",
+                    step + 1
+                )));
+            }
+            loss_sum += value * n as f64;
+            seen += n;
+            correct += count_correct(logits.detach(), labels);
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optimizer.step(lr, net, grads);
+            if progress && (step % 10 == 9 || step + 1 == steps) {
+                let mean = loss_sum / seen as f64;
+                eprint!("\r  epoch {epoch}/{}  step {}/{steps}  loss {mean:.4}   ", self.epochs, step + 1);
+            }
+        }
+        if progress {
+            eprint!("\r{:60}\r", "");
+        }
+        Ok((net, SplitMetrics::new(loss_sum, correct, train.len())))
+    }
+}
