@@ -1,7 +1,8 @@
-//! Optimizers with PyTorch's names, parameters and defaults, built onto burn's optimizers.
+//! Optimizers with PyTorch's names, parameters and defaults, built onto burn's optimizers:
+//! SGD, Adam, AdamW, Adagrad and RMSprop.
 //!
 //! burn's defaults differ from PyTorch's in places that change results (SGD dampening 0.1,
-//! Adam epsilon 1e-5); every value here is set explicitly from [`OptimizerConfig`], whose
+//! epsilon 1e-5 everywhere, RMSprop momentum 0.9, AdamW weight decay 1e-4); every value here is set explicitly from [`OptimizerConfig`], whose
 //! defaults are PyTorch's. The result is burn's type-erased [`ModuleOptimizer`], so training
 //! code does not care which optimizer it holds.
 //!
@@ -28,7 +29,7 @@ pub use schedule::{
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdaGradConfig, AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use kindling_core::Issues;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,12 @@ pub enum OptimizerConfig {
     Sgd(Sgd),
     /// `torch.optim.Adam`.
     Adam(Adam),
+    /// `torch.optim.AdamW` (decoupled weight decay).
+    Adamw(AdamW),
+    /// `torch.optim.Adagrad`.
+    Adagrad(Adagrad),
+    /// `torch.optim.RMSprop`.
+    Rmsprop(RmsProp),
 }
 
 impl<'de> Deserialize<'de> for OptimizerConfig {
@@ -52,6 +59,9 @@ impl<'de> Deserialize<'de> for OptimizerConfig {
         enum Tagged {
             Sgd(Sgd),
             Adam(Adam),
+            Adamw(AdamW),
+            Adagrad(Adagrad),
+            Rmsprop(RmsProp),
         }
         let mut value = serde_json::Value::deserialize(deserializer)?;
         if let Some(map) = value.as_object_mut() {
@@ -60,6 +70,9 @@ impl<'de> Deserialize<'de> for OptimizerConfig {
         match Tagged::deserialize(value).map_err(serde::de::Error::custom)? {
             Tagged::Sgd(s) => Ok(Self::Sgd(s)),
             Tagged::Adam(a) => Ok(Self::Adam(a)),
+            Tagged::Adamw(a) => Ok(Self::Adamw(a)),
+            Tagged::Adagrad(a) => Ok(Self::Adagrad(a)),
+            Tagged::Rmsprop(r) => Ok(Self::Rmsprop(r)),
         }
     }
 }
@@ -108,6 +121,76 @@ impl Default for Adam {
     }
 }
 
+/// `torch.optim.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamW {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay rates of the first and second moment estimates.
+    pub betas: [f64; 2],
+    /// Added to the denominator (PyTorch 1e-8, burn 1e-5).
+    pub eps: f64,
+    /// Decoupled decay: each step multiplies the weights by `1 - lr * weight_decay` (PyTorch
+    /// 1e-2, burn 1e-4).
+    pub weight_decay: f64,
+    /// Use the maximum of past second moments (AMSGrad).
+    pub amsgrad: bool,
+}
+
+impl Default for AdamW {
+    fn default() -> Self {
+        Self { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 1e-2, amsgrad: false }
+    }
+}
+
+/// `torch.optim.Adagrad(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Adagrad {
+    /// Learning rate.
+    pub lr: f64,
+    /// The rate at step t is `lr / (1 + (t - 1) * lr_decay)`.
+    pub lr_decay: f64,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+    /// Starting value of the sum of squared gradients. Only 0 is supported (burn's Adagrad
+    /// starts from zero); other values are rejected at validation.
+    pub initial_accumulator_value: f64,
+    /// Added to the denominator (PyTorch 1e-10, burn 1e-5).
+    pub eps: f64,
+}
+
+impl Default for Adagrad {
+    fn default() -> Self {
+        Self { lr: 1e-2, lr_decay: 0.0, weight_decay: 0.0, initial_accumulator_value: 0.0, eps: 1e-10 }
+    }
+}
+
+/// `torch.optim.RMSprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RmsProp {
+    /// Learning rate.
+    pub lr: f64,
+    /// Smoothing constant of the squared-gradient average.
+    pub alpha: f64,
+    /// Added to the denominator (PyTorch 1e-8, burn 1e-5).
+    pub eps: f64,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+    /// Momentum factor (PyTorch 0, burn 0.9).
+    pub momentum: f64,
+    /// Normalise by the estimated variance of the gradient rather than its second moment.
+    pub centered: bool,
+}
+
+impl Default for RmsProp {
+    fn default() -> Self {
+        Self { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0, centered: false }
+    }
+}
+
 impl Default for OptimizerConfig {
     fn default() -> Self {
         Self::Adam(Adam::default())
@@ -120,6 +203,9 @@ impl OptimizerConfig {
         match self {
             Self::Sgd(s) => s.lr,
             Self::Adam(a) => a.lr,
+            Self::Adamw(a) => a.lr,
+            Self::Adagrad(a) => a.lr,
+            Self::Rmsprop(r) => r.lr,
         }
     }
 
@@ -149,6 +235,33 @@ impl OptimizerConfig {
                 issues.require(a.eps >= 0.0, "eps", "must be at least 0");
                 issues.require(a.weight_decay >= 0.0, "weight_decay", "must be at least 0");
             }
+            Self::Adamw(a) => {
+                for (i, b) in a.betas.iter().enumerate() {
+                    issues.require(
+                        (0.0..1.0).contains(b),
+                        &format!("betas[{i}]"),
+                        format!("must be in [0, 1), got {b}"),
+                    );
+                }
+                issues.require(a.eps >= 0.0, "eps", "must be at least 0");
+                issues.require(a.weight_decay >= 0.0, "weight_decay", "must be at least 0");
+            }
+            Self::Adagrad(a) => {
+                issues.require(a.lr_decay >= 0.0, "lr_decay", "must be at least 0");
+                issues.require(a.weight_decay >= 0.0, "weight_decay", "must be at least 0");
+                issues.require(a.eps >= 0.0, "eps", "must be at least 0");
+                issues.require(
+                    a.initial_accumulator_value == 0.0,
+                    "initial_accumulator_value",
+                    "only 0 is supported for now (burn's Adagrad accumulates from zero)",
+                );
+            }
+            Self::Rmsprop(r) => {
+                issues.require((0.0..=1.0).contains(&r.alpha), "alpha", "must be in [0, 1]");
+                issues.require(r.eps >= 0.0, "eps", "must be at least 0");
+                issues.require(r.weight_decay >= 0.0, "weight_decay", "must be at least 0");
+                issues.require(r.momentum >= 0.0, "momentum", "must be at least 0");
+            }
         }
     }
 
@@ -170,6 +283,25 @@ impl OptimizerConfig {
                 .with_epsilon(a.eps as f32)
                 .with_amsgrad(a.amsgrad)
                 .with_weight_decay(decay(a.weight_decay))
+                .init(),
+            Self::Adamw(a) => AdamWConfig::new()
+                .with_beta_1(a.betas[0] as f32)
+                .with_beta_2(a.betas[1] as f32)
+                .with_epsilon(a.eps as f32)
+                .with_amsgrad(a.amsgrad)
+                .with_weight_decay(a.weight_decay as f32)
+                .init(),
+            Self::Adagrad(a) => AdaGradConfig::new()
+                .with_lr_decay(a.lr_decay)
+                .with_epsilon(a.eps as f32)
+                .with_weight_decay(decay(a.weight_decay))
+                .init(),
+            Self::Rmsprop(r) => RmsPropConfig::new()
+                .with_alpha(r.alpha as f32)
+                .with_epsilon(r.eps as f32)
+                .with_momentum(r.momentum as f32)
+                .with_centered(r.centered)
+                .with_weight_decay(decay(r.weight_decay))
                 .init(),
         }
     }

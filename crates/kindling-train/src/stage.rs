@@ -26,7 +26,8 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Reshuffle the training split every epoch (seeded by the run's seed and the epoch).
     pub shuffle: bool,
-    /// The optimizer, `{name: adam | sgd, lr: ..., ...}` with PyTorch's parameters.
+    /// The optimizer, `{name: sgd | adam | adamw | adagrad | rmsprop, lr: ..., ...}` with
+    /// PyTorch's parameters.
     pub optimizer: OptimizerConfig,
     /// A learning-rate schedule stepped per epoch (`{name: step, step_size: 5}`); none keeps
     /// the optimizer's `lr`.
@@ -59,7 +60,7 @@ impl StageConfig for TrainConfig {
         ("epochs", "passes over the training split"),
         ("batch_size", "samples per optimizer step"),
         ("shuffle", "reshuffle the training split every epoch (seeded)"),
-        ("optimizer", "{name: adam | sgd, lr, ...} with PyTorch's parameter names and defaults"),
+        ("optimizer", "{name: sgd | adam | adamw | adagrad | rmsprop, lr, ...} with PyTorch's names and defaults"),
         (
             "scheduler",
             "per-epoch LR schedule: {name: step | multi_step | exponential | cosine_annealing | reduce_on_plateau, ...}",
