@@ -21,10 +21,10 @@ mod net;
 mod spec;
 mod stage;
 
-pub use net::{Activation, Flatten, Layer, Sequential};
+pub use net::{Activation, Dropout2d, Flatten, Layer, Sequential};
 pub use spec::{
-    BatchNormSpec, Conv2dSpec, DropoutSpec, LayerInfo, LayerSpec, LinearSpec, MaxPoolSpec, PRESETS, Pair, Shape,
-    ShapeError, infer, preset,
+    AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, EluSpec, LayerInfo, LayerSpec, LeakyReluSpec, LinearSpec,
+    MaxPoolSpec, PRESETS, Pair, Shape, ShapeError, infer, preset,
 };
 pub use stage::{Model, ModelConfig};
 

@@ -3,8 +3,11 @@
 use burn::module::Module;
 use burn::nn::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Elu, EluConfig, Gelu, LeakyRelu, LeakyReluConfig, Linear,
+    LinearConfig, PaddingConfig2d, Relu, Sigmoid, Tanh,
+};
 use burn::tensor::{Device, Tensor};
 
 use rand::rngs::StdRng;
@@ -16,6 +19,24 @@ use crate::spec::{LayerInfo, LayerSpec, Shape};
 #[derive(Module, Debug)]
 pub struct Flatten;
 
+/// `nn.Dropout2d`: zeroes whole channels. burn's dropout is element-wise, so this draws its
+/// mask on `[batch, channels, 1, 1]` through burn's [`Dropout`] (which also decides whether
+/// the layer is training) and broadcasts it over the image.
+#[derive(Module, Debug)]
+pub struct Dropout2d {
+    /// Draws and scales the per-channel mask.
+    pub mask: Dropout,
+}
+
+impl Dropout2d {
+    /// Applies the layer to `[batch, channels, height, width]`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let [n, c, _, _] = input.dims();
+        let ones = Tensor::<4>::ones([n, c, 1, 1], &input.device());
+        input * self.mask.forward(ones)
+    }
+}
+
 /// One layer of a [`Sequential`].
 #[derive(Module, Debug)]
 #[allow(missing_docs, reason = "each variant is the burn layer of the same name")]
@@ -23,10 +44,17 @@ pub enum Layer {
     Conv2d(Conv2d),
     BatchNorm(BatchNorm),
     MaxPool2d(MaxPool2d),
+    AvgPool2d(AvgPool2d),
     Dropout(Dropout),
+    Dropout2d(Dropout2d),
     Flatten(Flatten),
     Linear(Linear),
     Relu(Relu),
+    LeakyRelu(LeakyRelu),
+    Elu(Elu),
+    Gelu(Gelu),
+    Tanh(Tanh),
+    Sigmoid(Sigmoid),
 }
 
 /// Layers applied in order to a batch of images, ending in class logits.
@@ -85,10 +113,30 @@ impl Sequential {
                         MaxPool2dConfig::new(p.kernel_size.hw())
                             .with_strides(p.stride.unwrap_or(p.kernel_size).hw())
                             .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+                            .with_ceil_mode(p.ceil_mode)
+                            .init(),
+                    )
+                }
+                LayerSpec::Avgpool2d(p) => {
+                    let [ph, pw] = p.padding.hw();
+                    Layer::AvgPool2d(
+                        AvgPool2dConfig::new(p.kernel_size.hw())
+                            .with_strides(p.stride.unwrap_or(p.kernel_size).hw())
+                            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+                            .with_ceil_mode(p.ceil_mode)
+                            .with_count_include_pad(p.count_include_pad)
                             .init(),
                     )
                 }
                 LayerSpec::Dropout(d) => Layer::Dropout(DropoutConfig::new(d.p).init()),
+                LayerSpec::Dropout2d(d) => Layer::Dropout2d(Dropout2d { mask: DropoutConfig::new(d.p).init() }),
+                LayerSpec::LeakyRelu(l) => {
+                    Layer::LeakyRelu(LeakyReluConfig::new().with_negative_slope(l.negative_slope).init())
+                }
+                LayerSpec::Elu(e) => Layer::Elu(EluConfig::new().with_alpha(e.alpha).init()),
+                LayerSpec::Gelu => Layer::Gelu(Gelu::new()),
+                LayerSpec::Tanh => Layer::Tanh(Tanh::new()),
+                LayerSpec::Sigmoid => Layer::Sigmoid(Sigmoid::new()),
                 LayerSpec::Flatten => Layer::Flatten(Flatten),
                 LayerSpec::Linear(l) => {
                     let Shape::Flat(n) = info.input else { unreachable!("checked by infer") };
@@ -123,6 +171,18 @@ impl Sequential {
                 (Layer::BatchNorm(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::BatchNorm(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
                 (Layer::MaxPool2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::AvgPool2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::Dropout2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::LeakyRelu(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::LeakyRelu(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (Layer::Elu(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::Elu(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (Layer::Gelu(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::Gelu(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (Layer::Tanh(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::Tanh(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (Layer::Sigmoid(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::Sigmoid(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
                 (Layer::Dropout(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::Dropout(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
                 (Layer::Relu(l), Act::Image(t)) => Act::Image(l.forward(t)),

@@ -37,14 +37,66 @@ pub enum LayerSpec {
     Batchnorm(BatchNormSpec),
     /// `nn.MaxPool2d`.
     Maxpool2d(MaxPoolSpec),
-    /// `nn.Dropout`.
+    /// `nn.AvgPool2d`.
+    Avgpool2d(AvgPoolSpec),
+    /// `nn.Dropout`: zeroes single elements.
     Dropout(DropoutSpec),
+    /// `nn.Dropout2d`: zeroes whole channels of an image activation.
+    Dropout2d(DropoutSpec),
     /// `nn.Flatten`: `[c, h, w]` -> `[c * h * w]`.
     Flatten,
     /// `nn.Linear`.
     Linear(LinearSpec),
     /// `nn.ReLU`.
     Relu,
+    /// `nn.LeakyReLU(negative_slope=0.01)`.
+    LeakyRelu(LeakyReluSpec),
+    /// `nn.ELU(alpha=1.0)`.
+    Elu(EluSpec),
+    /// `nn.GELU()` (exact, with erf).
+    Gelu,
+    /// `nn.Tanh`.
+    Tanh,
+    /// `nn.Sigmoid`.
+    Sigmoid,
+}
+
+/// `nn.AvgPool2d(kernel_size, stride=kernel_size, padding=0, ceil_mode=False, count_include_pad=True)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvgPoolSpec {
+    /// Window size.
+    pub kernel_size: Pair,
+    /// Stride; defaults to the kernel size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<Pair>,
+    /// Implicit zero padding on each side.
+    #[serde(default = "zero")]
+    pub padding: Pair,
+    /// Round the output size up rather than down.
+    #[serde(default)]
+    pub ceil_mode: bool,
+    /// Count the padding zeros in the average.
+    #[serde(default = "yes")]
+    pub count_include_pad: bool,
+}
+
+/// `nn.LeakyReLU(negative_slope=0.01)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeakyReluSpec {
+    /// Slope for negative inputs.
+    #[serde(default = "hundredth")]
+    pub negative_slope: f64,
+}
+
+/// `nn.ELU(alpha=1.0)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EluSpec {
+    /// Saturation value for negative inputs.
+    #[serde(default = "one_f")]
+    pub alpha: f64,
 }
 
 /// `nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=True)`.
@@ -99,9 +151,12 @@ pub struct MaxPoolSpec {
     /// Implicit padding on each side.
     #[serde(default = "zero")]
     pub padding: Pair,
+    /// Round the output size up rather than down.
+    #[serde(default)]
+    pub ceil_mode: bool,
 }
 
-/// `nn.Dropout(p=0.5)`.
+/// `nn.Dropout(p=0.5)` and `nn.Dropout2d(p=0.5)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DropoutSpec {
@@ -141,6 +196,12 @@ fn momentum() -> f64 {
 }
 fn half() -> f64 {
     0.5
+}
+fn hundredth() -> f64 {
+    0.01
+}
+fn one_f() -> f64 {
+    1.0
 }
 
 /// The shape of one sample between layers.
@@ -257,19 +318,24 @@ fn infer_one(layer: &LayerSpec, input: &Shape) -> Result<(Shape, usize), String>
             (input.clone(), 2 * n)
         }
         LayerSpec::Maxpool2d(p) => {
-            let [ch, h, w] = image("maxpool2d")?;
-            let [kh, kw] = p.kernel_size.hw();
-            let [sh, sw] = p.stride.unwrap_or(p.kernel_size).hw();
-            let [ph, pw] = p.padding.hw();
-            if 2 * ph > kh || 2 * pw > kw {
-                return Err("maxpool2d padding must be at most half the kernel size".into());
-            }
-            let (Some(oh), Some(ow)) = (out_size(h, kh, sh, ph, 1), out_size(w, kw, sw, pw, 1)) else {
-                return Err(format!("maxpool2d with kernel {kh} x {kw} does not fit a {h} x {w} input"));
-            };
-            (Shape::Image([ch, oh, ow]), 0)
+            let (what, window) = ("maxpool2d", (p.kernel_size, p.stride, p.padding, p.ceil_mode));
+            (pool_shape(what, image(what)?, window)?, 0)
         }
-        LayerSpec::Dropout(_) | LayerSpec::Relu => (input.clone(), 0),
+        LayerSpec::Avgpool2d(p) => {
+            let (what, window) = ("avgpool2d", (p.kernel_size, p.stride, p.padding, p.ceil_mode));
+            (pool_shape(what, image(what)?, window)?, 0)
+        }
+        LayerSpec::Dropout2d(_) => {
+            image("dropout2d")?;
+            (input.clone(), 0)
+        }
+        LayerSpec::Dropout(_)
+        | LayerSpec::Relu
+        | LayerSpec::LeakyRelu(_)
+        | LayerSpec::Elu(_)
+        | LayerSpec::Gelu
+        | LayerSpec::Tanh
+        | LayerSpec::Sigmoid => (input.clone(), 0),
         LayerSpec::Flatten => (Shape::Flat(input.numel()), 0),
         LayerSpec::Linear(l) => {
             let n = flat("linear")?;
@@ -277,6 +343,36 @@ fn infer_one(layer: &LayerSpec, input: &Shape) -> Result<(Shape, usize), String>
             (Shape::Flat(l.out_features), n * l.out_features + if l.bias { l.out_features } else { 0 })
         }
     })
+}
+
+/// The output of a pooling window `(kernel, stride, padding, ceil_mode)` over `[c, h, w]`.
+fn pool_shape(what: &str, [ch, h, w]: [usize; 3], window: (Pair, Option<Pair>, Pair, bool)) -> Result<Shape, String> {
+    let (kernel, stride, padding, ceil) = window;
+    let [kh, kw] = kernel.hw();
+    let [sh, sw] = stride.unwrap_or(kernel).hw();
+    let [ph, pw] = padding.hw();
+    if 2 * ph > kh || 2 * pw > kw {
+        return Err(format!("{what} padding must be at most half the kernel size"));
+    }
+    match (pool_size(h, kh, sh, ph, ceil), pool_size(w, kw, sw, pw, ceil)) {
+        (Some(oh), Some(ow)) => Ok(Shape::Image([ch, oh, ow])),
+        _ => Err(format!("{what} with kernel {kh} x {kw} does not fit a {h} x {w} input")),
+    }
+}
+
+/// PyTorch's pooling output size: floor or ceil of `(size + 2 padding - kernel) / stride` plus
+/// one, where with `ceil_mode` the last window must start inside the input or its left padding.
+fn pool_size(size: usize, kernel: usize, stride: usize, padding: usize, ceil: bool) -> Option<usize> {
+    let padded = size + 2 * padding;
+    if padded < kernel || stride == 0 {
+        return None;
+    }
+    let span = padded - kernel;
+    let mut out = if ceil { span.div_ceil(stride) + 1 } else { span / stride + 1 };
+    if ceil && (out - 1) * stride >= size + padding {
+        out -= 1;
+    }
+    Some(out)
 }
 
 /// `(size + 2 padding - dilation (kernel - 1) - 1) / stride + 1`, or `None` when nothing fits.
@@ -306,7 +402,14 @@ pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
             bias: true,
         })
     };
-    let pool = || LayerSpec::Maxpool2d(MaxPoolSpec { kernel_size: Pair::Square(2), stride: None, padding: zero() });
+    let pool = || {
+        LayerSpec::Maxpool2d(MaxPoolSpec {
+            kernel_size: Pair::Square(2),
+            stride: None,
+            padding: zero(),
+            ceil_mode: false,
+        })
+    };
     let linear = |out| LayerSpec::Linear(LinearSpec { in_features: None, out_features: out, bias: true });
     match name {
         // DESIGN.md experiment 2: conv16-conv32-pool-conv64-pool-fc100-fc10.
@@ -364,6 +467,46 @@ mod tests {
             serde_json::json!([{"conv2d": {"out_channels": 2, "kernel_size": [3, 1], "dilation": 2}}, "flatten", {"batchnorm": {}}]),
             Shape::Image([1, 10, 10]),
             Ok("2 x 6 x 10 | 120 | 120"),
+        );
+    }
+
+    #[test]
+    fn pooling_rounds_as_pytorch_does() {
+        // nn.MaxPool2d(3, 2, ceil_mode=True) on 6 x 6: ceil(3/2) + 1 = 3; floor gives 2.
+        check(
+            serde_json::json!([{"maxpool2d": {"kernel_size": 3, "stride": 2, "ceil_mode": true}}]),
+            Shape::Image([1, 6, 6]),
+            Ok("1 x 3 x 3"),
+        );
+        check(
+            serde_json::json!([{"avgpool2d": {"kernel_size": 3, "stride": 2}}]),
+            Shape::Image([1, 6, 6]),
+            Ok("1 x 2 x 2"),
+        );
+        // With padding 1 on 5 x 5, kernel 2, stride 2: ceil(5/2) + 1 = 4, but the fourth window
+        // would start at 6, in the right padding (6 >= 5 + 1), so PyTorch drops it: 3.
+        check(
+            serde_json::json!([{"avgpool2d": {"kernel_size": 2, "padding": 1, "ceil_mode": true}}]),
+            Shape::Image([1, 5, 5]),
+            Ok("1 x 3 x 3"),
+        );
+        // Kernel 2, stride 2 on 5 x 5 without padding: ceil(3/2) + 1 = 3, last start 4 < 5: 3.
+        check(
+            serde_json::json!([{"maxpool2d": {"kernel_size": 2, "ceil_mode": true}}]),
+            Shape::Image([1, 5, 5]),
+            Ok("1 x 3 x 3"),
+        );
+        check(
+            serde_json::json!(["tanh", "sigmoid", "gelu", {"leaky_relu": {}}, {"elu": {"alpha": 0.5}}, {"dropout2d": {"p": 0.2}}, "flatten"]),
+            Shape::Image([2, 3, 3]),
+            Ok("2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 18"),
+        );
+        check(
+            serde_json::json!(["flatten", {"dropout2d": {}}]),
+            Shape::Image([2, 3, 3]),
+            Err(
+                "layers[1]: dropout2d needs an image input [channels, height, width], the layer before gives 18 features (is a flatten misplaced?)",
+            ),
         );
     }
 

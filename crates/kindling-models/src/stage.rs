@@ -23,7 +23,11 @@ pub struct ModelConfig {
 impl StageConfig for ModelConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("preset", "named architecture sized to the data: mnist_cnn"),
-        ("layers", "explicit layer list: conv2d, batchnorm, maxpool2d, dropout, flatten, linear, relu"),
+        (
+            "layers",
+            "explicit layer list: conv2d, batchnorm, maxpool2d, avgpool2d, dropout, dropout2d, flatten, linear, \
+             relu, leaky_relu, elu, gelu, tanh, sigmoid",
+        ),
     ];
 
     fn check(&self, issues: &mut Issues) {

@@ -176,10 +176,17 @@ fn layer_name(l: &LayerSpec) -> String {
         }
         LayerSpec::Batchnorm(_) => "batchnorm".into(),
         LayerSpec::Maxpool2d(p) => format!("maxpool2d {}x{}", p.kernel_size.hw()[0], p.kernel_size.hw()[1]),
+        LayerSpec::Avgpool2d(p) => format!("avgpool2d {}x{}", p.kernel_size.hw()[0], p.kernel_size.hw()[1]),
         LayerSpec::Dropout(d) => format!("dropout {}", d.p),
+        LayerSpec::Dropout2d(d) => format!("dropout2d {}", d.p),
         LayerSpec::Flatten => "flatten".into(),
         LayerSpec::Linear(l) => format!("linear ->{}", l.out_features),
         LayerSpec::Relu => "relu".into(),
+        LayerSpec::LeakyRelu(l) => format!("leaky_relu {}", l.negative_slope),
+        LayerSpec::Elu(e) => format!("elu {}", e.alpha),
+        LayerSpec::Gelu => "gelu".into(),
+        LayerSpec::Tanh => "tanh".into(),
+        LayerSpec::Sigmoid => "sigmoid".into(),
     }
 }
 

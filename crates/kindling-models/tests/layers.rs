@@ -1,0 +1,54 @@
+//! Layers whose behaviour is Kindling's own rather than burn's.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use kindling_models::{LayerSpec, Sequential, Shape, infer};
+
+fn build(layers: serde_json::Value, input: [usize; 3], device: &Device) -> Sequential {
+    let layers: Vec<LayerSpec> = serde_json::from_value(layers).unwrap();
+    let infos = infer(&layers, &Shape::Image(input)).unwrap();
+    Sequential::new(&layers, &infos, &mut kindling_core::rng_from_seed(1, "init"), device)
+}
+
+#[test]
+fn dropout2d_zeroes_whole_channels_while_training_only() {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let net = build(serde_json::json!([{"dropout2d": {"p": 0.5}}]), [64, 3, 3], &device);
+    let x = Tensor::<4>::ones([4, 64, 3, 3], &device);
+    let out: Vec<f32> = net.forward(x).flatten::<1>(0, 1).into_data().try_to_vec().unwrap();
+    let channels: Vec<&[f32]> = out.chunks(9).collect();
+    // Every channel is all zeros or all 1 / (1 - p) = 2, and both kinds occur.
+    assert!(channels.iter().all(|c| c.iter().all(|&v| v == 0.0) || c.iter().all(|&v| v == 2.0)), "{channels:?}");
+    let dropped = channels.iter().filter(|c| c[0] == 0.0).count();
+    assert!((64..192).contains(&dropped), "{dropped} of 256 channels dropped at p = 0.5");
+
+    let eval = net.valid();
+    let plain = Tensor::<4>::ones([4, 64, 3, 3], &device.clone().inner());
+    let same: Vec<f32> = eval.forward(plain).flatten::<1>(0, 1).into_data().try_to_vec().unwrap();
+    assert!(same.iter().all(|&v| v == 1.0), "validation mode must not drop anything");
+}
+
+#[test]
+fn activations_compute_pytorchs_functions() {
+    let device = Device::flex();
+    let x = Tensor::<4>::from_floats([[[[-2.0, -0.5, 0.0, 1.5]]]], &device);
+    let check = |layer: serde_json::Value, f: fn(f64) -> f64| {
+        let net = build(serde_json::json!([layer]), [1, 1, 4], &device);
+        let got: Vec<f32> = net.forward(x.clone()).into_data().try_to_vec().unwrap();
+        for (g, v) in got.iter().zip([-2.0, -0.5, 0.0, 1.5]) {
+            assert!((f64::from(*g) - f(v)).abs() < 1e-5, "{layer}: {got:?}");
+        }
+    };
+    check(serde_json::json!("tanh"), f64::tanh);
+    check(serde_json::json!("sigmoid"), |v| 1.0 / (1.0 + (-v).exp()));
+    check(serde_json::json!({"leaky_relu": {"negative_slope": 0.2}}), |v| if v < 0.0 { 0.2 * v } else { v });
+    check(serde_json::json!({"elu": {"alpha": 0.5}}), |v| if v < 0.0 { 0.5 * (v.exp() - 1.0) } else { v });
+    // GELU with the exact erf: x * Phi(x) = x (1 + erf(x / sqrt 2)) / 2, computed in f64.
+    check(serde_json::json!("gelu"), |v| match v {
+        -2.0 => -0.045_500_263_896_358_42,
+        -0.5 => -0.154_268_769_362_993_44,
+        0.0 => 0.0,
+        _ => 1.399_789_198_096_713,
+    });
+}
