@@ -43,6 +43,14 @@ enum Command {
     },
     /// List every stage with its description and configuration keys.
     Stages,
+    /// Validate a pipeline and print its model's layers, output shapes and parameter counts.
+    Summary {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Overrides, applied as `run` would.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
     /// Measure training and inference speed of a preset model on synthetic data.
     Bench {
         /// The preset to measure.
@@ -120,6 +128,20 @@ fn real_main() -> Result<ExitCode> {
             if failed > 0 {
                 println!("{failed} of {} file(s) have problems", pipelines.len());
                 return Ok(ExitCode::from(2));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Summary { pipeline, set } => {
+            let plan = match kindling_pipeline::load(&pipeline, &registry, &set) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match plan.facts.get::<kindling_models::ModelSummary>() {
+                Some(summary) => print!("{}", summary.table()),
+                None => println!("{}: no model stage", pipeline.display()),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -55,3 +55,18 @@ fn run_refuses_a_broken_pipeline_before_any_compute() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown device `tpu` (expected auto, cpu or wgpu)"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn summary_prints_the_layer_table_with_shapes_and_parameters() {
+    let out = kindling(&["summary", "pipelines/quickstart.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert_eq!(rows.len(), 15, "{stdout}");
+    assert!(
+        rows[4].starts_with("2    conv2d 32, 3x3, padding 1") && rows[4].ends_with("32 x 28 x 28         4640"),
+        "{stdout}"
+    );
+    assert!(rows[10].contains("3136"), "{stdout}");
+    assert!(rows[14].trim_start().starts_with("total") && rows[14].ends_with("338006"), "{stdout}");
+}

@@ -26,7 +26,7 @@ pub use spec::{
     AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, EluSpec, LayerInfo, LayerSpec, LeakyReluSpec, LinearSpec,
     MaxPoolSpec, PRESETS, Pair, Shape, ShapeError, infer, preset,
 };
-pub use stage::{Model, ModelConfig};
+pub use stage::{Model, ModelConfig, ModelSummary};
 
 /// The stages this crate offers.
 pub fn plugin() -> kindling_core::Plugin {

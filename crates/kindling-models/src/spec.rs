@@ -204,6 +204,69 @@ fn one_f() -> f64 {
     1.0
 }
 
+impl fmt::Display for LayerSpec {
+    /// A short label, PyTorch-like, leaving out parameters at their defaults:
+    /// `conv2d 16, 3x3, padding 1`, `maxpool2d 2x2`, `linear 100`, `dropout 0.5`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pair = |p: Pair| match p {
+            Pair::Square(n) => n.to_string(),
+            Pair::Rect([h, w]) => format!("{h}x{w}"),
+        };
+        let kernel = |p: Pair| {
+            let [h, w] = p.hw();
+            format!("{h}x{w}")
+        };
+        let extra = |parts: &[(bool, &str, String)]| {
+            parts.iter().filter(|(show, _, _)| *show).map(|(_, k, v)| format!(", {k} {v}")).collect::<String>()
+        };
+        match self {
+            Self::Conv2d(c) => write!(
+                f,
+                "conv2d {}, {}{}",
+                c.out_channels,
+                kernel(c.kernel_size),
+                extra(&[
+                    (c.stride.hw() != [1, 1], "stride", pair(c.stride)),
+                    (c.padding.hw() != [0, 0], "padding", pair(c.padding)),
+                    (c.dilation.hw() != [1, 1], "dilation", pair(c.dilation)),
+                    (!c.bias, "bias", "false".into()),
+                ])
+            ),
+            Self::Batchnorm(_) => write!(f, "batchnorm"),
+            Self::Maxpool2d(p) => write!(
+                f,
+                "maxpool2d {}{}",
+                kernel(p.kernel_size),
+                extra(&[
+                    (p.stride.is_some_and(|s| s != p.kernel_size), "stride", p.stride.map(pair).unwrap_or_default()),
+                    (p.padding.hw() != [0, 0], "padding", pair(p.padding)),
+                    (p.ceil_mode, "ceil_mode", "true".into()),
+                ])
+            ),
+            Self::Avgpool2d(p) => write!(
+                f,
+                "avgpool2d {}{}",
+                kernel(p.kernel_size),
+                extra(&[
+                    (p.stride.is_some_and(|s| s != p.kernel_size), "stride", p.stride.map(pair).unwrap_or_default()),
+                    (p.padding.hw() != [0, 0], "padding", pair(p.padding)),
+                    (p.ceil_mode, "ceil_mode", "true".into()),
+                ])
+            ),
+            Self::Dropout(d) => write!(f, "dropout {}", d.p),
+            Self::Dropout2d(d) => write!(f, "dropout2d {}", d.p),
+            Self::Flatten => write!(f, "flatten"),
+            Self::Linear(l) => write!(f, "linear {}{}", l.out_features, extra(&[(!l.bias, "bias", "false".into())])),
+            Self::Relu => write!(f, "relu"),
+            Self::LeakyRelu(l) => write!(f, "leaky_relu {}", l.negative_slope),
+            Self::Elu(e) => write!(f, "elu {}", e.alpha),
+            Self::Gelu => write!(f, "gelu"),
+            Self::Tanh => write!(f, "tanh"),
+            Self::Sigmoid => write!(f, "sigmoid"),
+        }
+    }
+}
+
 /// The shape of one sample between layers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Shape {

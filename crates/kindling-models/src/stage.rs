@@ -60,6 +60,31 @@ pub struct Model {
     pub infos: Vec<LayerInfo>,
 }
 
+/// The model's layer table as validation infers it, recorded as a plan fact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSummary {
+    /// Shape of one input sample.
+    pub input: Shape,
+    /// The layers.
+    pub layers: Vec<LayerSpec>,
+    /// Output shape and parameters of each layer.
+    pub infos: Vec<LayerInfo>,
+}
+
+impl ModelSummary {
+    /// A table of the layers, their output shapes and parameter counts, with the total.
+    pub fn table(&self) -> String {
+        let mut out = format!("{:<4} {:<36} {:>14} {:>12}\n", "#", "layer", "output", "parameters");
+        out += &format!("{:<4} {:<36} {:>14} {:>12}\n", "", "input", self.input.to_string(), "");
+        for (i, (layer, info)) in self.layers.iter().zip(&self.infos).enumerate() {
+            out += &format!("{i:<4} {:<36} {:>14} {:>12}\n", layer.to_string(), info.output.to_string(), info.params);
+        }
+        let total: usize = self.infos.iter().map(|i| i.params).sum();
+        out += &format!("{:<4} {:<36} {:>14} {total:>12}\n", "", "total", "");
+        out
+    }
+}
+
 impl Artifact for Model {
     const KIND: &'static str = "model";
 }
@@ -127,11 +152,16 @@ impl ModelStage {
 
 impl Stage for ModelStage {
     fn plan(&self, cx: &mut PlanCx<'_>) {
-        if let Some(spec) = cx.facts.get::<DataSpec>()
-            && let Err(found) = self.resolve(spec)
-        {
-            for issue in found.into_vec() {
-                cx.issues.push_issue(issue);
+        let Some(spec) = cx.facts.get::<DataSpec>() else { return };
+        match self.resolve(spec) {
+            Ok((layers, infos)) => {
+                let input = Shape::from_dims(&spec.shape).unwrap_or(Shape::Flat(0));
+                cx.facts.insert(ModelSummary { input, layers, infos });
+            }
+            Err(found) => {
+                for issue in found.into_vec() {
+                    cx.issues.push_issue(issue);
+                }
             }
         }
     }

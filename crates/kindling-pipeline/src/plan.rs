@@ -24,6 +24,9 @@ pub struct Plan {
     pub base_dir: PathBuf,
     /// The stages, in order.
     pub stages: Vec<PlannedStage>,
+    /// What the stages' plans established before any compute (sample shape, the model's
+    /// layer table), for tools such as `kindling summary`.
+    pub facts: Facts,
 }
 
 /// One stage of a plan.
@@ -191,7 +194,7 @@ impl Builder<'_> {
             self.issues.extend(issues.into_vec());
         }
         let stages = stages.into_iter().map(|(_, s)| s).collect();
-        Some(Plan { file: file.to_owned(), name, seed, device, base_dir: base.to_owned(), stages })
+        Some(Plan { file: file.to_owned(), name, seed, device, base_dir: base.to_owned(), stages, facts })
     }
 
     fn field<T: serde::de::DeserializeOwned>(&mut self, doc: &Value, key: &str) -> Option<T> {

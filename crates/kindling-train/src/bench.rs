@@ -138,7 +138,7 @@ fn profile_training(
         return Vec::new();
     }
     let loss_fn = CrossEntropyLossConfig::new().init(dev);
-    let mut names: Vec<String> = layers.iter().map(|l| format!("forward: {}", layer_name(l))).collect();
+    let mut names: Vec<String> = layers.iter().map(|l| format!("forward: {l}")).collect();
     names.extend(["loss (cross-entropy)", "backward (all layers)", "optimizer step (Adam)"].map(String::from));
     let mut secs = vec![0.0; names.len()];
     let n = layers.len();
@@ -166,28 +166,6 @@ fn profile_training(
         lap(n + 2, &mut mark);
     }
     names.into_iter().zip(secs).map(|(part, s)| ProfileRow { part, ms_per_step: 1e3 * s / steps as f64 }).collect()
-}
-
-fn layer_name(l: &LayerSpec) -> String {
-    match l {
-        LayerSpec::Conv2d(c) => {
-            let [kh, kw] = c.kernel_size.hw();
-            format!("conv2d ->{} {kh}x{kw}", c.out_channels)
-        }
-        LayerSpec::Batchnorm(_) => "batchnorm".into(),
-        LayerSpec::Maxpool2d(p) => format!("maxpool2d {}x{}", p.kernel_size.hw()[0], p.kernel_size.hw()[1]),
-        LayerSpec::Avgpool2d(p) => format!("avgpool2d {}x{}", p.kernel_size.hw()[0], p.kernel_size.hw()[1]),
-        LayerSpec::Dropout(d) => format!("dropout {}", d.p),
-        LayerSpec::Dropout2d(d) => format!("dropout2d {}", d.p),
-        LayerSpec::Flatten => "flatten".into(),
-        LayerSpec::Linear(l) => format!("linear ->{}", l.out_features),
-        LayerSpec::Relu => "relu".into(),
-        LayerSpec::LeakyRelu(l) => format!("leaky_relu {}", l.negative_slope),
-        LayerSpec::Elu(e) => format!("elu {}", e.alpha),
-        LayerSpec::Gelu => "gelu".into(),
-        LayerSpec::Tanh => "tanh".into(),
-        LayerSpec::Sigmoid => "sigmoid".into(),
-    }
 }
 
 /// The process's peak resident set size (`VmHWM`), in MiB.
