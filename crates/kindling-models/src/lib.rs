@@ -4,7 +4,9 @@
 //! [`LayerSpec`] mirrors PyTorch's layers and parameter names; [`infer`] computes every layer's
 //! output shape and parameter count, or says which layer does not fit and why ("linear expects
 //! 3136 inputs, the layer before gives 6272"). [`Sequential`] is the burn module built from a
-//! checked list. [`device::resolve`] turns the requested device into a burn device.
+//! checked list, initialised as `torch.nn.init` defines ([`Init`]: PyTorch's default, Xavier,
+//! Kaiming, normal, uniform, constant) from the run's seeded stream. [`device::resolve`] turns
+//! the requested device into a burn device.
 //!
 //! ```
 //! use kindling_models::{Shape, infer, preset};
@@ -21,6 +23,7 @@ mod net;
 mod spec;
 mod stage;
 
+pub use init::{FanMode, Init, InitConfig, Nonlinearity, gain};
 pub use net::{Activation, Dropout2d, Flatten, Layer, Sequential};
 pub use spec::{
     AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, EluSpec, LayerInfo, LayerSpec, LeakyReluSpec, LinearSpec,

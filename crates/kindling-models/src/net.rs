@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor};
 
 use rand::rngs::StdRng;
 
-use crate::init::{pytorch_default_bound, uniform};
+use crate::init::{Init, InitConfig};
 use crate::spec::{LayerInfo, LayerSpec, Shape};
 
 /// `nn.Flatten`: keeps the batch dimension, joins the rest.
@@ -76,10 +76,19 @@ pub enum Activation {
 use Activation as Act;
 
 impl Sequential {
-    /// Builds the layers on `device`, initialised as PyTorch does by default, drawing from
-    /// `rng`. `infos` are the shapes inferred by [`crate::infer`] for the same layers; callers
-    /// get them from validation, so they are consistent.
-    pub fn new(layers: &[LayerSpec], infos: &[LayerInfo], rng: &mut StdRng, device: &Device) -> Self {
+    /// Builds the layers on `device`, initialised by `init` (PyTorch's defaults where it names
+    /// nothing), drawing from `rng` in layer order, weight before bias. `infos` are the shapes
+    /// inferred by [`crate::infer`] for the same layers; callers get them from validation, so
+    /// they are consistent.
+    pub fn new(
+        layers: &[LayerSpec],
+        infos: &[LayerInfo],
+        init: &InitConfig,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Self {
+        let pick = |i: &Option<Init>| i.clone().unwrap_or(Init::Default);
+        let (conv_init, linear_init, bias_init) = (pick(&init.conv), pick(&init.linear), pick(&init.bias));
         let layers = layers
             .iter()
             .zip(infos)
@@ -95,9 +104,9 @@ impl Sequential {
                         .with_bias(c.bias)
                         .with_initializer(Initializer::Zeros)
                         .init(device);
-                    let bound = pytorch_default_bound(in_c * kh * kw);
-                    conv.weight = uniform([c.out_channels, in_c, kh, kw], bound, rng, device);
-                    conv.bias = c.bias.then(|| uniform([c.out_channels], bound, rng, device));
+                    let fans = (in_c * kh * kw, c.out_channels * kh * kw);
+                    conv.weight = conv_init.param([c.out_channels, in_c, kh, kw], fans, rng, device);
+                    conv.bias = c.bias.then(|| bias_init.param([c.out_channels], fans, rng, device));
                     Layer::Conv2d(conv)
                 }
                 LayerSpec::Batchnorm(b) => {
@@ -144,10 +153,10 @@ impl Sequential {
                         .with_bias(l.bias)
                         .with_initializer(Initializer::Zeros)
                         .init(device);
-                    let bound = pytorch_default_bound(n);
+                    let fans = (n, l.out_features);
                     let shape = linear.weight.dims();
-                    linear.weight = uniform(shape, bound, rng, device);
-                    linear.bias = l.bias.then(|| uniform([l.out_features], bound, rng, device));
+                    linear.weight = linear_init.param(shape, fans, rng, device);
+                    linear.bias = l.bias.then(|| bias_init.param([l.out_features], fans, rng, device));
                     Layer::Linear(linear)
                 }
                 LayerSpec::Relu => Layer::Relu(Relu::new()),

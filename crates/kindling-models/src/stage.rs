@@ -7,6 +7,7 @@ use kindling_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::device::{ResolvedDevice, resolve};
+use crate::init::InitConfig;
 use crate::net::Sequential;
 use crate::spec::{LayerInfo, LayerSpec, PRESETS, Shape, infer, preset};
 
@@ -18,6 +19,9 @@ pub struct ModelConfig {
     pub preset: Option<String>,
     /// Layers in order, e.g. `[{conv2d: {out_channels: 16, kernel_size: 3}}, relu, flatten, ...]`.
     pub layers: Option<Vec<LayerSpec>>,
+    /// Initialisers per parameter kind: `{conv: xavier_uniform, linear: kaiming_normal, bias:
+    /// zeros}`; PyTorch's defaults for kinds not named.
+    pub init: InitConfig,
 }
 
 impl StageConfig for ModelConfig {
@@ -28,9 +32,15 @@ impl StageConfig for ModelConfig {
             "explicit layer list: conv2d, batchnorm, maxpool2d, avgpool2d, dropout, dropout2d, flatten, linear, \
              relu, leaky_relu, elu, gelu, tanh, sigmoid",
         ),
+        (
+            "init",
+            "initialisers {conv, linear, bias}: default, xavier_uniform, xavier_normal, kaiming_uniform, \
+             kaiming_normal, normal, uniform, constant, zeros",
+        ),
     ];
 
     fn check(&self, issues: &mut Issues) {
+        issues.at("init", |nested| self.init.check(nested));
         match (&self.preset, &self.layers) {
             (Some(_), Some(_)) => issues.push("layers", "give either a preset or layers, not both"),
             (None, None) => issues.push("", "give a `preset` or a list of `layers`"),
@@ -177,7 +187,8 @@ impl Stage for ModelStage {
         let resolved = resolve(choice).map_err(StageError::domain)?;
         // burn's own generator still drives dropout masks; seed it too.
         resolved.device.seed(derive_seed(io.seed, "device"));
-        let net = Sequential::new(&layers, &infos, &mut rng_from_seed(io.seed, "init"), &resolved.device);
+        let net =
+            Sequential::new(&layers, &infos, &self.config.init, &mut rng_from_seed(io.seed, "init"), &resolved.device);
         let params: usize = infos.iter().map(|i| i.params).sum();
         eprintln!("model: {} layers, {params} parameters, on {}", layers.len(), resolved.description);
         io.artifacts.insert(Model { net, layers, infos });

@@ -2,12 +2,12 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use kindling_models::{LayerSpec, Sequential, Shape, infer};
+use kindling_models::{InitConfig, LayerSpec, Sequential, Shape, infer};
 
 fn build(layers: serde_json::Value, input: [usize; 3], device: &Device) -> Sequential {
     let layers: Vec<LayerSpec> = serde_json::from_value(layers).unwrap();
     let infos = infer(&layers, &Shape::Image(input)).unwrap();
-    Sequential::new(&layers, &infos, &mut kindling_core::rng_from_seed(1, "init"), device)
+    Sequential::new(&layers, &infos, &InitConfig::default(), &mut kindling_core::rng_from_seed(1, "init"), device)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use kindling_core::DeviceChoice;
-use kindling_models::{LayerSpec, Sequential, Shape, device, infer};
+use kindling_models::{InitConfig, LayerSpec, Sequential, Shape, device, infer};
 
 #[test]
 fn wgpu_matches_the_cpu_on_a_tiny_model() {
@@ -26,7 +26,8 @@ fn wgpu_matches_the_cpu_on_a_tiny_model() {
     let infos = infer(&layers, &Shape::Image([1, 4, 4])).unwrap();
     let cpu = Device::flex().autodiff();
     cpu.seed(3);
-    let net = Sequential::new(&layers, &infos, &mut kindling_core::rng_from_seed(3, "init"), &cpu);
+    let net =
+        Sequential::new(&layers, &infos, &InitConfig::default(), &mut kindling_core::rng_from_seed(3, "init"), &cpu);
     let x = Tensor::<4>::random([2, 1, 4, 4], Distribution::Normal(0.0, 1.0), &cpu);
     let expected: Vec<f32> = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
 

@@ -7,7 +7,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use kindling_core::DeviceChoice;
-use kindling_models::{LayerSpec, Sequential, Shape, device, infer, preset};
+use kindling_models::{InitConfig, LayerSpec, Sequential, Shape, device, infer, preset};
 use kindling_optim::{Adam, OptimizerConfig};
 use serde::Serialize;
 
@@ -75,7 +75,8 @@ pub fn bench_train(
             )
         })
         .collect();
-    let mut net = Sequential::new(&layers, &infos, &mut kindling_core::rng_from_seed(0, "init"), dev);
+    let mut net =
+        Sequential::new(&layers, &infos, &InitConfig::default(), &mut kindling_core::rng_from_seed(0, "init"), dev);
     let mut optimizer = OptimizerConfig::Adam(Adam::default()).build();
     let loss_fn = CrossEntropyLossConfig::new().init(dev);
 
