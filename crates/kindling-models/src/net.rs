@@ -165,6 +165,36 @@ impl Sequential {
         Self { layers }
     }
 
+    /// The sum of absolute values of the weights (of convolutions and linear layers), or of
+    /// every parameter (biases and batch-norm scales and shifts too) when `weights_only` is
+    /// false: the explicit L1 penalty PyTorch users add to the loss. `None` for a model
+    /// without parameters.
+    pub fn l1_norm(&self, weights_only: bool) -> Option<Tensor<1>> {
+        let mut parts: Vec<Tensor<1>> = Vec::new();
+        for layer in &self.layers {
+            match layer {
+                Layer::Conv2d(c) => {
+                    parts.push(c.weight.val().abs().sum());
+                    if !weights_only && let Some(b) = &c.bias {
+                        parts.push(b.val().abs().sum());
+                    }
+                }
+                Layer::Linear(l) => {
+                    parts.push(l.weight.val().abs().sum());
+                    if !weights_only && let Some(b) = &l.bias {
+                        parts.push(b.val().abs().sum());
+                    }
+                }
+                Layer::BatchNorm(b) if !weights_only => {
+                    parts.push(b.gamma.val().abs().sum());
+                    parts.push(b.beta.val().abs().sum());
+                }
+                _ => {}
+            }
+        }
+        parts.into_iter().reduce(|a, b| a + b)
+    }
+
     /// Class logits `[batch, classes]` for images `[batch, channels, height, width]`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
         self.forward_inspect(input, |_, _| {})

@@ -52,3 +52,23 @@ fn activations_compute_pytorchs_functions() {
         _ => 1.399_789_198_096_713,
     });
 }
+
+#[test]
+fn l1_norm_sums_absolute_weights_and_optionally_the_rest() {
+    let device = Device::flex();
+    let layers: Vec<LayerSpec> = serde_json::from_value(serde_json::json!([
+        {"conv2d": {"out_channels": 2, "kernel_size": 3}}, {"batchnorm": {}}, "relu", "flatten", {"linear": {"out_features": 3}}
+    ]))
+    .unwrap();
+    let infos = infer(&layers, &Shape::Image([1, 4, 4])).unwrap();
+    let init: InitConfig = serde_json::from_value(serde_json::json!({
+        "conv": {"name": "constant", "val": -0.5}, "linear": {"name": "constant", "val": 0.25}, "bias": {"name": "constant", "val": 0.1}
+    }))
+    .unwrap();
+    let net = Sequential::new(&layers, &infos, &init, &mut kindling_core::rng_from_seed(1, "init"), &device);
+    let norm = |weights_only| net.l1_norm(weights_only).unwrap().into_scalar::<f32>();
+    // conv: 2 x 1 x 3 x 3 weights of 0.5; linear: 8 -> 3, 24 weights of 0.25.
+    assert!((norm(true) - (18.0 * 0.5 + 24.0 * 0.25)).abs() < 1e-5);
+    // Plus biases (2 + 3 of 0.1) and batch norm's gamma (2 of 1) and beta (2 of 0).
+    assert!((norm(false) - (15.0 + 5.0 * 0.1 + 2.0)).abs() < 1e-5);
+}

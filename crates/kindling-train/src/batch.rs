@@ -58,15 +58,17 @@ impl Iterator for Batches<'_> {
     }
 }
 
-/// Loss and accuracy of `net` (already in validation mode, on a plain device) over `split`.
+/// Loss (with `loss`, the training criterion, as PyTorch loops evaluate with the same one) and
+/// accuracy of `net` (already in validation mode, on a plain device) over `split`.
 pub fn evaluate(
     net: &Sequential,
     split: &Split,
     shape: [usize; 3],
     batch_size: usize,
+    loss: &CrossEntropyLossConfig,
     device: &Device,
 ) -> SplitMetrics {
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let loss_fn = loss.init(device);
     let (mut loss_sum, mut correct) = (0.0_f64, 0_usize);
     for (images, labels) in Batches::new(split, shape, (0..split.len()).collect(), batch_size, device) {
         let n = labels.dims()[0];

@@ -21,6 +21,8 @@ pub(crate) struct Fit<'a> {
     pub(crate) shuffle: bool,
     pub(crate) seed: u64,
     pub(crate) epochs: usize,
+    /// Explicit L1 penalty: `(lambda, weights_only)`.
+    pub(crate) l1: Option<(f64, bool)>,
 }
 
 impl Fit<'_> {
@@ -45,8 +47,13 @@ impl Fit<'_> {
         for (step, (images, labels)) in batches.enumerate() {
             let n = labels.dims()[0];
             let logits = net.forward(images);
-            let loss = self.loss.forward(logits.clone(), labels.clone());
-            let value = f64::from(loss.clone().into_scalar::<f32>());
+            let data_loss = self.loss.forward(logits.clone(), labels.clone());
+            // History reports the data loss, so runs with and without a penalty compare.
+            let value = f64::from(data_loss.clone().into_scalar::<f32>());
+            let loss = match self.l1.and_then(|(lambda, weights_only)| Some((lambda, net.l1_norm(weights_only)?))) {
+                Some((lambda, norm)) => data_loss + norm.mul_scalar(lambda),
+                None => data_loss,
+            };
             if !value.is_finite() {
                 return Err(StageError::Stopped(format!(
                     "the training loss became {value} at epoch {epoch}, step {} of {steps}: training diverged \

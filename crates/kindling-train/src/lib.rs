@@ -17,7 +17,7 @@ mod stage;
 
 pub use batch::{Batches, evaluate};
 pub use history::{EpochRecord, History, SplitMetrics};
-pub use stage::TrainConfig;
+pub use stage::{L1, TrainConfig};
 
 /// The stages this crate offers.
 pub fn plugin() -> kindling_core::Plugin {

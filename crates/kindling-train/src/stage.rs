@@ -5,7 +5,9 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use kindling_core::{Artifact, Dataset, Issues, Stage, StageConfig, StageDef, StageError, StageIo, Summary};
+use kindling_core::{
+    Artifact, DataSpec, Dataset, Issues, PlanCx, Stage, StageConfig, StageDef, StageError, StageIo, Summary,
+};
 use kindling_models::Model;
 use kindling_models::device::ResolvedDevice;
 use kindling_optim::{Monitor, OptimizerConfig, Scheduler, SchedulerConfig, Warmup};
@@ -34,10 +36,30 @@ pub struct TrainConfig {
     pub scheduler: Option<SchedulerConfig>,
     /// A linear warm-up chained with the schedule (`{epochs: 5, start_factor: 0.333}`).
     pub warmup: Option<Warmup>,
+    /// Per-class weights of the cross-entropy (`nn.CrossEntropyLoss(weight=...)`), one per
+    /// class, positive; the mean is weighted as PyTorch weights it.
+    pub class_weights: Option<Vec<f64>>,
+    /// An explicit L1 penalty added to the loss (PyTorch has none built in).
+    pub l1: Option<L1>,
     /// Samples per batch when evaluating (no gradients: larger batches are cheaper).
     pub eval_batch_size: usize,
     /// Write the trained weights to `model.safetensors` in the run directory.
     pub save_model: bool,
+}
+
+/// `loss + lambda * sum(|p|)` over the weights (or every parameter).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct L1 {
+    /// Strength of the penalty.
+    pub lambda: f64,
+    /// Penalise only convolution and linear weights (not biases or batch-norm parameters).
+    #[serde(default = "yes")]
+    pub weights_only: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for TrainConfig {
@@ -49,6 +71,8 @@ impl Default for TrainConfig {
             optimizer: OptimizerConfig::default(),
             scheduler: None,
             warmup: None,
+            class_weights: None,
+            l1: None,
             eval_batch_size: 256,
             save_model: true,
         }
@@ -66,6 +90,8 @@ impl StageConfig for TrainConfig {
             "per-epoch LR schedule: {name: step | multi_step | exponential | cosine_annealing | reduce_on_plateau, ...}",
         ),
         ("warmup", "linear warm-up chained with the schedule: {epochs: 5, start_factor: 0.333}"),
+        ("class_weights", "cross-entropy weight per class, e.g. [1.0, 2.0, ...]"),
+        ("l1", "explicit L1 penalty added to the loss: {lambda: 1e-5, weights_only: true}"),
         ("eval_batch_size", "samples per batch when evaluating"),
         ("save_model", "write the trained weights to model.safetensors"),
     ];
@@ -80,6 +106,12 @@ impl StageConfig for TrainConfig {
         }
         if let Some(w) = &self.warmup {
             issues.at("warmup", |nested| w.check(nested));
+        }
+        if let Some(weights) = &self.class_weights {
+            issues.require(weights.iter().all(|&w| w > 0.0), "class_weights", "every weight must be positive");
+        }
+        if let Some(l1) = &self.l1 {
+            issues.require(l1.lambda >= 0.0, "l1.lambda", "must be at least 0");
         }
     }
 }
@@ -102,7 +134,23 @@ impl Artifact for History {
     const KIND: &'static str = "history";
 }
 
+impl Train {
+    /// The training criterion, `nn.CrossEntropyLoss(weight=class_weights)`.
+    fn criterion(&self) -> CrossEntropyLossConfig {
+        let weights = self.config.class_weights.as_ref().map(|w| w.iter().map(|&x| x as f32).collect());
+        CrossEntropyLossConfig::new().with_weights(weights)
+    }
+}
+
 impl Stage for Train {
+    fn plan(&self, cx: &mut PlanCx<'_>) {
+        if let (Some(weights), Some(spec)) = (&self.config.class_weights, cx.facts.get::<DataSpec>())
+            && weights.len() != spec.classes
+        {
+            cx.issues.push("class_weights", format!("{} weights for {} classes", weights.len(), spec.classes));
+        }
+    }
+
     fn run(&mut self, io: &mut StageIo<'_>) -> Result<(), StageError> {
         let c = &self.config;
         let model = io.artifacts.take::<Model>().ok_or(StageError::MissingArtifact(Model::KIND))?;
@@ -116,13 +164,15 @@ impl Stage for Train {
         }
         let fit = Fit {
             device: &device.device,
-            loss: CrossEntropyLossConfig::new().init(&device.device),
+            loss: self.criterion().init(&device.device),
             shape,
             batch_size: c.batch_size,
             shuffle: c.shuffle,
             seed: io.seed,
             epochs: c.epochs,
+            l1: c.l1.as_ref().map(|l1| (l1.lambda, l1.weights_only)),
         };
+        let criterion = self.criterion();
         let mut scheduler = Scheduler::new(c.optimizer.lr(), c.scheduler.clone(), c.warmup.clone());
         if scheduler.monitor().is_some_and(|m| m != Monitor::TrainLoss) && data.valid.is_empty() {
             return Err(StageError::Stopped(
@@ -143,8 +193,8 @@ impl Stage for Train {
             net = trained;
             let train_seconds = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
-            let valid =
-                (!data.valid.is_empty()).then(|| evaluate(&net.valid(), &data.valid, shape, c.eval_batch_size, &plain));
+            let valid = (!data.valid.is_empty())
+                .then(|| evaluate(&net.valid(), &data.valid, shape, c.eval_batch_size, &criterion, &plain));
             let valid_seconds = t1.elapsed().as_secs_f64();
             scheduler.step(scheduler.monitor().and_then(|m| match m {
                 Monitor::TrainLoss => Some(train.loss),
@@ -158,7 +208,7 @@ impl Stage for Train {
         }
 
         let eval_net = net.valid();
-        let test = data.test.as_ref().map(|t| evaluate(&eval_net, t, shape, c.eval_batch_size, &plain));
+        let test = data.test.as_ref().map(|t| evaluate(&eval_net, t, shape, c.eval_batch_size, &criterion, &plain));
         if c.save_model {
             let path = io.run_dir.path().join("model.safetensors");
             let mut store = SafetensorsStore::from_file(&path).overwrite(true);
