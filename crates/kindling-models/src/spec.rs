@@ -452,7 +452,8 @@ fn expect(declared: Option<usize>, actual: usize, what: &str, unit: &str) -> Res
     }
 }
 
-/// The layers of a named preset for `classes` outputs, or `None` for an unknown name.
+/// The layers of a named preset for `classes` outputs, or `None` for an unknown name. Sizes
+/// that follow from the input are inferred, so presets fit any input large enough.
 pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
     let conv = |out, k, p| {
         LayerSpec::Conv2d(Conv2dSpec {
@@ -465,7 +466,7 @@ pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
             bias: true,
         })
     };
-    let pool = || {
+    let max_pool = || {
         LayerSpec::Maxpool2d(MaxPoolSpec {
             kernel_size: Pair::Square(2),
             stride: None,
@@ -473,29 +474,112 @@ pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
             ceil_mode: false,
         })
     };
+    let avg_pool = || {
+        LayerSpec::Avgpool2d(AvgPoolSpec {
+            kernel_size: Pair::Square(2),
+            stride: None,
+            padding: zero(),
+            ceil_mode: false,
+            count_include_pad: true,
+        })
+    };
     let linear = |out| LayerSpec::Linear(LinearSpec { in_features: None, out_features: out, bias: true });
-    match name {
-        // DESIGN.md experiment 2: conv16-conv32-pool-conv64-pool-fc100-fc10.
-        "mnist_cnn" => Some(vec![
+    let bn = || LayerSpec::Batchnorm(BatchNormSpec { num_features: None, eps: eps(), momentum: momentum() });
+    let dropout = |p| LayerSpec::Dropout(DropoutSpec { p });
+    let dropout2d = |p| LayerSpec::Dropout2d(DropoutSpec { p });
+    use LayerSpec::{Flatten, Relu, Tanh};
+    Some(match name {
+        // Experiment 2: conv16-conv32-pool-conv64-pool-fc100-fc10.
+        "mnist_cnn" => vec![
             conv(16, 3, 1),
-            LayerSpec::Relu,
+            Relu,
             conv(32, 3, 1),
-            LayerSpec::Relu,
-            pool(),
+            Relu,
+            max_pool(),
             conv(64, 3, 1),
-            LayerSpec::Relu,
-            pool(),
-            LayerSpec::Flatten,
+            Relu,
+            max_pool(),
+            Flatten,
             linear(100),
-            LayerSpec::Relu,
+            Relu,
             linear(classes),
-        ]),
-        _ => None,
-    }
+        ],
+        // The same with batch norm after every convolution and the hidden linear layer.
+        "mnist_cnn_bn" => vec![
+            conv(16, 3, 1),
+            bn(),
+            Relu,
+            conv(32, 3, 1),
+            bn(),
+            Relu,
+            max_pool(),
+            conv(64, 3, 1),
+            bn(),
+            Relu,
+            max_pool(),
+            Flatten,
+            linear(100),
+            bn(),
+            Relu,
+            linear(classes),
+        ],
+        // The same with Dropout2d(0.2) after each pooling.
+        "mnist_cnn_dropout2d" => vec![
+            conv(16, 3, 1),
+            Relu,
+            conv(32, 3, 1),
+            Relu,
+            max_pool(),
+            dropout2d(0.2),
+            conv(64, 3, 1),
+            Relu,
+            max_pool(),
+            dropout2d(0.2),
+            Flatten,
+            linear(100),
+            Relu,
+            linear(classes),
+        ],
+        // Experiment 3: (conv-BN-ReLU x2, max-pool) x3, (FC-BN-ReLU-Dropout) x2, FC.
+        "vgg3" => {
+            let mut layers = Vec::new();
+            for width in [32, 64, 128] {
+                layers.extend([conv(width, 3, 1), bn(), Relu, conv(width, 3, 1), bn(), Relu, max_pool()]);
+            }
+            layers.push(Flatten);
+            for width in [256, 128] {
+                layers.extend([linear(width), bn(), Relu, dropout(0.5)]);
+            }
+            layers.push(linear(classes));
+            layers
+        }
+        // Experiment 4: a 3072-128-10 perceptron for 3 x 32 x 32 inputs, and its variants.
+        "mlp" => vec![Flatten, linear(128), Relu, linear(classes)],
+        "dropout_mlp" => vec![Flatten, linear(128), Relu, dropout(0.5), linear(classes)],
+        "bn_mlp" => vec![Flatten, linear(128), bn(), Relu, linear(classes)],
+        // Experiment 5: LeNet-5 with tanh and average pooling; padding 2 lets 28 x 28 inputs
+        // reach the classic 16 x 5 x 5 before the first fully connected layer.
+        "lenet5" => vec![
+            conv(6, 5, 2),
+            Tanh,
+            avg_pool(),
+            conv(16, 5, 0),
+            Tanh,
+            avg_pool(),
+            Flatten,
+            linear(120),
+            Tanh,
+            linear(84),
+            Tanh,
+            linear(classes),
+        ],
+        _ => return None,
+    })
 }
 
 /// Names accepted by [`preset`].
-pub const PRESETS: &[&str] = &["mnist_cnn"];
+pub const PRESETS: &[&str] =
+    &["mnist_cnn", "mnist_cnn_bn", "mnist_cnn_dropout2d", "vgg3", "mlp", "dropout_mlp", "bn_mlp", "lenet5"];
 
 #[cfg(test)]
 mod tests {
@@ -517,6 +601,23 @@ mod tests {
         assert_eq!(infos.last().unwrap().output, Shape::Flat(10));
         // sum(p.numel() for p in model.parameters()) of the same PyTorch model.
         assert_eq!(infos.iter().map(|i| i.params).sum::<usize>(), 160 + 4640 + 18496 + 313_700 + 1010);
+    }
+
+    #[test]
+    fn every_preset_fits_grey_and_colour_inputs_and_known_counts_match() {
+        for name in PRESETS {
+            for input in [Shape::Image([1, 28, 28]), Shape::Image([3, 32, 32])] {
+                let infos = infer(&preset(name, 10).unwrap(), &input).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+                assert_eq!(infos.last().unwrap().output, Shape::Flat(10), "{name}");
+            }
+        }
+        let params =
+            |name, input| infer(&preset(name, 10).unwrap(), &input).unwrap().iter().map(|i| i.params).sum::<usize>();
+        // LeNet-5's classic 61,706 parameters; the 3072-128-10 perceptron's 394,634.
+        assert_eq!(params("lenet5", Shape::Image([1, 28, 28])), 61_706);
+        assert_eq!(params("mlp", Shape::Image([3, 32, 32])), 3072 * 128 + 128 + 128 * 10 + 10);
+        assert_eq!(params("bn_mlp", Shape::Image([3, 32, 32])), params("mlp", Shape::Image([3, 32, 32])) + 2 * 128);
+        assert!(preset("nope", 10).is_none());
     }
 
     #[test]

@@ -15,7 +15,8 @@ use crate::spec::{LayerInfo, LayerSpec, PRESETS, Shape, infer, preset};
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// A preset sized to the data (`mnist_cnn`); its last layer gets one output per class.
+    /// A preset sized to the data (see [`crate::PRESETS`]); its last layer gets one output per
+    /// class.
     pub preset: Option<String>,
     /// Layers in order, e.g. `[{conv2d: {out_channels: 16, kernel_size: 3}}, relu, flatten, ...]`.
     pub layers: Option<Vec<LayerSpec>>,
@@ -26,7 +27,11 @@ pub struct ModelConfig {
 
 impl StageConfig for ModelConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("preset", "named architecture sized to the data: mnist_cnn"),
+        (
+            "preset",
+            "named architecture sized to the data: mnist_cnn, mnist_cnn_bn, mnist_cnn_dropout2d, vgg3, mlp, \
+             dropout_mlp, bn_mlp, lenet5",
+        ),
         (
             "layers",
             "explicit layer list: conv2d, batchnorm, maxpool2d, avgpool2d, dropout, dropout2d, flatten, linear, \
