@@ -20,3 +20,21 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir is writable");
     dir
 }
+
+/// Every pipeline file under `pipelines/`, subfolders included, sorted.
+pub fn shipped_pipelines() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("pipelines/ is readable") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&repo_root().join("pipelines"), &mut out);
+    out.sort();
+    out
+}
