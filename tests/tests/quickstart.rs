@@ -119,11 +119,12 @@ fn the_learning_rate_each_epoch_follows_the_schedule_and_is_logged() {
 }
 
 #[test]
-fn class_weights_and_an_l1_penalty_change_training_and_still_learn() {
+fn class_weights_an_l1_penalty_and_clipping_change_training_and_still_learn() {
     let root = tests::scratch("regularise");
     let plain = history_without_times(&run_short(&root, &[]));
     let weights = "train.class_weights=[1, 1, 1, 1, 1, 1, 3, 1, 1, 1]";
-    let regularised = history_without_times(&run_short(&root, &[weights, "train.l1={lambda: 0.001}"]));
+    let regularised =
+        history_without_times(&run_short(&root, &[weights, "train.l1={lambda: 0.001}", "train.clip_grad_norm=1.0"]));
     assert_ne!(plain, regularised);
     let loss = |row: &str| row.split(',').nth(2).unwrap().parse::<f64>().unwrap();
     assert!(loss(&regularised[3]) < loss(&regularised[1]), "{regularised:?}");

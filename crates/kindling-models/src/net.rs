@@ -1,6 +1,6 @@
 //! burn modules built from a layer list.
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::nn::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
@@ -193,6 +193,27 @@ impl Sequential {
             }
         }
         parts.into_iter().reduce(|a, b| a + b)
+    }
+
+    /// Every parameter's id and rank (4 for convolution weights, 2 for linear weights, 1 for
+    /// biases and batch-norm scales and shifts), for code that handles gradients by parameter.
+    pub fn param_ids(&self) -> Vec<(ParamId, usize)> {
+        let mut out = Vec::new();
+        for layer in &self.layers {
+            match layer {
+                Layer::Conv2d(c) => {
+                    out.push((c.weight.id, 4));
+                    out.extend(c.bias.as_ref().map(|b| (b.id, 1)));
+                }
+                Layer::Linear(l) => {
+                    out.push((l.weight.id, 2));
+                    out.extend(l.bias.as_ref().map(|b| (b.id, 1)));
+                }
+                Layer::BatchNorm(b) => out.extend([(b.gamma.id, 1), (b.beta.id, 1)]),
+                _ => {}
+            }
+        }
+        out
     }
 
     /// Class logits `[batch, classes]` for images `[batch, channels, height, width]`.

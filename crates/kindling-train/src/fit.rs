@@ -10,6 +10,7 @@ use kindling_models::Sequential;
 use rand::seq::SliceRandom;
 
 use crate::batch::{Batches, count_correct};
+use crate::clip::clip_grad_norm;
 use crate::history::SplitMetrics;
 
 /// What stays the same across the epochs of a run.
@@ -23,6 +24,8 @@ pub(crate) struct Fit<'a> {
     pub(crate) epochs: usize,
     /// Explicit L1 penalty: `(lambda, weights_only)`.
     pub(crate) l1: Option<(f64, bool)>,
+    /// `max_norm` of global gradient-norm clipping.
+    pub(crate) clip_grad_norm: Option<f64>,
 }
 
 impl Fit<'_> {
@@ -64,7 +67,10 @@ impl Fit<'_> {
             loss_sum += value * n as f64;
             seen += n;
             correct += count_correct(logits.detach(), labels);
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            let mut grads = GradientsParams::from_grads(loss.backward(), &net);
+            if let Some(max_norm) = self.clip_grad_norm {
+                clip_grad_norm(&mut grads, &net.param_ids(), max_norm);
+            }
             net = optimizer.step(lr, net, grads);
             if progress && (step % 10 == 9 || step + 1 == steps) {
                 let mean = loss_sum / seen as f64;

@@ -11,11 +11,13 @@
 
 mod batch;
 pub mod bench;
+mod clip;
 mod fit;
 mod history;
 mod stage;
 
 pub use batch::{Batches, evaluate};
+pub use clip::clip_grad_norm;
 pub use history::{EpochRecord, History, SplitMetrics};
 pub use stage::{L1, TrainConfig};
 

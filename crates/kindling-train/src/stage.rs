@@ -41,6 +41,9 @@ pub struct TrainConfig {
     pub class_weights: Option<Vec<f64>>,
     /// An explicit L1 penalty added to the loss (PyTorch has none built in).
     pub l1: Option<L1>,
+    /// Clip the global L2 norm of all gradients to this value before each step
+    /// (`torch.nn.utils.clip_grad_norm_`; burn's own clipping is per tensor).
+    pub clip_grad_norm: Option<f64>,
     /// Samples per batch when evaluating (no gradients: larger batches are cheaper).
     pub eval_batch_size: usize,
     /// Write the trained weights to `model.safetensors` in the run directory.
@@ -73,6 +76,7 @@ impl Default for TrainConfig {
             warmup: None,
             class_weights: None,
             l1: None,
+            clip_grad_norm: None,
             eval_batch_size: 256,
             save_model: true,
         }
@@ -92,6 +96,7 @@ impl StageConfig for TrainConfig {
         ("warmup", "linear warm-up chained with the schedule: {epochs: 5, start_factor: 0.333}"),
         ("class_weights", "cross-entropy weight per class, e.g. [1.0, 2.0, ...]"),
         ("l1", "explicit L1 penalty added to the loss: {lambda: 1e-5, weights_only: true}"),
+        ("clip_grad_norm", "max_norm of one L2 norm over all gradients, as torch.nn.utils.clip_grad_norm_"),
         ("eval_batch_size", "samples per batch when evaluating"),
         ("save_model", "write the trained weights to model.safetensors"),
     ];
@@ -112,6 +117,9 @@ impl StageConfig for TrainConfig {
         }
         if let Some(l1) = &self.l1 {
             issues.require(l1.lambda >= 0.0, "l1.lambda", "must be at least 0");
+        }
+        if let Some(max_norm) = self.clip_grad_norm {
+            issues.require(max_norm > 0.0, "clip_grad_norm", "must be positive");
         }
     }
 }
@@ -171,6 +179,7 @@ impl Stage for Train {
             seed: io.seed,
             epochs: c.epochs,
             l1: c.l1.as_ref().map(|l1| (l1.lambda, l1.weights_only)),
+            clip_grad_norm: c.clip_grad_norm,
         };
         let criterion = self.criterion();
         let mut scheduler = Scheduler::new(c.optimizer.lr(), c.scheduler.clone(), c.warmup.clone());
