@@ -24,7 +24,7 @@ mod spec;
 mod stage;
 
 pub use init::{FanMode, Init, InitConfig, Nonlinearity, gain};
-pub use net::{Activation, Dropout2d, Flatten, Layer, Sequential};
+pub use net::{Activation, Dropout2d, Flatten, Layer, Sequential, Softmax};
 pub use spec::{
     AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, EluSpec, LayerInfo, LayerSpec, LeakyReluSpec, LinearSpec,
     MaxPoolSpec, PRESETS, Pair, Shape, ShapeError, infer, preset,

@@ -8,6 +8,7 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Elu, EluConfig, Gelu, LeakyRelu, LeakyReluConfig, Linear,
     LinearConfig, PaddingConfig2d, Relu, Sigmoid, Tanh,
 };
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Tensor};
 
 use rand::rngs::StdRng;
@@ -55,6 +56,21 @@ pub enum Layer {
     Gelu(Gelu),
     Tanh(Tanh),
     Sigmoid(Sigmoid),
+    Softmax(Softmax),
+}
+
+/// `nn.Softmax(dim=1)` or, with `log`, `nn.LogSoftmax(dim=1)`.
+#[derive(Module, Debug)]
+pub struct Softmax {
+    /// Log-probabilities rather than probabilities.
+    pub log: bool,
+}
+
+impl Softmax {
+    /// Applies the layer to `[batch, features]`.
+    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        if self.log { log_softmax(input, 1) } else { softmax(input, 1) }
+    }
 }
 
 /// Layers applied in order to a batch of images, ending in class logits.
@@ -146,6 +162,8 @@ impl Sequential {
                 LayerSpec::Gelu => Layer::Gelu(Gelu::new()),
                 LayerSpec::Tanh => Layer::Tanh(Tanh::new()),
                 LayerSpec::Sigmoid => Layer::Sigmoid(Sigmoid::new()),
+                LayerSpec::Softmax => Layer::Softmax(Softmax { log: false }),
+                LayerSpec::LogSoftmax => Layer::Softmax(Softmax { log: true }),
                 LayerSpec::Flatten => Layer::Flatten(Flatten),
                 LayerSpec::Linear(l) => {
                     let Shape::Flat(n) = info.input else { unreachable!("checked by infer") };
@@ -243,6 +261,7 @@ impl Sequential {
                 (Layer::Tanh(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
                 (Layer::Sigmoid(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::Sigmoid(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (Layer::Softmax(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
                 (Layer::Dropout(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::Dropout(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
                 (Layer::Relu(l), Act::Image(t)) => Act::Image(l.forward(t)),

@@ -59,6 +59,12 @@ pub enum LayerSpec {
     Tanh,
     /// `nn.Sigmoid`.
     Sigmoid,
+    /// `nn.Softmax(dim=1)` over flat features.
+    Softmax,
+    /// `nn.LogSoftmax(dim=1)` over flat features: the seeds' output layer. The training loss
+    /// (cross-entropy on logits) then equals PyTorch's `NLLLoss` on these log-probabilities,
+    /// because log-softmax leaves log-probabilities unchanged.
+    LogSoftmax,
 }
 
 /// `nn.AvgPool2d(kernel_size, stride=kernel_size, padding=0, ceil_mode=False, count_include_pad=True)`.
@@ -263,6 +269,8 @@ impl fmt::Display for LayerSpec {
             Self::Gelu => write!(f, "gelu"),
             Self::Tanh => write!(f, "tanh"),
             Self::Sigmoid => write!(f, "sigmoid"),
+            Self::Softmax => write!(f, "softmax"),
+            Self::LogSoftmax => write!(f, "log_softmax"),
         }
     }
 }
@@ -392,6 +400,8 @@ fn infer_one(layer: &LayerSpec, input: &Shape) -> Result<(Shape, usize), String>
             image("dropout2d")?;
             (input.clone(), 0)
         }
+        LayerSpec::Softmax => (Shape::Flat(flat("softmax")?), 0),
+        LayerSpec::LogSoftmax => (Shape::Flat(flat("log_softmax")?), 0),
         LayerSpec::Dropout(_)
         | LayerSpec::Relu
         | LayerSpec::LeakyRelu(_)
@@ -661,9 +671,9 @@ mod tests {
             Ok("1 x 3 x 3"),
         );
         check(
-            serde_json::json!(["tanh", "sigmoid", "gelu", {"leaky_relu": {}}, {"elu": {"alpha": 0.5}}, {"dropout2d": {"p": 0.2}}, "flatten"]),
+            serde_json::json!(["tanh", "sigmoid", "gelu", {"leaky_relu": {}}, {"elu": {"alpha": 0.5}}, {"dropout2d": {"p": 0.2}}, "flatten", "log_softmax"]),
             Shape::Image([2, 3, 3]),
-            Ok("2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 18"),
+            Ok("2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 2 x 3 x 3 | 18 | 18"),
         );
         check(
             serde_json::json!(["flatten", {"dropout2d": {}}]),

@@ -35,7 +35,7 @@ impl StageConfig for ModelConfig {
         (
             "layers",
             "explicit layer list: conv2d, batchnorm, maxpool2d, avgpool2d, dropout, dropout2d, flatten, linear, \
-             relu, leaky_relu, elu, gelu, tanh, sigmoid",
+             relu, leaky_relu, elu, gelu, tanh, sigmoid, softmax, log_softmax",
         ),
         (
             "init",

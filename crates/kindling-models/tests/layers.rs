@@ -72,3 +72,16 @@ fn l1_norm_sums_absolute_weights_and_optionally_the_rest() {
     // Plus biases (2 + 3 of 0.1) and batch norm's gamma (2 of 1) and beta (2 of 0).
     assert!((norm(false) - (15.0 + 5.0 * 0.1 + 2.0)).abs() < 1e-5);
 }
+
+#[test]
+fn log_softmax_gives_log_probabilities() {
+    let device = Device::flex();
+    let net = build(serde_json::json!(["flatten", "log_softmax"]), [1, 1, 4], &device);
+    let x = [-2.0_f64, -0.5, 0.0, 1.5];
+    let input = Tensor::<4>::from_floats([[[[-2.0, -0.5, 0.0, 1.5]]]], &device);
+    let got: Vec<f32> = net.forward(input).into_data().try_to_vec().unwrap();
+    let lse = x.iter().map(|v| v.exp()).sum::<f64>().ln();
+    for (g, v) in got.iter().zip(x) {
+        assert!((f64::from(*g) - (v - lse)).abs() < 1e-5, "{got:?}");
+    }
+}
