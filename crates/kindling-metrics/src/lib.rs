@@ -1,0 +1,19 @@
+//! Classification metrics as pure functions of labels and predictions: accuracy, top-k
+//! accuracy, an N x N confusion matrix, per-class precision/recall/F1 with macro and weighted
+//! averages. No tensors, no I/O beyond formatting, no dependency on the rest of Kindling:
+//!
+//! ```
+//! use kindling_metrics::ConfusionMatrix;
+//! let cm = ConfusionMatrix::from_predictions(3, &[0, 1, 2, 2], &[0, 2, 2, 2]);
+//! assert_eq!(cm.count(1, 2), 1); // one sample of class 1 predicted as 2
+//! assert_eq!(cm.accuracy(), 0.75);
+//! let report = cm.report();
+//! assert_eq!(report.classes[2].precision, 2.0 / 3.0);
+//! ```
+//!
+//! Conventions follow scikit-learn's `classification_report`: rows are true classes, columns
+//! predictions; a ratio whose denominator is zero is 0.
+
+mod confusion;
+
+pub use confusion::{ClassMetrics, ConfusionMatrix, Report, top_k_accuracy};
