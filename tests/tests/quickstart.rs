@@ -32,7 +32,15 @@ fn history_without_times(dir: &Path) -> Vec<String> {
 fn a_short_quickstart_learns_writes_its_files_and_repeats_exactly() {
     let root = tests::scratch("quickstart");
     let first = run_short(&root, &[]);
-    for file in ["config.yaml", "history.csv", "metrics.json", "model.safetensors"] {
+    for file in [
+        "config.yaml",
+        "history.csv",
+        "metrics.json",
+        "model.safetensors",
+        "confusion_train.csv",
+        "confusion_valid.csv",
+        "confusion_test.csv",
+    ] {
         let meta = std::fs::metadata(first.join(file)).unwrap_or_else(|_| panic!("{file} is missing"));
         assert!(meta.len() > 0, "{file} is empty");
     }
@@ -60,6 +68,22 @@ fn a_short_quickstart_learns_writes_its_files_and_repeats_exactly() {
     let test_acc = metrics["test"]["accuracy"].as_f64().unwrap();
     assert!(test_acc > 0.5, "test accuracy after 2 short epochs: {test_acc}");
     assert_eq!(metrics["test"]["samples"], 200);
+
+    // The test confusion matrix holds every test sample, its diagonal the accuracy, and the
+    // per-class report agrees with it.
+    let confusion = std::fs::read_to_string(first.join("confusion_test.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = confusion.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0][0], "true\\predicted");
+    assert_eq!(rows[1][0], "T-shirt/top");
+    let counts: Vec<Vec<u64>> = rows[1..].iter().map(|r| r[1..].iter().map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(counts.len(), 10);
+    assert_eq!(counts.iter().flatten().sum::<u64>(), 200);
+    let diagonal: u64 = (0..10).map(|i| counts[i][i]).sum();
+    assert!((diagonal as f64 / 200.0 - test_acc).abs() < 1e-9);
+    assert!((metrics["per_class"]["test"]["accuracy"].as_f64().unwrap() - test_acc).abs() < 1e-9);
+    let shirts = &metrics["per_class"]["test"]["classes"]["Shirt"];
+    let support: u64 = counts[6].iter().sum();
+    assert_eq!(shirts["support"].as_u64(), Some(support));
 
     // Same seed, same device: the same numbers.
     let second = run_short(&root, &[]);

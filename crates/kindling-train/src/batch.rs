@@ -3,6 +3,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use kindling_core::Split;
+use kindling_metrics::ConfusionMatrix;
 use kindling_models::Sequential;
 
 use crate::history::SplitMetrics;
@@ -58,26 +59,35 @@ impl Iterator for Batches<'_> {
     }
 }
 
-/// Loss (with `loss`, the training criterion, as PyTorch loops evaluate with the same one) and
-/// accuracy of `net` (already in validation mode, on a plain device) over `split`.
+/// Loss (with `loss`, the training criterion, as PyTorch loops evaluate with the same one),
+/// accuracy and confusion matrix of `net` (already in validation mode, on a plain device) over
+/// `split`, for `classes` classes.
 pub fn evaluate(
     net: &Sequential,
     split: &Split,
     shape: [usize; 3],
+    classes: usize,
     batch_size: usize,
     loss: &CrossEntropyLossConfig,
     device: &Device,
-) -> SplitMetrics {
+) -> (SplitMetrics, ConfusionMatrix) {
     let loss_fn = loss.init(device);
-    let (mut loss_sum, mut correct) = (0.0_f64, 0_usize);
+    let mut loss_sum = 0.0_f64;
+    let mut confusion = ConfusionMatrix::new(classes);
+    let mut at = 0;
     for (images, labels) in Batches::new(split, shape, (0..split.len()).collect(), batch_size, device) {
         let n = labels.dims()[0];
         let logits = net.forward(images);
-        let loss = loss_fn.forward(logits.clone(), labels.clone());
+        let loss = loss_fn.forward(logits.clone(), labels);
         loss_sum += f64::from(loss.into_scalar::<f32>()) * n as f64;
-        correct += count_correct(logits, labels);
+        let predicted = logits.argmax(1).squeeze_dim::<1>(1).into_data();
+        for (&truth, p) in split.y[at..at + n].iter().zip(predicted.iter::<i64>()) {
+            confusion.add(truth, p as u32);
+        }
+        at += n;
     }
-    SplitMetrics::new(loss_sum, correct, split.len())
+    let correct: u64 = (0..classes).map(|c| confusion.count(c, c)).sum();
+    (SplitMetrics::new(loss_sum, correct as usize, split.len()), confusion)
 }
 
 /// How many rows of `logits` have their maximum at the label.

@@ -8,6 +8,7 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use kindling_core::{
     Artifact, DataSpec, Dataset, Issues, PlanCx, Stage, StageConfig, StageDef, StageError, StageIo, Summary,
 };
+use kindling_metrics::ConfusionMatrix;
 use kindling_models::Model;
 use kindling_models::device::ResolvedDevice;
 use kindling_optim::{Monitor, OptimizerConfig, Scheduler, SchedulerConfig, Warmup};
@@ -193,6 +194,8 @@ impl Stage for Train {
         let mut optimizer = c.optimizer.build();
         let mut net = model.net;
         let mut history = History::default();
+        let classes = data.classes.len();
+        let mut last_valid_confusion = None;
         let started = Instant::now();
 
         for epoch in 1..=c.epochs {
@@ -203,7 +206,9 @@ impl Stage for Train {
             let train_seconds = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
             let valid = (!data.valid.is_empty())
-                .then(|| evaluate(&net.valid(), &data.valid, shape, c.eval_batch_size, &criterion, &plain));
+                .then(|| evaluate(&net.valid(), &data.valid, shape, classes, c.eval_batch_size, &criterion, &plain));
+            let (valid, valid_confusion) = valid.map_or((None, None), |(m, cm)| (Some(m), Some(cm)));
+            last_valid_confusion = valid_confusion;
             let valid_seconds = t1.elapsed().as_secs_f64();
             scheduler.step(scheduler.monitor().and_then(|m| match m {
                 Monitor::TrainLoss => Some(train.loss),
@@ -217,7 +222,22 @@ impl Stage for Train {
         }
 
         let eval_net = net.valid();
-        let test = data.test.as_ref().map(|t| evaluate(&eval_net, t, shape, c.eval_batch_size, &criterion, &plain));
+        let (_, train_confusion) =
+            evaluate(&eval_net, &data.train, shape, classes, c.eval_batch_size, &criterion, &plain);
+        let test =
+            data.test.as_ref().map(|t| evaluate(&eval_net, t, shape, classes, c.eval_batch_size, &criterion, &plain));
+        let confusions = [
+            ("train", Some(train_confusion)),
+            ("valid", last_valid_confusion),
+            ("test", test.as_ref().map(|t| t.1.clone())),
+        ];
+        let mut reports = serde_json::Map::new();
+        for (split, confusion) in confusions {
+            let Some(confusion) = confusion else { continue };
+            write(io, &format!("confusion_{split}.csv"), confusion.to_csv(&data.classes).as_bytes())?;
+            reports.insert(split.to_owned(), per_class_json(&confusion, &data.classes));
+        }
+        let test = test.map(|t| t.0);
         if c.save_model {
             let path = io.run_dir.path().join("model.safetensors");
             let mut store = SafetensorsStore::from_file(&path).overwrite(true);
@@ -232,6 +252,7 @@ impl Stage for Train {
             train_samples: data.train.len(),
             wall_seconds: started.elapsed().as_secs_f64(),
             test,
+            per_class: reports,
         };
         write(io, "metrics.json", report.metrics_json().as_bytes())?;
         if let Some(summary) = io.artifacts.get_mut::<Summary>() {
@@ -248,6 +269,22 @@ fn write(io: &StageIo<'_>, name: &str, bytes: &[u8]) -> Result<(), StageError> {
     io.run_dir.write(name, bytes).map(drop).map_err(|e| StageError::io(io.run_dir.path().join(name), e))
 }
 
+/// A classification report as JSON, with the class names.
+fn per_class_json(confusion: &ConfusionMatrix, names: &[String]) -> serde_json::Value {
+    let report = confusion.report();
+    let classes: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .zip(&report.classes)
+        .map(|(name, m)| (name.clone(), serde_json::to_value(m).unwrap_or_default()))
+        .collect();
+    serde_json::json!({
+        "accuracy": report.accuracy,
+        "macro_avg": report.macro_avg,
+        "weighted_avg": report.weighted_avg,
+        "classes": classes,
+    })
+}
+
 /// What a finished training run reports: `metrics.json` and the summary lines.
 struct Report<'a> {
     device: &'a str,
@@ -256,6 +293,8 @@ struct Report<'a> {
     train_samples: usize,
     wall_seconds: f64,
     test: Option<SplitMetrics>,
+    /// Per split: per-class precision/recall/F1 and their averages, after training.
+    per_class: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Report<'_> {
@@ -277,6 +316,7 @@ impl Report<'_> {
             "train_samples_per_second": self.samples_per_second(),
             "final_epoch": self.history.epochs.last(),
             "test": self.test,
+            "per_class": self.per_class,
         });
         serde_json::to_string_pretty(&metrics).unwrap_or_default()
     }
