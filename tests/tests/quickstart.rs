@@ -154,3 +154,26 @@ fn class_weights_an_l1_penalty_and_clipping_change_training_and_still_learn() {
     assert!(loss(&regularised[3]) < loss(&regularised[1]), "{regularised:?}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn early_stopping_stops_on_a_plateau_and_keeps_the_best_epoch() {
+    let root = tests::scratch("early");
+    // With min_delta 10, no epoch after the first counts as an improvement: patience 2 stops
+    // training after epoch 3, and the model kept is epoch 1's.
+    let early = "train.early_stopping={patience: 2, min_delta: 10}";
+    let dir = run_short(&root, &["train.epochs=6", early]);
+    let history = history_without_times(&dir);
+    assert_eq!(history.len(), 1 + 2 * 3, "{history:?}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+    let e = &metrics["early_stopping"];
+    assert_eq!(
+        (e["stopped_epoch"].as_u64(), e["best_epoch"].as_u64(), e["restored_best"].as_bool()),
+        (Some(3), Some(1), Some(true))
+    );
+    // The validation confusion matrix is the kept model's: its accuracy is epoch 1's.
+    let epoch1_valid_acc: f64 = history[2].split(',').nth(3).unwrap().parse().unwrap();
+    let kept = metrics["per_class"]["valid"]["accuracy"].as_f64().unwrap();
+    assert!((kept - epoch1_valid_acc).abs() < 1e-6, "kept {kept}, epoch 1 {epoch1_valid_acc}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

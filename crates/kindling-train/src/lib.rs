@@ -12,12 +12,14 @@
 mod batch;
 pub mod bench;
 mod clip;
+mod early;
 mod fit;
 mod history;
 mod stage;
 
 pub use batch::{Batches, evaluate};
 pub use clip::clip_grad_norm;
+pub use early::EarlyStopping;
 pub use history::{EpochRecord, History, SplitMetrics};
 pub use stage::{L1, TrainConfig};
 

@@ -15,6 +15,7 @@ use kindling_optim::{Monitor, OptimizerConfig, Scheduler, SchedulerConfig, Warmu
 use serde::{Deserialize, Serialize};
 
 use crate::batch::evaluate;
+use crate::early::{EarlyStopping, Watch, monitored};
 use crate::fit::Fit;
 use crate::history::{EpochRecord, History, SplitMetrics};
 
@@ -42,6 +43,9 @@ pub struct TrainConfig {
     pub class_weights: Option<Vec<f64>>,
     /// An explicit L1 penalty added to the loss (PyTorch has none built in).
     pub l1: Option<L1>,
+    /// Stop when a metric stops improving and keep the best epoch's model:
+    /// `{monitor: valid_loss, mode: min, patience: 7, min_delta: 0, restore_best: true}`.
+    pub early_stopping: Option<EarlyStopping>,
     /// Clip the global L2 norm of all gradients to this value before each step
     /// (`torch.nn.utils.clip_grad_norm_`; burn's own clipping is per tensor).
     pub clip_grad_norm: Option<f64>,
@@ -78,6 +82,7 @@ impl Default for TrainConfig {
             class_weights: None,
             l1: None,
             clip_grad_norm: None,
+            early_stopping: None,
             eval_batch_size: 256,
             save_model: true,
         }
@@ -98,6 +103,7 @@ impl StageConfig for TrainConfig {
         ("class_weights", "cross-entropy weight per class, e.g. [1.0, 2.0, ...]"),
         ("l1", "explicit L1 penalty added to the loss: {lambda: 1e-5, weights_only: true}"),
         ("clip_grad_norm", "max_norm of one L2 norm over all gradients, as torch.nn.utils.clip_grad_norm_"),
+        ("early_stopping", "{monitor: valid_loss, mode: min, patience: 7, min_delta: 0, restore_best: true}"),
         ("eval_batch_size", "samples per batch when evaluating"),
         ("save_model", "write the trained weights to model.safetensors"),
     ];
@@ -118,6 +124,9 @@ impl StageConfig for TrainConfig {
         }
         if let Some(l1) = &self.l1 {
             issues.require(l1.lambda >= 0.0, "l1.lambda", "must be at least 0");
+        }
+        if let Some(e) = &self.early_stopping {
+            issues.at("early_stopping", |nested| e.check(nested));
         }
         if let Some(max_norm) = self.clip_grad_norm {
             issues.require(max_norm > 0.0, "clip_grad_norm", "must be positive");
@@ -184,11 +193,17 @@ impl Stage for Train {
         };
         let criterion = self.criterion();
         let mut scheduler = Scheduler::new(c.optimizer.lr(), c.scheduler.clone(), c.warmup.clone());
-        if scheduler.monitor().is_some_and(|m| m != Monitor::TrainLoss) && data.valid.is_empty() {
-            return Err(StageError::Stopped(
-                "reduce_on_plateau watches a validation metric, but there is no validation split".into(),
-            ));
+        let mut watch = c.early_stopping.clone().map(Watch::new);
+        for (what, monitor) in
+            [("reduce_on_plateau", scheduler.monitor()), ("early_stopping", watch.as_ref().map(Watch::monitor))]
+        {
+            if monitor.is_some_and(|m| m != Monitor::TrainLoss) && data.valid.is_empty() {
+                return Err(StageError::Stopped(format!(
+                    "{what} watches a validation metric, but there is no validation split (set valid_fraction)"
+                )));
+            }
         }
+        let mut stopped_at = None;
         // Evaluation runs without autodiff, on the same hardware.
         let plain = device.device.clone().inner();
         let mut optimizer = c.optimizer.build();
@@ -210,16 +225,35 @@ impl Stage for Train {
             let (valid, valid_confusion) = valid.map_or((None, None), |(m, cm)| (Some(m), Some(cm)));
             last_valid_confusion = valid_confusion;
             let valid_seconds = t1.elapsed().as_secs_f64();
-            scheduler.step(scheduler.monitor().and_then(|m| match m {
-                Monitor::TrainLoss => Some(train.loss),
-                Monitor::ValidLoss => valid.map(|v| v.loss),
-                Monitor::ValidAccuracy => valid.map(|v| v.accuracy),
-            }));
+            scheduler.step(scheduler.monitor().and_then(|m| monitored(m, &train, valid.as_ref())));
             let record = EpochRecord { epoch, train, valid, lr, train_seconds, valid_seconds };
             eprintln!("{}", epoch_line(&record, c.epochs));
             history.epochs.push(record);
             write(io, "history.csv", history.to_csv().as_bytes())?;
+            if let Some(w) = watch.as_mut()
+                && let Some(value) = monitored(w.monitor(), &train, valid.as_ref())
+                && w.observe(epoch, value, &net, last_valid_confusion.as_ref())
+            {
+                stopped_at = Some(epoch);
+                break;
+            }
         }
+        let early = watch.as_mut().map(|w| {
+            let (best, best_epoch) = w.best().unwrap_or((f64::NAN, 0));
+            let restored = w.best_model.take().map(|(best_net, confusion)| {
+                net = best_net;
+                last_valid_confusion = confusion;
+            });
+            if let Some(epoch) = stopped_at {
+                eprintln!("early stopping after epoch {epoch}: no improvement for {} epochs", epoch - best_epoch);
+            }
+            serde_json::json!({
+                "stopped_epoch": stopped_at,
+                "best_epoch": best_epoch,
+                "best": best,
+                "restored_best": restored.is_some(),
+            })
+        });
 
         let eval_net = net.valid();
         let (_, train_confusion) =
@@ -253,6 +287,7 @@ impl Stage for Train {
             wall_seconds: started.elapsed().as_secs_f64(),
             test,
             per_class: reports,
+            early,
         };
         write(io, "metrics.json", report.metrics_json().as_bytes())?;
         if let Some(summary) = io.artifacts.get_mut::<Summary>() {
@@ -295,6 +330,8 @@ struct Report<'a> {
     test: Option<SplitMetrics>,
     /// Per split: per-class precision/recall/F1 and their averages, after training.
     per_class: serde_json::Map<String, serde_json::Value>,
+    /// What early stopping decided, when it was on.
+    early: Option<serde_json::Value>,
 }
 
 impl Report<'_> {
@@ -317,6 +354,7 @@ impl Report<'_> {
             "final_epoch": self.history.epochs.last(),
             "test": self.test,
             "per_class": self.per_class,
+            "early_stopping": self.early,
         });
         serde_json::to_string_pretty(&metrics).unwrap_or_default()
     }
@@ -326,7 +364,21 @@ impl Report<'_> {
         let epochs = self.history.epochs.len();
         let (secs, rate) = (self.train_seconds(), self.samples_per_second());
         summary.push("training", format!("{epochs} epochs in {secs:.1} s ({rate:.0} samples/s)"));
-        if let Some(v) = self.history.epochs.last().and_then(|l| l.valid) {
+        if let Some(e) = &self.early {
+            let stopped = e["stopped_epoch"]
+                .as_u64()
+                .map_or_else(|| "ran all epochs".to_owned(), |n| format!("stopped after epoch {n}"));
+            let kept = if e["restored_best"] == true { "kept" } else { "best was" };
+            summary.push("early stop", format!("{stopped}; {kept} epoch {}", e["best_epoch"]));
+        }
+        // The validation figures of the model kept: the best epoch's when early stopping
+        // restored it, else the last epoch's.
+        let kept = match &self.early {
+            Some(e) if e["restored_best"] == true => e["best_epoch"].as_u64().map(|n| n as usize),
+            _ => None,
+        };
+        let kept = kept.and_then(|n| self.history.epochs.get(n.wrapping_sub(1))).or(self.history.epochs.last());
+        if let Some(v) = kept.and_then(|l| l.valid) {
             summary.push("valid", format!("accuracy {:.2}%, loss {:.4}", 100.0 * v.accuracy, v.loss));
         }
         if let Some(t) = self.test {
