@@ -177,3 +177,14 @@ fn early_stopping_stops_on_a_plateau_and_keeps_the_best_epoch() {
     assert!((kept - epoch1_valid_acc).abs() < 1e-6, "kept {kept}, epoch 1 {epoch1_valid_acc}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_runs_config_yaml_is_a_pipeline_that_repeats_the_run() {
+    let root = tests::scratch("rerun");
+    let first = run_short(&root, &[]);
+    let registry = tests::registry();
+    let plan = kindling_pipeline::load(&first.join("config.yaml"), &registry, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let again = kindling_pipeline::run(plan, &root).unwrap_or_else(|e| panic!("{e}")).run_dir;
+    assert_eq!(history_without_times(&again), history_without_times(&first));
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -4,7 +4,7 @@ use kindling_core::ConfigIssue;
 use serde_yaml::{Mapping, Value};
 
 /// Top-level keys of a pipeline file.
-pub(crate) const TOP_KEYS: &[&str] = &["name", "seed", "device", "stages"];
+pub(crate) const TOP_KEYS: &[&str] = &["name", "seed", "device", "base_dir", "stages"];
 
 /// Applies each `path=value` to `doc` and returns the canonical dotted paths it set
 /// (`train.optimizer.lr` -> `stages[2].with.optimizer.lr`), or the issues that stopped it.
@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                "--set trian.lr=1: `trian` is neither a top-level key nor a stage of this pipeline (known: name, seed, device, stages, data, train)",
+                "--set trian.lr=1: `trian` is neither a top-level key nor a stage of this pipeline (known: name, seed, device, base_dir, stages, data, train)",
                 "--set stages[5].with.x=1: index 5 is past the end of a list of 2",
                 "--set seed: expected path=value",
             ]

@@ -39,14 +39,17 @@ pub struct PlannedStage {
 }
 
 impl Plan {
-    /// The configuration as it will run: overrides applied and every default filled in.
+    /// The configuration as it will run: overrides applied, every default filled in, and the
+    /// absolute `base_dir`, so the text is itself a pipeline that repeats the run.
     pub fn resolved_yaml(&self) -> String {
         let stages: Vec<serde_json::Value> =
             self.stages.iter().map(|s| serde_json::json!({"stage": s.kind, "with": s.prepared.resolved})).collect();
+        let base_dir = std::path::absolute(&self.base_dir).unwrap_or_else(|_| self.base_dir.clone());
         let doc = serde_json::json!({
             "name": self.name,
             "seed": self.seed,
             "device": self.device,
+            "base_dir": base_dir,
             "stages": stages,
         });
         serde_yaml::to_string(&doc).unwrap_or_default()
@@ -131,7 +134,14 @@ impl Builder<'_> {
         let name: String = self.field(doc, "name").unwrap_or(stem);
         let seed: u64 = self.field(doc, "seed").unwrap_or(0);
         let device: DeviceChoice = self.field(doc, "device").unwrap_or_default();
-        let base_dir = file.parent().map(Path::to_owned).unwrap_or_default();
+        // Relative paths in stages resolve against `base_dir:` (itself relative to the file) or
+        // the file's directory. Run directories record the absolute base, so their config.yaml
+        // runs again from where it lies.
+        let file_dir = file.parent().map(Path::to_owned).unwrap_or_default();
+        let base_dir = match self.field::<PathBuf>(doc, "base_dir") {
+            Some(dir) => file_dir.join(dir),
+            None => file_dir,
+        };
 
         let Some(list) = doc.get("stages").and_then(Value::as_sequence).filter(|l| !l.is_empty()) else {
             self.issues.push(ConfigIssue::new("stages", "a pipeline needs a non-empty list of stages"));
