@@ -188,3 +188,25 @@ fn a_runs_config_yaml_is_a_pipeline_that_repeats_the_run() {
     assert_eq!(history_without_times(&again), history_without_times(&first));
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_saved_model_loads_into_a_new_run_and_starts_where_it_ended() {
+    let root = tests::scratch("weights");
+    let first = run_short(&root, &[]);
+    let weights = format!("model.weights={}", first.join("model.safetensors").display());
+    let resumed = history_without_times(&run_short(&root, &[&weights]));
+    let original = history_without_times(&first);
+    let loss = |row: &str| row.split(',').nth(2).unwrap().parse::<f64>().unwrap();
+    // Starting from the trained weights, the first epoch's training loss is already below the
+    // original run's second (last) epoch.
+    assert!(loss(&resumed[1]) < loss(&original[3]), "resumed {resumed:?}\noriginal {original:?}");
+
+    // Weights of another architecture are refused with the file named.
+    let registry = tests::registry();
+    let file = tests::repo_root().join("pipelines/quickstart.yaml");
+    let set = ["device=cpu", "model.preset=lenet5", &weights].map(String::from).to_vec();
+    let plan = kindling_pipeline::load(&file, &registry, &set).unwrap_or_else(|e| panic!("{e}"));
+    let err = kindling_pipeline::run(plan, &root).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors: cannot load the weights"), "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -1,5 +1,6 @@
 //! The `model` stage: a preset or a layer list -> an initialised [`Model`] on the run's device.
 
+use burn::store::{ModuleSnapshot, SafetensorsStore};
 use kindling_core::{
     Artifact, DataSpec, Dataset, DeviceChoice, Issues, PlanCx, Stage, StageConfig, StageDef, StageError, StageIo,
     derive_seed, rng_from_seed,
@@ -23,6 +24,9 @@ pub struct ModelConfig {
     /// Initialisers per parameter kind: `{conv: xavier_uniform, linear: kaiming_normal, bias:
     /// zeros}`; PyTorch's defaults for kinds not named.
     pub init: InitConfig,
+    /// Start from these weights (a run's `model.safetensors`) instead of the initialisers:
+    /// fine-tuning, or evaluating a trained model. The layers must match.
+    pub weights: Option<String>,
 }
 
 impl StageConfig for ModelConfig {
@@ -42,6 +46,7 @@ impl StageConfig for ModelConfig {
             "initialisers {conv, linear, bias}: default, xavier_uniform, xavier_normal, kaiming_uniform, \
              kaiming_normal, normal, uniform, constant, zeros",
         ),
+        ("weights", "start from these weights (a run's model.safetensors) instead of the initialisers"),
     ];
 
     fn check(&self, issues: &mut Issues) {
@@ -167,6 +172,12 @@ impl ModelStage {
 
 impl Stage for ModelStage {
     fn plan(&self, cx: &mut PlanCx<'_>) {
+        if let Some(weights) = &self.config.weights {
+            let path = cx.base_dir.join(weights);
+            if !path.is_file() {
+                cx.issues.push("weights", format!("{}: no such file", path.display()));
+            }
+        }
         let Some(spec) = cx.facts.get::<DataSpec>() else { return };
         match self.resolve(spec) {
             Ok((layers, infos)) => {
@@ -192,8 +203,22 @@ impl Stage for ModelStage {
         let resolved = resolve(choice).map_err(StageError::domain)?;
         // burn's own generator still drives dropout masks; seed it too.
         resolved.device.seed(derive_seed(io.seed, "device"));
-        let net =
+        let mut net =
             Sequential::new(&layers, &infos, &self.config.init, &mut rng_from_seed(io.seed, "init"), &resolved.device);
+        if let Some(weights) = &self.config.weights {
+            let path = io.base_dir.join(weights);
+            let fail = |why: String| StageError::Stopped(format!("{}: cannot load the weights: {why}", path.display()));
+            let result = net.load_from(&mut SafetensorsStore::from_file(&path)).map_err(|e| fail(e.to_string()))?;
+            if !result.is_success() || !result.missing.is_empty() {
+                let missing: Vec<&str> = result.missing.iter().map(|(name, _)| name.as_str()).collect();
+                return Err(fail(format!(
+                    "they do not match this model (missing: {}; errors: {})",
+                    if missing.is_empty() { "none".to_owned() } else { missing.join(", ") },
+                    result.errors.len()
+                )));
+            }
+            eprintln!("model: weights loaded from {}", path.display());
+        }
         let params: usize = infos.iter().map(|i| i.params).sum();
         eprintln!("model: {} layers, {params} parameters, on {}", layers.len(), resolved.description);
         io.artifacts.insert(Model { net, layers, infos });
