@@ -34,7 +34,7 @@ pub struct RunDir {
 
 impl RunDir {
     /// Creates a fresh run directory under `root/<pipeline>/`. The run id is the UTC time
-    /// (`20261123-073512`), with a numeric suffix when two runs start in the same second.
+    /// (`20261123-075512`), with a numeric suffix when two runs start in the same second.
     pub fn create(root: &Path, pipeline: &str) -> io::Result<Self> {
         let base = root.join(pipeline);
         fs::create_dir_all(&base)?;

@@ -27,7 +27,7 @@ pub use init::{FanMode, Init, InitConfig, Nonlinearity, gain};
 pub use net::{Activation, Dropout2d, Flatten, Layer, Sequential, Softmax};
 pub use spec::{
     AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, EluSpec, LayerInfo, LayerSpec, LeakyReluSpec, LinearSpec,
-    MaxPoolSpec, PRESETS, Pair, Shape, ShapeError, infer, preset,
+    MaxPoolSpec, PRESETS, Pair, Shape, ShapeError, check_layers, infer, preset,
 };
 pub use stage::{Model, ModelConfig, ModelSummary};
 

@@ -244,7 +244,11 @@ impl fmt::Display for LayerSpec {
                 "maxpool2d {}{}",
                 kernel(p.kernel_size),
                 extra(&[
-                    (p.stride.is_some_and(|s| s != p.kernel_size), "stride", p.stride.map(pair).unwrap_or_default()),
+                    (
+                        p.stride.is_some_and(|s| s.hw() != p.kernel_size.hw()),
+                        "stride",
+                        p.stride.map(pair).unwrap_or_default()
+                    ),
                     (p.padding.hw() != [0, 0], "padding", pair(p.padding)),
                     (p.ceil_mode, "ceil_mode", "true".into()),
                 ])
@@ -254,9 +258,14 @@ impl fmt::Display for LayerSpec {
                 "avgpool2d {}{}",
                 kernel(p.kernel_size),
                 extra(&[
-                    (p.stride.is_some_and(|s| s != p.kernel_size), "stride", p.stride.map(pair).unwrap_or_default()),
+                    (
+                        p.stride.is_some_and(|s| s.hw() != p.kernel_size.hw()),
+                        "stride",
+                        p.stride.map(pair).unwrap_or_default()
+                    ),
                     (p.padding.hw() != [0, 0], "padding", pair(p.padding)),
                     (p.ceil_mode, "ceil_mode", "true".into()),
+                    (!p.count_include_pad, "count_include_pad", "false".into()),
                 ])
             ),
             Self::Dropout(d) => write!(f, "dropout {}", d.p),
@@ -271,6 +280,62 @@ impl fmt::Display for LayerSpec {
             Self::Sigmoid => write!(f, "sigmoid"),
             Self::Softmax => write!(f, "softmax"),
             Self::LogSoftmax => write!(f, "log_softmax"),
+        }
+    }
+}
+
+/// Records every out-of-range layer parameter, at `[i].<layer>.<key>` (relative to the
+/// `layers:` list), before shapes are inferred.
+pub fn check_layers(layers: &[LayerSpec], issues: &mut kindling_core::Issues) {
+    let positive = |issues: &mut kindling_core::Issues, at: &str, key: &str, p: Pair| {
+        issues.require(p.hw().iter().all(|&v| v >= 1), &format!("{at}.{key}"), "must be at least 1");
+    };
+    for (i, layer) in layers.iter().enumerate() {
+        match layer {
+            LayerSpec::Conv2d(c) => {
+                let at = format!("[{i}].conv2d");
+                issues.require(c.out_channels >= 1, &format!("{at}.out_channels"), "must be at least 1");
+                for (key, p) in [("kernel_size", c.kernel_size), ("stride", c.stride), ("dilation", c.dilation)] {
+                    positive(issues, &at, key, p);
+                }
+            }
+            LayerSpec::Maxpool2d(MaxPoolSpec { kernel_size, stride, .. })
+            | LayerSpec::Avgpool2d(AvgPoolSpec { kernel_size, stride, .. }) => {
+                let at = format!(
+                    "[{i}].{}",
+                    if matches!(layer, LayerSpec::Maxpool2d(_)) { "maxpool2d" } else { "avgpool2d" }
+                );
+                positive(issues, &at, "kernel_size", *kernel_size);
+                if let Some(s) = stride {
+                    positive(issues, &at, "stride", *s);
+                }
+            }
+            LayerSpec::Dropout(d) | LayerSpec::Dropout2d(d) => {
+                let name = if matches!(layer, LayerSpec::Dropout(_)) { "dropout" } else { "dropout2d" };
+                issues.require(
+                    (0.0..=1.0).contains(&d.p),
+                    &format!("[{i}].{name}.p"),
+                    format!("must be in [0, 1], got {}", d.p),
+                );
+            }
+            LayerSpec::Linear(l) => {
+                issues.require(l.out_features >= 1, &format!("[{i}].linear.out_features"), "must be at least 1");
+            }
+            LayerSpec::Batchnorm(b) => {
+                issues.require(b.eps > 0.0, &format!("[{i}].batchnorm.eps"), "must be positive");
+                issues.require(
+                    (0.0..=1.0).contains(&b.momentum),
+                    &format!("[{i}].batchnorm.momentum"),
+                    "must be in [0, 1]",
+                );
+            }
+            LayerSpec::Elu(e) => issues.require(e.alpha.is_finite(), &format!("[{i}].elu.alpha"), "must be a number"),
+            LayerSpec::LeakyRelu(l) => issues.require(
+                l.negative_slope.is_finite(),
+                &format!("[{i}].leaky_relu.negative_slope"),
+                "must be a number",
+            ),
+            _ => {}
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::device::{ResolvedDevice, resolve};
 use crate::init::InitConfig;
 use crate::net::Sequential;
-use crate::spec::{LayerInfo, LayerSpec, PRESETS, Shape, infer, preset};
+use crate::spec::{LayerInfo, LayerSpec, PRESETS, Shape, check_layers, infer, preset};
 
 /// Configuration of `model`: a named preset or an explicit layer list.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -51,6 +51,9 @@ impl StageConfig for ModelConfig {
 
     fn check(&self, issues: &mut Issues) {
         issues.at("init", |nested| self.init.check(nested));
+        if let Some(layers) = &self.layers {
+            issues.at("layers", |nested| check_layers(layers, nested));
+        }
         match (&self.preset, &self.layers) {
             (Some(_), Some(_)) => issues.push("layers", "give either a preset or layers, not both"),
             (None, None) => issues.push("", "give a `preset` or a list of `layers`"),

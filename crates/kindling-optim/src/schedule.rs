@@ -103,8 +103,9 @@ pub enum Monitor {
 pub struct ReduceOnPlateau {
     /// The metric watched.
     pub monitor: Monitor,
-    /// Whether the metric should fall (`min`) or rise (`max`).
-    pub mode: Mode,
+    /// Whether the metric should fall (`min`) or rise (`max`); by default what the monitored
+    /// metric calls for (`max` for accuracy, `min` for losses).
+    pub mode: Option<Mode>,
     /// Factor the rate is multiplied by on a plateau.
     pub factor: f64,
     /// Epochs without improvement tolerated before reducing.
@@ -121,11 +122,26 @@ pub struct ReduceOnPlateau {
     pub eps: f64,
 }
 
+impl Monitor {
+    /// The direction in which the metric improves.
+    pub fn natural_mode(self) -> Mode {
+        match self {
+            Monitor::ValidAccuracy => Mode::Max,
+            Monitor::ValidLoss | Monitor::TrainLoss => Mode::Min,
+        }
+    }
+
+    /// `mode` when given, else the metric's natural direction.
+    pub fn mode_or_natural(self, mode: Option<Mode>) -> Mode {
+        mode.unwrap_or_else(|| self.natural_mode())
+    }
+}
+
 impl Default for ReduceOnPlateau {
     fn default() -> Self {
         Self {
             monitor: Monitor::ValidLoss,
-            mode: Mode::Min,
+            mode: None,
             factor: 0.1,
             patience: 10,
             threshold: 1e-4,
@@ -177,6 +193,12 @@ impl SchedulerConfig {
             }
             Self::ReduceOnPlateau(p) => {
                 issues.require(p.factor > 0.0 && p.factor < 1.0, "factor", "must be in (0, 1)");
+                issues.require(p.eps >= 0.0, "eps", "must be at least 0");
+                issues.require(
+                    p.threshold_mode == ThresholdMode::Abs || p.threshold < 1.0,
+                    "threshold",
+                    "a relative threshold must be below 1",
+                );
                 issues.require(p.threshold >= 0.0, "threshold", "must be at least 0");
                 issues.require(p.min_lr >= 0.0, "min_lr", "must be at least 0");
             }
@@ -215,7 +237,9 @@ impl Scheduler {
     /// A schedule starting from `base_lr` (the optimizer's `lr`).
     pub fn new(base_lr: f64, schedule: Option<SchedulerConfig>, warmup: Option<Warmup>) -> Self {
         let best = match &schedule {
-            Some(SchedulerConfig::ReduceOnPlateau(p)) if p.mode == Mode::Max => f64::NEG_INFINITY,
+            Some(SchedulerConfig::ReduceOnPlateau(p)) if p.monitor.mode_or_natural(p.mode) == Mode::Max => {
+                f64::NEG_INFINITY
+            }
             _ => f64::INFINITY,
         };
         Self {
@@ -264,7 +288,7 @@ impl Scheduler {
         self.epoch += 1;
         let (Some(SchedulerConfig::ReduceOnPlateau(p)), Some(current)) = (&self.schedule, metric) else { return };
         let s = &mut self.plateau;
-        let better = match (p.mode, p.threshold_mode) {
+        let better = match (p.monitor.mode_or_natural(p.mode), p.threshold_mode) {
             (Mode::Min, ThresholdMode::Rel) => current < s.best * (1.0 - p.threshold),
             (Mode::Min, ThresholdMode::Abs) => current < s.best - p.threshold,
             (Mode::Max, ThresholdMode::Rel) => current > s.best * (1.0 + p.threshold),
@@ -360,9 +384,21 @@ mod tests {
     }
 
     #[test]
+    fn plateau_on_accuracy_waits_for_it_to_rise_without_being_told() {
+        let p = ReduceOnPlateau { monitor: Monitor::ValidAccuracy, patience: 0, ..ReduceOnPlateau::default() };
+        let mut s = Scheduler::new(1.0, Some(SchedulerConfig::ReduceOnPlateau(p)), None);
+        for accuracy in [0.5, 0.6, 0.7] {
+            s.step(Some(accuracy));
+        }
+        assert_eq!(s.lr(), 1.0, "rising accuracy is an improvement");
+        s.step(Some(0.65));
+        assert!((s.lr() - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
     fn plateau_in_max_mode_with_an_absolute_threshold() {
         let p = ReduceOnPlateau {
-            mode: Mode::Max,
+            mode: Some(Mode::Max),
             threshold_mode: ThresholdMode::Abs,
             threshold: 0.01,
             patience: 0,

@@ -110,7 +110,7 @@ pub fn parse(file: &Path, src: &str, registry: &Registry, overrides: &[String]) 
     let plan = builder.build(file, &doc);
     let mut issues = builder.issues;
     for issue in &mut issues {
-        if overridden.iter().any(|p| issue.path.starts_with(p.as_str())) {
+        if overridden.iter().any(|p| path_within(&issue.path, p) || path_within(p, &issue.path)) {
             issue.help.get_or_insert_with(|| "the value comes from --set".to_owned());
         } else if issue.location.is_none() {
             issue.location = locate(src, &issue.path);
@@ -120,6 +120,12 @@ pub fn parse(file: &Path, src: &str, registry: &Registry, overrides: &[String]) 
         Some(plan) if issues.is_empty() => Ok(plan),
         _ => Err(fail(issues)),
     }
+}
+
+/// Whether dotted path `path` is `prefix` or lies inside it (`a.b[0]` is within `a.b`;
+/// `a.bc` is not).
+fn path_within(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 struct Builder<'r> {
@@ -132,6 +138,13 @@ impl Builder<'_> {
         self.unknown_keys(doc, "", TOP_KEYS);
         let stem = file.file_stem().map_or_else(|| "pipeline".to_owned(), |s| s.to_string_lossy().into_owned());
         let name: String = self.field(doc, "name").unwrap_or(stem);
+        // The name becomes a directory under the runs folder: one plain component only.
+        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+            self.issues.push(ConfigIssue::new(
+                "name",
+                format!("`{name}` cannot name a runs directory: use letters, digits, - and _"),
+            ));
+        }
         let seed: u64 = self.field(doc, "seed").unwrap_or(0);
         let device: DeviceChoice = self.field(doc, "device").unwrap_or_default();
         // Relative paths in stages resolve against `base_dir:` (itself relative to the file) or
@@ -248,5 +261,19 @@ impl Builder<'_> {
             [] => "no registered stage produces it".to_owned(),
             _ => format!("add one of these stages before it: {}", names.join(", ")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_within;
+
+    #[test]
+    fn paths_nest_by_segment_not_by_text() {
+        assert!(path_within("stages[1].with.lr", "stages[1].with.lr"));
+        assert!(path_within("stages[1].with.optimizer.lr", "stages[1].with.optimizer"));
+        assert!(path_within("stages[1].with.layers[2]", "stages[1].with.layers"));
+        assert!(!path_within("stages[10].with", "stages[1]"));
+        assert!(!path_within("stages[1].with.lr_decay", "stages[1].with.lr"));
     }
 }

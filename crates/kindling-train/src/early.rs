@@ -16,8 +16,9 @@ use crate::history::SplitMetrics;
 pub struct EarlyStopping {
     /// The metric watched.
     pub monitor: Monitor,
-    /// Whether the metric should fall (`min`) or rise (`max`).
-    pub mode: Mode,
+    /// Whether the metric should fall (`min`) or rise (`max`); by default what the monitored
+    /// metric calls for (`max` for accuracy, `min` for losses).
+    pub mode: Option<Mode>,
     /// Epochs without improvement before training stops.
     pub patience: usize,
     /// Smallest change that counts as an improvement.
@@ -29,7 +30,7 @@ pub struct EarlyStopping {
 
 impl Default for EarlyStopping {
     fn default() -> Self {
-        Self { monitor: Monitor::ValidLoss, mode: Mode::Min, patience: 7, min_delta: 0.0, restore_best: true }
+        Self { monitor: Monitor::ValidLoss, mode: None, patience: 7, min_delta: 0.0, restore_best: true }
     }
 }
 
@@ -78,7 +79,7 @@ impl Watch {
         confusion: Option<&ConfusionMatrix>,
     ) -> bool {
         let d = self.config.min_delta;
-        let improved = match (self.best, self.config.mode) {
+        let improved = match (self.best, self.config.monitor.mode_or_natural(self.config.mode)) {
             (None, _) => true,
             (Some((best, _)), Mode::Min) => value < best - d,
             (Some((best, _)), Mode::Max) => value > best + d,

@@ -44,7 +44,8 @@ pub struct TrainConfig {
     /// An explicit L1 penalty added to the loss (PyTorch has none built in).
     pub l1: Option<L1>,
     /// Stop when a metric stops improving and keep the best epoch's model:
-    /// `{monitor: valid_loss, mode: min, patience: 7, min_delta: 0, restore_best: true}`.
+    /// `{monitor: valid_loss, patience: 7, min_delta: 0, restore_best: true}`; `mode` follows the
+    /// metric (`max` for accuracy) unless given.
     pub early_stopping: Option<EarlyStopping>,
     /// Clip the global L2 norm of all gradients to this value before each step
     /// (`torch.nn.utils.clip_grad_norm_`; burn's own clipping is per tensor).
@@ -103,7 +104,10 @@ impl StageConfig for TrainConfig {
         ("class_weights", "cross-entropy weight per class, e.g. [1.0, 2.0, ...]"),
         ("l1", "explicit L1 penalty added to the loss: {lambda: 1e-5, weights_only: true}"),
         ("clip_grad_norm", "max_norm of one L2 norm over all gradients, as torch.nn.utils.clip_grad_norm_"),
-        ("early_stopping", "{monitor: valid_loss, mode: min, patience: 7, min_delta: 0, restore_best: true}"),
+        (
+            "early_stopping",
+            "{monitor: valid_loss | valid_accuracy | train_loss, patience: 7, min_delta: 0, restore_best: true}",
+        ),
         ("eval_batch_size", "samples per batch when evaluating"),
         ("save_model", "write the trained weights to model.safetensors"),
     ];

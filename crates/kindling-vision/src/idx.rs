@@ -37,8 +37,12 @@ pub fn read_idx_header(path: &Path) -> Result<IdxHeader, VisionError> {
 pub fn read_idx(path: &Path) -> Result<IdxArray, VisionError> {
     let mut reader = open(path)?;
     let header = parse_header(path, &mut reader)?;
-    let expected: usize = header.dims.iter().product();
-    let mut data = Vec::with_capacity(expected);
+    let expected = header.dims.iter().try_fold(1_usize, |n, &d| n.checked_mul(d)).ok_or_else(|| {
+        VisionError::malformed(path, format!("header dimensions {} overflow", dims_text(&header.dims)))
+    })?;
+    // The header is not trusted with the allocation: reserve at most what a sane file holds
+    // and let the vector grow as data actually arrives.
+    let mut data = Vec::with_capacity(expected.min(1 << 28));
     reader.take(expected as u64 + 1).read_to_end(&mut data).map_err(|e| io_or_corrupt(path, e))?;
     if data.len() < expected {
         return Err(VisionError::malformed(
@@ -179,6 +183,16 @@ mod tests {
             ),
             ("long-data", idx(&[1], &[1, 2]), "DIR/long-data: has data past the 1 bytes its header promises (1)"),
             ("empty", vec![], "DIR/empty: truncated: the file ends inside its 4-byte magic number"),
+            (
+                "huge",
+                idx(&[u32::MAX, u32::MAX, u32::MAX], &[1, 2]),
+                "DIR/huge: header dimensions 4294967295 x 4294967295 x 4294967295 overflow",
+            ),
+            (
+                "promises-much",
+                idx(&[1 << 20, 1 << 10], &[1, 2]),
+                "DIR/promises-much: truncated: the header promises 1073741824 bytes of data (1048576 x 1024), the file holds 2",
+            ),
         ];
         for (name, bytes, expected) in cases {
             assert_eq!(check(name, bytes).unwrap_err(), *expected);

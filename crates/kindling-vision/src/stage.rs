@@ -133,22 +133,22 @@ impl IdxDataset {
         let [(Some(ti), _), (Some(tl), _), (test_i, _), (test_l, _)] = self.paths(base) else {
             unreachable!("training paths are always present")
         };
-        let (x, y, shape) = load_pair(&ti, &tl, c.train_limit)?;
-        let classes = class_names(c.classes.as_deref(), &y, &tl)?;
+        let (x, y, shape, all_classes) = load_pair(&ti, &tl, c.train_limit)?;
+        let classes = class_names(c.classes.as_deref(), all_classes, &tl)?;
         let (train_idx, valid_idx) = stratified_split(&y, c.valid_fraction, seed);
         let normalize = self.config.normalize.as_ref();
         let per: usize = shape.iter().product();
         let pick = |idx: &[usize]| gather(&x, &y, idx, per, normalize);
         let test = match (test_i, test_l) {
             (Some(i), Some(l)) => {
-                let (tx, ty, tshape) = load_pair(&i, &l, c.test_limit)?;
+                let (tx, ty, tshape, test_classes) = load_pair(&i, &l, c.test_limit)?;
                 if tshape != shape {
                     return Err(VisionError::Mismatch {
                         path: i,
                         message: format!("test images are {tshape:?}, training images are {shape:?}"),
                     });
                 }
-                class_names(c.classes.as_deref().or(Some(&classes)), &ty, &l)?;
+                class_names(Some(&classes), test_classes, &l)?;
                 let all: Vec<usize> = (0..ty.len()).collect();
                 Some(gather(&tx, &ty, &all, per, normalize))
             }
@@ -195,8 +195,15 @@ impl Stage for IdxDataset {
                 cx.issues.push(SLOTS[labels], format!("{nl} labels for {ni} images in {}", SLOTS[images]));
             }
         }
-        let classes = self.config.classes.as_ref().map_or(10, Vec::len);
-        if let Some(shape) = shape {
+        // The class count comes from the names or, without them, from the whole training
+        // label file (small: one byte a sample), as the run counts it.
+        let classes = match &self.config.classes {
+            Some(names) => Some(names.len()),
+            None => {
+                self.paths(cx.base_dir)[1].0.as_deref().and_then(|p| read_idx(p).ok()).map(|l| class_count(&l.data))
+            }
+        };
+        if let (Some(shape), Some(classes)) = (shape, classes) {
             cx.facts.insert(DataSpec { shape, classes });
         }
     }
@@ -216,8 +223,9 @@ impl Stage for IdxDataset {
     }
 }
 
-/// Raw pixels, labels and the per-sample shape of an image file and its label file.
-type Pair = (Vec<u8>, Vec<u32>, Vec<usize>);
+/// Raw pixels, labels, the per-sample shape, and the class count of the whole label file
+/// (highest label + 1, before any limit).
+type Pair = (Vec<u8>, Vec<u32>, Vec<usize>, usize);
 
 /// Reads an image file and its label file, checking that they agree.
 fn load_pair(images: &Path, labels: &Path, limit: Option<usize>) -> Result<Pair, VisionError> {
@@ -249,19 +257,24 @@ fn load_pair(images: &Path, labels: &Path, limit: Option<usize>) -> Result<Pair,
     let mut x = img.data;
     x.truncate(n * per);
     let y = lab.data[..n].iter().map(|&b| u32::from(b)).collect();
-    Ok((x, y, vec![1, img.dims[1], img.dims[2]]))
+    Ok((x, y, vec![1, img.dims[1], img.dims[2]], class_count(&lab.data)))
 }
 
-/// The class names: the configured ones (checked to cover every label) or "0".."max".
-fn class_names(names: Option<&[String]>, labels: &[u32], path: &Path) -> Result<Vec<String>, VisionError> {
-    let max = labels.iter().copied().max().unwrap_or(0) as usize;
+/// Highest label + 1.
+fn class_count(labels: &[u8]) -> usize {
+    labels.iter().copied().max().map_or(0, |m| usize::from(m) + 1)
+}
+
+/// The class names: the configured ones (checked to cover all `count` classes of the label
+/// file at `path`) or "0".."count-1".
+fn class_names(names: Option<&[String]>, count: usize, path: &Path) -> Result<Vec<String>, VisionError> {
     match names {
-        Some(names) if max >= names.len() => Err(VisionError::Mismatch {
+        Some(names) if count > names.len() => Err(VisionError::Mismatch {
             path: path.to_owned(),
-            message: format!("holds label {max}, but only {} class names are configured", names.len()),
+            message: format!("holds label {}, but only {} class names are configured", count - 1, names.len()),
         }),
         Some(names) => Ok(names.to_vec()),
-        None => Ok((0..=max).map(|i| i.to_string()).collect()),
+        None => Ok((0..count).map(|i| i.to_string()).collect()),
     }
 }
 
