@@ -224,28 +224,8 @@ impl OptimizerConfig {
                     "Nesterov momentum requires a momentum and zero dampening",
                 );
             }
-            Self::Adam(a) => {
-                for (i, b) in a.betas.iter().enumerate() {
-                    issues.require(
-                        (0.0..1.0).contains(b),
-                        &format!("betas[{i}]"),
-                        format!("must be in [0, 1), got {b}"),
-                    );
-                }
-                issues.require(a.eps >= 0.0, "eps", "must be at least 0");
-                issues.require(a.weight_decay >= 0.0, "weight_decay", "must be at least 0");
-            }
-            Self::Adamw(a) => {
-                for (i, b) in a.betas.iter().enumerate() {
-                    issues.require(
-                        (0.0..1.0).contains(b),
-                        &format!("betas[{i}]"),
-                        format!("must be in [0, 1), got {b}"),
-                    );
-                }
-                issues.require(a.eps >= 0.0, "eps", "must be at least 0");
-                issues.require(a.weight_decay >= 0.0, "weight_decay", "must be at least 0");
-            }
+            Self::Adam(a) => check_adam_like(a.betas, a.eps, a.weight_decay, issues),
+            Self::Adamw(a) => check_adam_like(a.betas, a.eps, a.weight_decay, issues),
             Self::Adagrad(a) => {
                 issues.require(a.lr_decay >= 0.0, "lr_decay", "must be at least 0");
                 issues.require(a.weight_decay >= 0.0, "weight_decay", "must be at least 0");
@@ -305,6 +285,15 @@ impl OptimizerConfig {
                 .init(),
         }
     }
+}
+
+/// The checks Adam and AdamW share.
+fn check_adam_like(betas: [f64; 2], eps: f64, weight_decay: f64, issues: &mut Issues) {
+    for (i, b) in betas.iter().enumerate() {
+        issues.require((0.0..1.0).contains(b), &format!("betas[{i}]"), format!("must be in [0, 1), got {b}"));
+    }
+    issues.require(eps >= 0.0, "eps", "must be at least 0");
+    issues.require(weight_decay >= 0.0, "weight_decay", "must be at least 0");
 }
 
 fn decay(penalty: f64) -> Option<WeightDecayConfig> {

@@ -45,6 +45,9 @@ pub enum BenchError {
     /// The preset name is unknown.
     #[error("unknown preset `{0}`")]
     UnknownPreset(String),
+    /// The preset does not fit the benchmark's 1 x 28 x 28 input.
+    #[error("preset `{0}` does not fit a 1 x 28 x 28 input")]
+    Shape(String),
     /// The device could not be had.
     #[error(transparent)]
     Device(#[from] device::DeviceError),
@@ -63,7 +66,7 @@ pub fn bench_train(
     profile_steps: usize,
 ) -> Result<BenchResult, BenchError> {
     let layers = preset(model, 10).ok_or_else(|| BenchError::UnknownPreset(model.to_owned()))?;
-    let infos = infer(&layers, &Shape::Image([1, 28, 28])).map_err(|_| BenchError::UnknownPreset(model.to_owned()))?;
+    let infos = infer(&layers, &Shape::Image([1, 28, 28])).map_err(|_| BenchError::Shape(model.to_owned()))?;
     let resolved = device::resolve(choice)?;
     let dev = &resolved.device;
     dev.seed(0);

@@ -184,9 +184,10 @@ impl Stage for Train {
         if data.train.is_empty() {
             return Err(StageError::Stopped("the training split is empty".into()));
         }
+        let criterion = self.criterion();
         let fit = Fit {
             device: &device.device,
-            loss: self.criterion().init(&device.device),
+            loss: criterion.init(&device.device),
             shape,
             batch_size: c.batch_size,
             shuffle: c.shuffle,
@@ -195,7 +196,6 @@ impl Stage for Train {
             l1: c.l1.as_ref().map(|l1| (l1.lambda, l1.weights_only)),
             clip_grad_norm: c.clip_grad_norm,
         };
-        let criterion = self.criterion();
         let mut scheduler = Scheduler::new(c.optimizer.lr(), c.scheduler.clone(), c.warmup.clone());
         let mut watch = c.early_stopping.clone().map(Watch::new);
         for (what, monitor) in
