@@ -41,8 +41,8 @@ pub enum FanMode {
 
 /// An initialiser, `{name: ..., ...}` or just its name, with `torch.nn.init`'s parameters and
 /// defaults.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Init {
     /// PyTorch's layer default: `kaiming_uniform_(a=sqrt(5))` for weights, which is
     /// `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, and the same bound for biases.
@@ -114,71 +114,18 @@ fn one() -> f64 {
     1.0
 }
 
-impl<'de> Deserialize<'de> for Init {
-    /// Accepts `xavier_uniform` as well as `{name: xavier_uniform, gain: 2}`.
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
-        enum Tagged {
-            Default,
-            XavierUniform {
-                #[serde(default = "one")]
-                gain: f64,
-            },
-            XavierNormal {
-                #[serde(default = "one")]
-                gain: f64,
-            },
-            KaimingUniform {
-                #[serde(default)]
-                a: f64,
-                #[serde(default)]
-                mode: FanMode,
-                #[serde(default)]
-                nonlinearity: Nonlinearity,
-            },
-            KaimingNormal {
-                #[serde(default)]
-                a: f64,
-                #[serde(default)]
-                mode: FanMode,
-                #[serde(default)]
-                nonlinearity: Nonlinearity,
-            },
-            Normal {
-                #[serde(default)]
-                mean: f64,
-                #[serde(default = "one")]
-                std: f64,
-            },
-            Uniform {
-                #[serde(default)]
-                a: f64,
-                #[serde(default = "one")]
-                b: f64,
-            },
-            Constant {
-                val: f64,
-            },
-            Zeros,
-        }
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let value = match value {
-            serde_json::Value::String(name) => serde_json::json!({ "name": name }),
-            other => other,
-        };
-        Ok(match Tagged::deserialize(value).map_err(serde::de::Error::custom)? {
-            Tagged::Default => Self::Default,
-            Tagged::XavierUniform { gain } => Self::XavierUniform { gain },
-            Tagged::XavierNormal { gain } => Self::XavierNormal { gain },
-            Tagged::KaimingUniform { a, mode, nonlinearity } => Self::KaimingUniform { a, mode, nonlinearity },
-            Tagged::KaimingNormal { a, mode, nonlinearity } => Self::KaimingNormal { a, mode, nonlinearity },
-            Tagged::Normal { mean, std } => Self::Normal { mean, std },
-            Tagged::Uniform { a, b } => Self::Uniform { a, b },
-            Tagged::Constant { val } => Self::Constant { val },
-            Tagged::Zeros => Self::Zeros,
+/// Reads an initialiser given as `{name: ..., ...}` or as just its name (`xavier_uniform`).
+fn init_or_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Init>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    value
+        .map(|v| {
+            let v = match v {
+                serde_json::Value::String(name) => serde_json::json!({ "name": name }),
+                other => other,
+            };
+            Init::deserialize(v).map_err(serde::de::Error::custom)
         })
-    }
+        .transpose()
 }
 
 /// Initialisers per kind of parameter: `init: {conv: xavier_uniform, linear: kaiming_normal,
@@ -187,10 +134,13 @@ impl<'de> Deserialize<'de> for Init {
 #[serde(deny_unknown_fields, default)]
 pub struct InitConfig {
     /// Convolution weights.
+    #[serde(deserialize_with = "init_or_name")]
     pub conv: Option<Init>,
     /// Linear-layer weights.
+    #[serde(deserialize_with = "init_or_name")]
     pub linear: Option<Init>,
     /// Biases of convolutions and linear layers.
+    #[serde(deserialize_with = "init_or_name")]
     pub bias: Option<Init>,
 }
 
