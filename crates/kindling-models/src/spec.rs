@@ -214,17 +214,6 @@ impl fmt::Display for LayerSpec {
     /// A short label, PyTorch-like, leaving out parameters at their defaults:
     /// `conv2d 16, 3x3, padding 1`, `maxpool2d 2x2`, `linear 100`, `dropout 0.5`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pair = |p: Pair| match p {
-            Pair::Square(n) => n.to_string(),
-            Pair::Rect([h, w]) => format!("{h}x{w}"),
-        };
-        let kernel = |p: Pair| {
-            let [h, w] = p.hw();
-            format!("{h}x{w}")
-        };
-        let extra = |parts: &[(bool, &str, String)]| {
-            parts.iter().filter(|(show, _, _)| *show).map(|(_, k, v)| format!(", {k} {v}")).collect::<String>()
-        };
         match self {
             Self::Conv2d(c) => write!(
                 f,
@@ -239,35 +228,15 @@ impl fmt::Display for LayerSpec {
                 ])
             ),
             Self::Batchnorm(_) => write!(f, "batchnorm"),
-            Self::Maxpool2d(p) => write!(
-                f,
-                "maxpool2d {}{}",
-                kernel(p.kernel_size),
-                extra(&[
-                    (
-                        p.stride.is_some_and(|s| s.hw() != p.kernel_size.hw()),
-                        "stride",
-                        p.stride.map(pair).unwrap_or_default()
-                    ),
-                    (p.padding.hw() != [0, 0], "padding", pair(p.padding)),
-                    (p.ceil_mode, "ceil_mode", "true".into()),
-                ])
-            ),
-            Self::Avgpool2d(p) => write!(
-                f,
-                "avgpool2d {}{}",
-                kernel(p.kernel_size),
-                extra(&[
-                    (
-                        p.stride.is_some_and(|s| s.hw() != p.kernel_size.hw()),
-                        "stride",
-                        p.stride.map(pair).unwrap_or_default()
-                    ),
-                    (p.padding.hw() != [0, 0], "padding", pair(p.padding)),
-                    (p.ceil_mode, "ceil_mode", "true".into()),
-                    (!p.count_include_pad, "count_include_pad", "false".into()),
-                ])
-            ),
+            Self::Maxpool2d(p) => {
+                let window = (p.kernel_size, p.stride, p.padding, p.ceil_mode);
+                write!(f, "maxpool2d {}", pool_label(window, &[]))
+            }
+            Self::Avgpool2d(p) => {
+                let window = (p.kernel_size, p.stride, p.padding, p.ceil_mode);
+                let more = [(!p.count_include_pad, "count_include_pad", "false".to_owned())];
+                write!(f, "avgpool2d {}", pool_label(window, &more))
+            }
             Self::Dropout(d) => write!(f, "dropout {}", d.p),
             Self::Dropout2d(d) => write!(f, "dropout2d {}", d.p),
             Self::Flatten => write!(f, "flatten"),
@@ -338,6 +307,40 @@ pub fn check_layers(layers: &[LayerSpec], issues: &mut kindling_core::Issues) {
             _ => {}
         }
     }
+}
+
+/// A pair as written: `2` or `3x1`.
+fn pair(p: Pair) -> String {
+    match p {
+        Pair::Square(n) => n.to_string(),
+        Pair::Rect([h, w]) => format!("{h}x{w}"),
+    }
+}
+
+/// A kernel size, always `h x w`.
+fn kernel(p: Pair) -> String {
+    let [h, w] = p.hw();
+    format!("{h}x{w}")
+}
+
+/// `, key value` for each setting whose flag is set.
+fn extra(parts: &[(bool, &str, String)]) -> String {
+    parts.iter().filter(|(show, _, _)| *show).map(|(_, k, v)| format!(", {k} {v}")).collect()
+}
+
+/// The label of a pooling window `(kernel, stride, padding, ceil_mode)`, with `more` settings
+/// shown when their flag is set.
+fn pool_label(
+    (kernel_size, stride, padding, ceil_mode): (Pair, Option<Pair>, Pair, bool),
+    more: &[(bool, &str, String)],
+) -> String {
+    let mut parts = vec![
+        (stride.is_some_and(|s| s.hw() != kernel_size.hw()), "stride", stride.map(pair).unwrap_or_default()),
+        (padding.hw() != [0, 0], "padding", pair(padding)),
+        (ceil_mode, "ceil_mode", "true".to_owned()),
+    ];
+    parts.extend(more.iter().cloned());
+    format!("{}{}", kernel(kernel_size), extra(&parts))
 }
 
 /// The shape of one sample between layers.
