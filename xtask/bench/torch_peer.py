@@ -44,7 +44,49 @@ def mnist_cnn() -> nn.Module:
     )
 
 
-MODELS = {"mnist_cnn": mnist_cnn}
+def mnist_cnn_bn() -> nn.Module:
+    # Kindling's mnist_cnn_bn: batch norm after every convolution and the hidden linear layer.
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 100), nn.BatchNorm1d(100), nn.ReLU(),
+        nn.Linear(100, 10),
+    )
+
+
+def lenet5() -> nn.Module:
+    # Kindling's lenet5: tanh and average pooling; padding 2 keeps 28 x 28 inputs classic.
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.Tanh(),
+        nn.Linear(120, 84), nn.Tanh(),
+        nn.Linear(84, 10),
+    )
+
+
+def vgg3() -> nn.Module:
+    # Kindling's vgg3: (conv-BN-ReLU x2, max-pool) x3 at 32/64/128 channels, then
+    # (FC-BN-ReLU-Dropout) x2 at 256/128, then FC. 28 -> 14 -> 7 -> 3.
+    layers, channels = [], 1
+    for width in (32, 64, 128):
+        for _ in range(2):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+            channels = width
+        layers.append(nn.MaxPool2d(2))
+    layers.append(nn.Flatten())
+    features = 128 * 3 * 3
+    for width in (256, 128):
+        layers += [nn.Linear(features, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(0.5)]
+        features = width
+    layers.append(nn.Linear(features, 10))
+    return nn.Sequential(*layers)
+
+
+MODELS = {"mnist_cnn": mnist_cnn, "mnist_cnn_bn": mnist_cnn_bn, "lenet5": lenet5, "vgg3": vgg3}
 
 
 def make_pool(batch_size: int, seed: int):
