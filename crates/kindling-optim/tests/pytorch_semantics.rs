@@ -48,42 +48,32 @@ fn sgd_reference(s: &Sgd) -> Vec<f64> {
     w
 }
 
-/// `torch.optim.Adam`'s algorithm, from its documentation.
+/// `torch.optim.Adam`'s algorithm, from its documentation: weight decay added to the gradient.
 fn adam_reference(a: &Adam) -> Vec<f64> {
-    let [b1, b2] = a.betas;
-    let mut w = START.to_vec();
-    let (mut m, mut v, mut v_max) = (vec![0.0; 4], vec![0.0; 4], vec![0.0_f64; 4]);
-    for t in 1..=STEPS {
-        for i in 0..w.len() {
-            let g = w[i] + a.weight_decay * w[i];
-            m[i] = b1 * m[i] + (1.0 - b1) * g;
-            v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-            let m_hat = m[i] / (1.0 - b1.powi(t as i32));
-            v_max[i] = v_max[i].max(v[i]);
-            let v_used = if a.amsgrad { v_max[i] } else { v[i] };
-            let v_hat = v_used / (1.0 - b2.powi(t as i32));
-            w[i] -= a.lr * m_hat / (v_hat.sqrt() + a.eps);
-        }
-    }
-    w
+    adam_family(a.lr, a.betas, a.eps, a.amsgrad, a.weight_decay, 0.0)
 }
 
-/// `torch.optim.AdamW`'s algorithm, from its documentation.
+/// `torch.optim.AdamW`'s algorithm, from its documentation: weights decayed by `lr * wd` first.
 fn adamw_reference(a: &AdamW) -> Vec<f64> {
-    let [b1, b2] = a.betas;
+    adam_family(a.lr, a.betas, a.eps, a.amsgrad, 0.0, a.weight_decay)
+}
+
+/// The Adam update with coupled (`l2`, added to the gradient) and decoupled (`decoupled`,
+/// applied to the weights before the step) weight decay.
+fn adam_family(lr: f64, [b1, b2]: [f64; 2], eps: f64, amsgrad: bool, l2: f64, decoupled: f64) -> Vec<f64> {
     let mut w = START.to_vec();
     let (mut m, mut v, mut v_max) = (vec![0.0; 4], vec![0.0; 4], vec![0.0_f64; 4]);
     for t in 1..=STEPS {
         for i in 0..w.len() {
-            let g = w[i];
-            w[i] -= a.lr * a.weight_decay * w[i];
+            let g = w[i] + l2 * w[i];
+            w[i] -= lr * decoupled * w[i];
             m[i] = b1 * m[i] + (1.0 - b1) * g;
             v[i] = b2 * v[i] + (1.0 - b2) * g * g;
             let m_hat = m[i] / (1.0 - b1.powi(t as i32));
             v_max[i] = v_max[i].max(v[i]);
-            let v_used = if a.amsgrad { v_max[i] } else { v[i] };
+            let v_used = if amsgrad { v_max[i] } else { v[i] };
             let v_hat = v_used / (1.0 - b2.powi(t as i32));
-            w[i] -= a.lr * m_hat / (v_hat.sqrt() + a.eps);
+            w[i] -= lr * m_hat / (v_hat.sqrt() + eps);
         }
     }
     w
