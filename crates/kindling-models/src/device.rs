@@ -34,14 +34,18 @@ pub fn resolve(choice: DeviceChoice) -> Result<ResolvedDevice, DeviceError> {
     match choice {
         DeviceChoice::Cpu => Ok(cpu()),
         DeviceChoice::Auto => {
-            let hardware = adapters().iter().any(|a| a.device_type != wgpu::DeviceType::Cpu);
-            if !hardware {
+            if !hardware_gpu() {
                 return Ok(cpu());
             }
             Ok(WGPU.get_or_init(start_wgpu).clone().unwrap_or_else(|_| cpu()))
         }
         DeviceChoice::Wgpu => WGPU.get_or_init(start_wgpu).clone().map_err(DeviceError::NoWgpu),
     }
+}
+
+/// Whether wgpu sees a hardware GPU (what `device: auto` would take), without starting it.
+pub fn hardware_gpu() -> bool {
+    adapters().iter().any(|a| a.device_type != wgpu::DeviceType::Cpu)
 }
 
 fn start_wgpu() -> Result<ResolvedDevice, String> {

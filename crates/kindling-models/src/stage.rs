@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::device::{ResolvedDevice, resolve};
 use crate::init::InitConfig;
 use crate::net::Sequential;
-use crate::spec::{LayerInfo, LayerSpec, PRESETS, Shape, check_layers, infer, preset};
+use crate::spec::{DropoutSpec, LayerInfo, LayerSpec, PRESETS, Shape, check_layers, infer, preset};
 
 /// Configuration of `model`: a named preset or an explicit layer list.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -27,6 +27,9 @@ pub struct ModelConfig {
     /// Start from these weights (a run's `model.safetensors`) instead of the initialisers:
     /// fine-tuning, or evaluating a trained model. The layers must match.
     pub weights: Option<String>,
+    /// Sets `p` of every `dropout` and `dropout2d` layer (of the preset or the list), so one
+    /// key sweeps a preset's dropout; the seed's `keep_prob` is `1 - dropout`.
+    pub dropout: Option<f64>,
 }
 
 impl StageConfig for ModelConfig {
@@ -47,10 +50,16 @@ impl StageConfig for ModelConfig {
              kaiming_normal, normal, uniform, constant, zeros",
         ),
         ("weights", "start from these weights (a run's model.safetensors) instead of the initialisers"),
+        ("dropout", "set p of every dropout and dropout2d layer (keep_prob = 1 - p)"),
     ];
 
     fn check(&self, issues: &mut Issues) {
         issues.at("init", |nested| self.init.check(nested));
+        if let Some(p) = self.dropout
+            && !(0.0..1.0).contains(&p)
+        {
+            issues.push("dropout", format!("must be in [0, 1), got {p}"));
+        }
         if let Some(layers) = &self.layers {
             issues.at("layers", |nested| check_layers(layers, nested));
         }
@@ -139,6 +148,17 @@ impl ModelStage {
             (Some(p), _) => (preset(p, spec.classes).unwrap_or_default(), "preset"),
             (None, Some(l)) => (l.clone(), "layers"),
             (None, None) => (Vec::new(), "layers"),
+        };
+        let layers = match self.config.dropout {
+            Some(p) => layers
+                .into_iter()
+                .map(|l| match l {
+                    LayerSpec::Dropout(_) => LayerSpec::Dropout(DropoutSpec { p }),
+                    LayerSpec::Dropout2d(_) => LayerSpec::Dropout2d(DropoutSpec { p }),
+                    other => other,
+                })
+                .collect(),
+            None => layers,
         };
         let Some(input) = Shape::from_dims(&spec.shape) else {
             issues.push("", format!("samples of shape {:?} are neither images [c, h, w] nor flat [n]", spec.shape));

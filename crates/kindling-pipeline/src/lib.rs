@@ -15,5 +15,6 @@ mod overrides;
 mod plan;
 mod run;
 
+pub use locate::locate;
 pub use plan::{Plan, PlanError, PlannedStage, load, parse};
-pub use run::{RunError, RunOutcome, run};
+pub use run::{RunError, RunOutcome, run, run_in};

@@ -56,7 +56,7 @@ fn parse_line(text: &str) -> Option<Line<'_>> {
 
 /// The 1-based (line, column) where `path` is written in `src`, or of its deepest written
 /// ancestor; `None` when not even the first step is found.
-pub(crate) fn locate(src: &str, path: &str) -> Option<(usize, usize)> {
+pub fn locate(src: &str, path: &str) -> Option<(usize, usize)> {
     let lines: Vec<Option<Line<'_>>> = src.lines().map(parse_line).collect();
     // The search window: lines [from, to) and the minimum column of the container's children.
     let (mut from, mut to, mut min_col) = (0, lines.len(), 0);

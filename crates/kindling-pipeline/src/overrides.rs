@@ -4,7 +4,8 @@ use kindling_core::ConfigIssue;
 use serde_yaml::{Mapping, Value};
 
 /// Top-level keys of a pipeline file.
-pub(crate) const TOP_KEYS: &[&str] = &["name", "seed", "device", "base_dir", "stages"];
+/// `sweep:` belongs to the sweep engine: a plain run ignores it, and it cannot be overridden.
+pub(crate) const TOP_KEYS: &[&str] = &["name", "seed", "device", "base_dir", "stages", "sweep"];
 
 /// Applies each `path=value` to `doc` and returns the canonical dotted paths it set
 /// (`train.optimizer.lr` -> `stages[2].with.optimizer.lr`), or the issues that stopped it.
@@ -28,6 +29,9 @@ fn apply_one(doc: &mut Value, assignment: &str) -> Result<String, String> {
     let (path, raw) = assignment.split_once('=').ok_or("expected path=value")?;
     let value: Value = serde_yaml::from_str(raw).map_err(|e| format!("the value is not valid YAML ({e})"))?;
     let (head, rest) = path.split_once('.').unwrap_or((path, ""));
+    if head == "sweep" {
+        return Err("the sweep block describes many runs; it cannot be set for one".to_owned());
+    }
     let canonical = if TOP_KEYS.contains(&head) || head.starts_with("stages[") {
         path.to_owned()
     } else {
@@ -113,7 +117,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                "--set trian.lr=1: `trian` is neither a top-level key nor a stage of this pipeline (known: name, seed, device, base_dir, stages, data, train)",
+                "--set trian.lr=1: `trian` is neither a top-level key nor a stage of this pipeline (known: name, seed, device, base_dir, stages, sweep, data, train)",
                 "--set stages[5].with.x=1: index 5 is past the end of a list of 2",
                 "--set seed: expected path=value",
             ]

@@ -48,11 +48,23 @@ pub enum RunError {
 /// Runs `plan` in a new directory under `runs_root/<plan.name>/`. The resolved configuration is
 /// written first, so even a failed run records what it tried.
 pub fn run(plan: Plan, runs_root: &Path) -> Result<RunOutcome, RunError> {
-    let dir_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| RunError::RunDir { path, source }
-    };
     let run_dir = RunDir::create(runs_root, &plan.name).map_err(dir_error(runs_root))?;
+    run_stages(plan, run_dir)
+}
+
+/// Runs `plan` in exactly `dir` (created if missing): how a sweep places each trial's run
+/// inside its trial directory.
+pub fn run_in(plan: Plan, dir: &Path) -> Result<RunOutcome, RunError> {
+    let run_dir = RunDir::at(dir).map_err(dir_error(dir))?;
+    run_stages(plan, run_dir)
+}
+
+fn dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + use<> {
+    let path = path.to_owned();
+    move |source| RunError::RunDir { path, source }
+}
+
+fn run_stages(plan: Plan, run_dir: RunDir) -> Result<RunOutcome, RunError> {
     run_dir.write("config.yaml", plan.resolved_yaml().as_bytes()).map_err(dir_error(run_dir.path()))?;
     eprintln!("run: {} ({} stages) -> {}", plan.name, plan.stages.len(), run_dir.path().display());
 

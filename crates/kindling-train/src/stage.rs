@@ -347,6 +347,16 @@ impl Report<'_> {
         (self.train_samples * self.history.epochs.len()) as f64 / self.train_seconds().max(1e-9)
     }
 
+    /// The epoch whose model is kept: the best one when early stopping restored it, else the
+    /// last.
+    fn kept_epoch(&self) -> Option<&EpochRecord> {
+        let kept = match &self.early {
+            Some(e) if e["restored_best"] == true => e["best_epoch"].as_u64().map(|n| n as usize),
+            _ => None,
+        };
+        kept.and_then(|n| self.history.epochs.get(n.wrapping_sub(1))).or(self.history.epochs.last())
+    }
+
     fn metrics_json(&self) -> String {
         let metrics = serde_json::json!({
             "device": self.device,
@@ -356,6 +366,7 @@ impl Report<'_> {
             "wall_seconds": self.wall_seconds,
             "train_samples_per_second": self.samples_per_second(),
             "final_epoch": self.history.epochs.last(),
+            "kept_epoch": self.kept_epoch(),
             "test": self.test,
             "per_class": self.per_class,
             "early_stopping": self.early,
@@ -375,14 +386,7 @@ impl Report<'_> {
             let kept = if e["restored_best"] == true { "kept" } else { "best was" };
             summary.push("early stop", format!("{stopped}; {kept} epoch {}", e["best_epoch"]));
         }
-        // The validation figures of the model kept: the best epoch's when early stopping
-        // restored it, else the last epoch's.
-        let kept = match &self.early {
-            Some(e) if e["restored_best"] == true => e["best_epoch"].as_u64().map(|n| n as usize),
-            _ => None,
-        };
-        let kept = kept.and_then(|n| self.history.epochs.get(n.wrapping_sub(1))).or(self.history.epochs.last());
-        if let Some(v) = kept.and_then(|l| l.valid) {
+        if let Some(v) = self.kept_epoch().and_then(|l| l.valid) {
             summary.push("valid", format!("accuracy {:.2}%, loss {:.4}", 100.0 * v.accuracy, v.loss));
         }
         if let Some(t) = self.test {
