@@ -50,7 +50,29 @@ fn every_shipped_pipeline_validates() {
     let registry = tests::registry();
     let files = tests::shipped_pipelines();
     assert!(files.len() >= 20, "pipelines went missing: {files:?}");
+    let mut sweeps = 0;
     for path in files {
         kindling_pipeline::load(&path, &registry, &[]).unwrap_or_else(|e| panic!("{e}"));
+        // A pipeline with a sweep: every trial's configuration validates too.
+        if std::fs::read_to_string(&path).unwrap().contains("\nsweep:") {
+            let prepared = kindling_sweep::prepare(&path, &registry, &[]).unwrap_or_else(|e| panic!("{e}"));
+            assert!(prepared.manifest.trials.len() > 1, "{}", path.display());
+            sweeps += 1;
+        }
     }
+    assert!(sweeps >= 1, "the shipped sweeps went missing");
+}
+
+#[test]
+fn the_vgg3_grid_is_experiment_3s_twelve_trials() {
+    let registry = tests::registry();
+    let path = tests::repo_root().join("pipelines/vgg3-grid.yaml");
+    let prepared = kindling_sweep::prepare(&path, &registry, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let labels: Vec<String> = prepared.manifest.trials.iter().map(|t| t.spec.label()).collect();
+    assert_eq!(labels.len(), 12);
+    assert_eq!(labels[0], "lr=0.001 dropout=0.15 weight_decay=0.005");
+    assert_eq!(labels[11], "lr=5e-4 dropout=0.1 weight_decay=5e-4");
+    // Each trial's resolved configuration carries its values.
+    assert!(prepared.configs[11].contains("dropout: 0.1\n"), "{}", prepared.configs[11]);
+    assert!(prepared.configs[11].contains("weight_decay: 0.0005\n"), "{}", prepared.configs[11]);
 }

@@ -2,6 +2,9 @@
 //!
 //! - `ci`: format check, clippy with warnings denied, then every test (the README's test
 //!   command, and what `.ci/run` runs).
+//! - `sweep <pipeline> [kindling sweep options]`: builds the release `kindling` binary and runs
+//!   `kindling sweep` with the same arguments (`--parallel N`, `--resume`, `--dry-run`, ...).
+//!   The engine is the `kindling-sweep` crate; this is a thin driver.
 //! - `bench train [--model M] [--batch-size N] [--device D] [--no-peer]`: training and inference
 //!   samples/s of a preset model on a device, against the same model in PyTorch on the CPU with
 //!   2 threads, measured in the same run. PyTorch is installed into a throwaway virtual
@@ -22,9 +25,10 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
+        Some("sweep") => sweep(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile]"
+                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile]"
             );
             bail!("unknown or missing task")
         }
@@ -37,6 +41,22 @@ fn ci() -> Result<()> {
     // release build of the tests instead of being compiled twice.
     cargo(&["clippy", "--workspace", "--all-targets", "--release", "--", "-D", "warnings"])?;
     cargo(&["test", "--workspace", "--release"])?;
+    Ok(())
+}
+
+/// `cargo xtask sweep ...`: the release binary, then `kindling sweep ...` with the caller's
+/// arguments; its exit status is ours.
+fn sweep(args: &[String]) -> Result<()> {
+    if args.is_empty() {
+        bail!("usage: cargo xtask sweep <pipeline> [--parallel N] [--resume] [--dir D] [--dry-run]");
+    }
+    cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
+    let exe = Path::new("target/release/kindling");
+    let status =
+        Command::new(exe).arg("sweep").args(args).status().with_context(|| format!("running {}", exe.display()))?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
     Ok(())
 }
 

@@ -1,0 +1,209 @@
+//! `kindling sweep` and `kindling report` end to end: real trial processes on small data,
+//! a kill -9 of the whole sweep and an exact resume, a failing trial among good ones, and
+//! pruning.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn kindling() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kindling"));
+    c.current_dir(root()).env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    kindling().args(args).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kindling-sweep-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `(event, trial id)` of every line of the sweep's events log.
+fn events(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join("events.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[3].to_owned(), f[4].to_owned())
+        })
+        .collect()
+}
+
+fn count(events: &[(String, String)], what: &str) -> usize {
+    events.iter().filter(|(e, _)| e == what).count()
+}
+
+#[test]
+fn dry_run_counts_trials_and_validates_each_before_anything_runs() {
+    let out = run(&["sweep", "tests/sweeps/tiny.yaml", "--dry-run", "--show", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("tests/sweeps/tiny.yaml: 4 trial(s), compared by valid.accuracy"), "{stdout}");
+    assert!(stdout.contains("# trial 0 ["), "{stdout}");
+    assert!(stdout.contains("lr: 0.001"), "{stdout}");
+    assert!(stdout.contains("... and 3 more"), "{stdout}");
+
+    // A typo in a swept key fails every trial: reported once, nothing runs.
+    let dir = scratch("typo");
+    let out =
+        run(&["sweep", "tests/sweeps/tiny.yaml", "--set", "train.optimzer.lr=0.1", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("unknown key `optimzer`"), "{stderr}");
+    assert!(stderr.contains("(in every trial)"), "{stderr}");
+    assert_eq!(stderr.matches("unknown key").count(), 1, "one problem, reported once: {stderr}");
+    assert!(!dir.exists(), "nothing was created");
+}
+
+#[test]
+fn a_killed_sweep_resumes_exactly_the_missing_trials() {
+    let dir = scratch("resume");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> =
+            ["sweep", "tests/sweeps/tiny.yaml", "--parallel", "1", "--dir"].iter().map(|s| (*s).to_owned()).collect();
+        a.push(dir.to_str().unwrap().to_owned());
+        // About a second per trial, so the kill lands while one runs.
+        for s in ["model.preset=mnist_cnn", "idx_dataset.train_limit=800", "train.epochs=1"] {
+            a.extend(["--set".to_owned(), s.to_owned()]);
+        }
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    // The sweep and its trial processes share a process group: kill -9 takes them all at once.
+    let mut sweep =
+        kindling().args(args(&[])).process_group(0).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    while count(&events(&dir), "done") < 1 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no trial finished in two minutes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let the second trial start, then kill everything.
+    while count(&events(&dir), "claim") < 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let status = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", sweep.id())]).status().unwrap();
+    assert!(status.success());
+    sweep.wait().unwrap();
+    let before = events(&dir);
+    let done_before = count(&before, "done");
+    assert!((1..4).contains(&done_before), "killed mid-way: {before:?}");
+    let finished: Vec<String> = before.iter().filter(|(e, _)| e == "done").map(|(_, id)| id.clone()).collect();
+    let results_before: Vec<String> = finished
+        .iter()
+        .map(|id| std::fs::read_to_string(dir.join("trials").join(id).join("result.json")).unwrap())
+        .collect();
+
+    let out = kindling().args(args(&["--resume"])).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} done, 0 pruned, 0 failed, {done_before} already finished", 4 - done_before)),
+        "{stdout}"
+    );
+
+    // Every trial finished exactly once; the ones finished before the kill were not touched.
+    let after = events(&dir);
+    assert_eq!(count(&after, "done"), 4, "{after:?}");
+    let mut ids: Vec<&String> = after.iter().filter(|(e, _)| e == "done").map(|(_, id)| id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "no trial finished twice: {after:?}");
+    for (id, before) in finished.iter().zip(&results_before) {
+        let now = std::fs::read_to_string(dir.join("trials").join(id).join("result.json")).unwrap();
+        assert_eq!(&now, before);
+    }
+    // The trial that was running when the sweep died ran again as attempt 2.
+    assert!(std::fs::read_to_string(dir.join("events.log")).unwrap().contains("attempt=2"));
+
+    // A second resume has nothing to do.
+    let out = kindling().args(args(&["--resume"])).output().unwrap();
+    assert!(text(&out.stdout).contains("0 done, 0 pruned, 0 failed, 4 already finished"), "{}", text(&out.stdout));
+
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("4 trials: 4 done, 0 pruned, 0 failed"), "{report}");
+    assert!(report.contains("## Over seeds (2 each)"), "{report}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    for part in ["<h2>Validation accuracy by epoch</h2>", "<h2>Validation confusion matrices by lr</h2>", "<polyline"] {
+        assert!(html.contains(part), "missing {part}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_failing_trial_is_recorded_and_the_others_finish() {
+    let dir = scratch("fail");
+    // `--set` cannot touch the sweep's own block.
+    let out = run(&["sweep", "tests/sweeps/tiny.yaml", "--dir", dir.to_str().unwrap(), "--set", "sweep.seeds=[3]"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("the sweep block describes many runs"), "{}", text(&out.stderr));
+
+    // lr 1e30 diverges at once; the sweep goes on and reports it.
+
+    let file = dir.with_extension("yaml");
+    let src = std::fs::read_to_string(root().join("tests/sweeps/tiny.yaml"))
+        .unwrap()
+        .replace("base_dir: ../..", &format!("base_dir: {}", root().display()))
+        .replace("train.optimizer.lr: [0.001, 0.01]", "train.optimizer.lr: [0.001, 1.0e30]")
+        .replace("seeds: [1, 2]", "seeds: [1]");
+    std::fs::write(&file, src).unwrap();
+    let out = run(&["sweep", file.to_str().unwrap(), "--dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stdout.contains("1 done, 0 pruned, 1 failed"), "{stdout}");
+    assert!(stderr.contains("FAILED lr=1e30 seed=1"), "{stderr}");
+    assert!(stderr.contains("the training loss became"), "{stderr}");
+    let csv = std::fs::read_to_string(dir.join("report.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[1].starts_with("1,") && lines[1].contains(",done,0.001,1,"), "{csv}");
+    assert!(lines[2].contains(",failed,") && lines[2].contains("the training loss became"), "{csv}");
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_file(file).unwrap();
+}
+
+#[test]
+fn asha_stops_a_trial_that_falls_behind_at_a_rung() {
+    let dir = scratch("prune");
+    let file = dir.with_extension("yaml");
+    // The good learning rate runs first; the hopeless one (lr 1e-7) is judged at epoch 1 against it.
+    let src = std::fs::read_to_string(root().join("tests/sweeps/tiny.yaml"))
+        .unwrap()
+        .replace("base_dir: ../..", &format!("base_dir: {}", root().display()))
+        .replace("train.optimizer.lr: [0.001, 0.01]", "train.optimizer.lr: [0.001, 1.0e-7]")
+        .replace("seeds: [1, 2]", "prune: {kind: asha, min_epochs: 1, reduction_factor: 2}")
+        .replace("preset: mlp", "preset: mnist_cnn")
+        .replace("epochs: 2", "epochs: 4");
+    std::fs::write(&file, src).unwrap();
+    let out = run(&["sweep", file.to_str().unwrap(), "--parallel", "1", "--dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("1 done, 1 pruned, 0 failed"), "{stdout}\n{}", text(&out.stderr));
+    let csv = std::fs::read_to_string(dir.join("report.csv")).unwrap();
+    let pruned = csv.lines().find(|l| l.contains(",pruned,")).unwrap();
+    let epochs: usize = pruned.split(',').nth(5).unwrap().parse().unwrap();
+    assert!(epochs < 4, "stopped before the end: {pruned}");
+    assert!(pruned.contains("successive halving"), "{pruned}");
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_file(file).unwrap();
+}
+
+#[test]
+fn report_rejects_a_directory_that_is_not_a_sweep() {
+    let out = run(&["report", "tests"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("tests/sweep.json: cannot read"), "{}", text(&out.stderr));
+}

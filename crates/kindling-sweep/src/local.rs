@@ -1,0 +1,290 @@
+//! Launchers, and the local one: trials as child processes of this machine.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::SweepError;
+use crate::prune::{Curve, judge};
+use crate::spec::{Metric, Mode};
+use crate::store::{Claim, HEARTBEAT, Manifest, Status, Store, TrialEntry, TrialResult, TrialState, hostname};
+
+/// Runs a sweep's trials somewhere. The local launcher runs them here; a cluster launcher
+/// submits workers that run the same claim loop against the same store, so trials and
+/// reports do not depend on where they ran.
+pub trait Launcher {
+    /// Runs every trial of `store` that has not ended (failed ones too when `retry_failed`).
+    fn launch(&self, store: &Store, manifest: &Manifest, retry_failed: bool) -> Result<LaunchOutcome, SweepError>;
+}
+
+/// What a launch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaunchOutcome {
+    /// Trials trained to the end.
+    pub done: usize,
+    /// Trials stopped by the pruner.
+    pub pruned: usize,
+    /// Trials whose process failed.
+    pub failed: usize,
+    /// Trials not run: already ended, or held by a live worker elsewhere.
+    pub skipped: usize,
+}
+
+/// Runs trials as child processes (`<exe> run <trial>/config.yaml --run-dir <trial>/run`), at
+/// most `parallel` at once, each with its compute threads limited to `threads_per_trial`.
+/// A process per trial means no memory, allocator state or global RNG carries from one trial
+/// to the next.
+#[derive(Clone, Debug)]
+pub struct Local {
+    /// The `kindling` executable.
+    pub exe: PathBuf,
+    /// Trials at once.
+    pub parallel: usize,
+    /// `RAYON_NUM_THREADS` of each trial (burn's CPU backend and its GEMM use rayon's pool).
+    pub threads_per_trial: usize,
+}
+
+struct Running {
+    entry: TrialEntry,
+    claim: Claim,
+    child: Child,
+    started: Instant,
+    beat: Instant,
+    judged: usize,
+    pruned: Option<(String, Vec<f64>)>,
+}
+
+impl Launcher for Local {
+    fn launch(&self, store: &Store, manifest: &Manifest, retry_failed: bool) -> Result<LaunchOutcome, SweepError> {
+        let mut queue: VecDeque<&TrialEntry> = manifest.trials.iter().collect();
+        let total = queue.len();
+        let mut running: Vec<Running> = Vec::new();
+        let mut outcome = LaunchOutcome::default();
+        let mut finished = 0;
+        let spec = &manifest.spec;
+        loop {
+            while running.len() < self.parallel.max(1) {
+                let Some(entry) = queue.pop_front() else { break };
+                let Some(claim) = store.try_claim(&entry.id, retry_failed, None)? else {
+                    outcome.skipped += 1;
+                    finished += 1;
+                    continue;
+                };
+                let child = self.spawn(store, entry, &claim)?;
+                let now = Instant::now();
+                running.push(Running {
+                    entry: entry.clone(),
+                    claim,
+                    child,
+                    started: now,
+                    beat: now,
+                    judged: 0,
+                    pruned: None,
+                });
+            }
+            if running.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let mut i = 0;
+            while i < running.len() {
+                let r = &mut running[i];
+                let exited =
+                    r.child.try_wait().map_err(|e| SweepError::Launch(format!("trial {}: {e}", r.entry.id)))?;
+                if let Some(status) = exited {
+                    let r = running.swap_remove(i);
+                    finished += 1;
+                    let result = conclude(store, &spec.metric, spec.mode, r.pruned.clone(), status.success(), &r);
+                    let line = progress_line(finished, total, &r.entry, &result, &spec.metric);
+                    match result.status {
+                        Status::Done => outcome.done += 1,
+                        Status::Pruned => outcome.pruned += 1,
+                        Status::Failed => outcome.failed += 1,
+                    }
+                    if r.claim.finish(result)? {
+                        eprintln!("{line}");
+                    } else {
+                        eprintln!(
+                            "[{finished}/{total}] {}: another worker took this trial over; its result stands",
+                            r.entry.id
+                        );
+                    }
+                    continue;
+                }
+                if r.beat.elapsed() >= HEARTBEAT {
+                    r.claim.heartbeat();
+                    r.beat = Instant::now();
+                }
+                if let Some(prune) = &spec.prune
+                    && r.pruned.is_none()
+                {
+                    let own = curve(store, &r.entry.id, &spec.metric);
+                    if own.len() > r.judged {
+                        r.judged = own.len();
+                        let others = other_curves(store, manifest, &r.entry.id, &spec.metric);
+                        if let Some(reason) = judge(prune, spec.mode, &own, &others) {
+                            // The process is ours; stopping it is the point.
+                            let _ = r.child.kill();
+                            r.pruned = Some((reason, own));
+                        }
+                    }
+                }
+                i += 1;
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+impl Local {
+    fn spawn(&self, store: &Store, entry: &TrialEntry, claim: &Claim) -> Result<Child, SweepError> {
+        let tdir = store.trial_dir(&entry.id);
+        let run_dir = store.run_dir(&entry.id);
+        // A dead attempt's partial run directory: the new attempt starts clean.
+        if run_dir.exists() {
+            fs::remove_dir_all(&run_dir).map_err(|e| {
+                SweepError::Launch(format!("{}: cannot clear the last attempt: {e}", run_dir.display()))
+            })?;
+        }
+        let log_path = tdir.join("log.txt");
+        let open_log = || fs::OpenOptions::new().create(true).append(true).open(&log_path);
+        let mut log = open_log().map_err(|e| SweepError::Launch(format!("{}: {e}", log_path.display())))?;
+        use std::io::Write;
+        let _ = writeln!(log, "--- attempt {} on {} ---", claim.attempt(), hostname());
+        let err = open_log().map_err(|e| SweepError::Launch(format!("{}: {e}", log_path.display())))?;
+        Command::new(&self.exe)
+            .arg("run")
+            .arg(tdir.join("config.yaml"))
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .env("RAYON_NUM_THREADS", self.threads_per_trial.max(1).to_string())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| SweepError::Launch(format!("cannot start {}: {e}", self.exe.display())))
+    }
+}
+
+/// The result of an attempt whose process has exited.
+fn conclude(
+    store: &Store,
+    metric: &Metric,
+    mode: Mode,
+    pruned: Option<(String, Vec<f64>)>,
+    success: bool,
+    r: &Running,
+) -> TrialResult {
+    let run_dir = store.run_dir(&r.entry.id);
+    let mut result = TrialResult {
+        status: Status::Done,
+        metric: None,
+        epochs: 0,
+        seconds: r.started.elapsed().as_secs_f64(),
+        attempt: r.claim.attempt(),
+        host: hostname(),
+        error: None,
+    };
+    if let Some((reason, values)) = pruned {
+        result.status = Status::Pruned;
+        result.epochs = values.len();
+        result.metric = values.into_iter().reduce(|a, b| if mode.better(b, a) { b } else { a });
+        result.error = Some(reason);
+    } else if success {
+        match read_metrics(&run_dir, metric) {
+            Ok((value, epochs)) => {
+                result.metric = Some(value);
+                result.epochs = epochs;
+            }
+            Err(e) => {
+                result.status = Status::Failed;
+                result.error = Some(e);
+            }
+        }
+    } else {
+        result.status = Status::Failed;
+        result.error = Some(failure(&store.trial_dir(&r.entry.id).join("log.txt")));
+    }
+    result
+}
+
+/// The metric of a finished run: the kept epoch's for train/valid (the best epoch when early
+/// stopping restored it), the test evaluation's for test; and the number of epochs trained.
+pub fn read_metrics(run_dir: &Path, metric: &Metric) -> Result<(f64, usize), String> {
+    let path = run_dir.join("metrics.json");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let m: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let epochs = m["epochs"].as_u64().unwrap_or(0) as usize;
+    let value = match metric.split.as_str() {
+        "test" => &m["test"][&metric.name],
+        split => &m["kept_epoch"][split][&metric.name],
+    };
+    let value = value.as_f64().ok_or_else(|| {
+        format!("{}: has no {metric} (does the pipeline have a {} split?)", path.display(), metric.split)
+    })?;
+    Ok((value, epochs))
+}
+
+/// The per-epoch values of `metric` so far, from the trial's `history.csv`.
+pub fn curve(store: &Store, id: &str, metric: &Metric) -> Vec<f64> {
+    let Ok(text) = fs::read_to_string(store.run_dir(id).join("history.csv")) else { return Vec::new() };
+    let col = if metric.name == "loss" { 2 } else { 3 };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.get(1) == Some(&metric.split.as_str())).then(|| f.get(col)?.parse().ok()).flatten()
+        })
+        .collect()
+}
+
+fn other_curves(store: &Store, manifest: &Manifest, own: &str, metric: &Metric) -> Vec<Curve> {
+    manifest
+        .trials
+        .iter()
+        .filter(|t| t.id != own)
+        .map(|t| Curve {
+            values: curve(store, &t.id, metric),
+            finished: matches!(store.state(&t.id), TrialState::Ended(TrialResult { status: Status::Done, .. })),
+        })
+        .collect()
+}
+
+/// Why a trial's process failed: its `error:` line, else the last lines of its log.
+fn failure(log: &Path) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let attempt = text.rsplit_once("--- attempt").map_or(text.as_str(), |(_, last)| last);
+    let lines: Vec<&str> = attempt.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
+    if let Some(pos) = lines.iter().position(|l| l.starts_with("error:")) {
+        return lines[pos..].join("\n");
+    }
+    let tail = lines.len().saturating_sub(5);
+    let tail = lines[tail..].join("\n");
+    if tail.is_empty() { format!("the trial process failed without output (see {})", log.display()) } else { tail }
+}
+
+fn progress_line(n: usize, total: usize, entry: &TrialEntry, r: &TrialResult, metric: &Metric) -> String {
+    let what = match r.status {
+        Status::Done => "done  ",
+        Status::Pruned => "pruned",
+        Status::Failed => "FAILED",
+    };
+    let value = r.metric.map_or_else(String::new, |v| format!("  {metric} {v:.4}"));
+    let mut line =
+        format!("[{n}/{total}] {what} {}{value}  ({} epochs, {:.1} s)", entry.spec.label(), r.epochs, r.seconds);
+    if r.status == Status::Failed
+        && let Some(e) = &r.error
+    {
+        line += &format!("\n    {}", e.lines().next().unwrap_or_default());
+    }
+    line
+}
+
+/// Default parallelism: one trial per core on the CPU, one at a time on a GPU.
+pub fn default_parallel(gpu: bool) -> usize {
+    if gpu { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+}
