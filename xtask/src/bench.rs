@@ -1,4 +1,6 @@
 //! `cargo xtask bench train`: Kindling against PyTorch, measured in the same run.
+//! `cargo xtask bench conv`: convolution from first principles (`kindling-kernels`) against
+//! burn's.
 
 use std::path::Path;
 use std::process::Command;
@@ -38,11 +40,24 @@ struct Options {
 }
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    if args.first().map(String::as_str) != Some("train") {
-        bail!(
-            "usage: cargo xtask bench train [--model M] [--batch-size N] [--device D] [--steps N] [--repeat N] [--no-peer]"
-        );
+    match args.first().map(String::as_str) {
+        Some("train") => train(&args[1..]),
+        Some("conv") => conv(&args[1..]),
+        _ => bail!(
+            "usage: cargo xtask bench train [--model M] [--batch-size N] [--device D] [--steps N] [--repeat N] [--no-peer] [--profile] | bench conv [--iterations N]"
+        ),
     }
+}
+
+/// The direct loop, im2col + GEMM and burn's `conv2d` on the seed's shapes and a realistic
+/// layer: `kindling-kernels`' `bench_conv` example, which prints the table.
+fn conv(args: &[String]) -> Result<()> {
+    let mut cmd = vec!["run", "--release", "--quiet", "-p", "kindling-kernels", "--example", "bench_conv", "--"];
+    cmd.extend(args.iter().map(String::as_str));
+    crate::cargo(&cmd)
+}
+
+fn train(args: &[String]) -> Result<()> {
     let mut o = Options {
         model: "mnist_cnn".into(),
         batch_size: "64".into(),
@@ -52,7 +67,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         peer: true,
         profile: false,
     };
-    let mut it = args[1..].iter();
+    let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
