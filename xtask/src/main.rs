@@ -5,6 +5,8 @@
 //! - `sweep <pipeline> [kindling sweep options]`: builds the release `kindling` binary and runs
 //!   `kindling sweep` with the same arguments (`--parallel N`, `--resume`, `--dry-run`, ...).
 //!   The engine is the `kindling-sweep` crate; this is a thin driver.
+//! - `bench sweep [--parallel N]`: a 16-trial sweep of a ~1 s model against 16 single runs
+//!   divided by the parallelism: the sweep's overhead per trial.
 //! - `bench train [--model M] [--batch-size N] [--device D] [--no-peer]`: training and inference
 //!   samples/s of a preset model on a device, against the same model in PyTorch on the CPU with
 //!   2 threads, measured in the same run. PyTorch is installed into a throwaway virtual
@@ -17,6 +19,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod bench_sweep;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +27,7 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("sweep") => bench_sweep::run(&args[2..]),
         Some("bench") => bench::run(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         _ => {

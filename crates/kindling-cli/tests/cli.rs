@@ -70,3 +70,14 @@ fn summary_prints_the_layer_table_with_shapes_and_parameters() {
     assert!(rows[10].contains("3136"), "{stdout}");
     assert!(rows[14].trim_start().starts_with("total") && rows[14].ends_with("338006"), "{stdout}");
 }
+
+#[test]
+fn model_dropout_sets_every_dropout_layer_and_is_range_checked() {
+    let out = kindling(&["summary", "pipelines/vgg3-grid.yaml", "--set", "model.dropout=0.3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.matches("dropout 0.3 ").count(), 2, "{stdout}");
+    let out = kindling(&["summary", "pipelines/vgg3-grid.yaml", "--set", "model.dropout=1.5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("stages[1].with.dropout: must be in [0, 1), got 1.5"), "{}", text(&out.stderr));
+}

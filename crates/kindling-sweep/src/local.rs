@@ -34,6 +34,11 @@ pub struct LaunchOutcome {
     pub skipped: usize,
 }
 
+/// How often the launcher checks whether a trial's process has exited.
+const POLL: Duration = Duration::from_millis(10);
+/// How often it reads running trials' histories for pruning.
+const LOOK: Duration = Duration::from_millis(200);
+
 /// Runs trials as child processes (`<exe> run <trial>/config.yaml --run-dir <trial>/run`), at
 /// most `parallel` at once, each with its compute threads limited to `threads_per_trial`.
 /// A process per trial means no memory, allocator state or global RNG carries from one trial
@@ -66,6 +71,7 @@ impl Launcher for Local {
         let mut outcome = LaunchOutcome::default();
         let mut finished = 0;
         let spec = &manifest.spec;
+        let mut last_look = Instant::now();
         loop {
             while running.len() < self.parallel.max(1) {
                 let Some(entry) = queue.pop_front() else { break };
@@ -89,7 +95,13 @@ impl Launcher for Local {
             if running.is_empty() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // Exits are noticed within a poll (a trial's slot is refilled at once); the
+            // history files that pruning reads are looked at less often.
+            std::thread::sleep(POLL);
+            let look = last_look.elapsed() >= LOOK;
+            if look {
+                last_look = Instant::now();
+            }
             let mut i = 0;
             while i < running.len() {
                 let r = &mut running[i];
@@ -120,6 +132,7 @@ impl Launcher for Local {
                     r.beat = Instant::now();
                 }
                 if let Some(prune) = &spec.prune
+                    && look
                     && r.pruned.is_none()
                 {
                     let own = curve(store, &r.entry.id, &spec.metric);

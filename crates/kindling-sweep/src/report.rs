@@ -609,3 +609,107 @@ fn confusion_grid(store: &Store, rows: &[Row], a: &str, b: &str) -> String {
     s += "</table>\n";
     if any { s } else { String::new() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{SweepSpec, TrialSpec};
+    use crate::store::{Manifest, TrialEntry, TrialResult};
+
+    /// A store of a 2 x 2 grid over two seeds with made-up outcomes, as trials would leave it.
+    fn fake_sweep(dir: &Path) {
+        let spec = crate::spec::parse_block(
+            &serde_yaml::from_str("grid: {train.optimizer.lr: [0.1, 0.01], model.dropout: [0.5, 0.2]}\nseeds: [1, 2]")
+                .unwrap(),
+            0,
+        )
+        .unwrap();
+        let trials: Vec<TrialEntry> =
+            spec.trials().into_iter().map(|t| TrialEntry { id: format!("t{:02}", t.index), spec: t }).collect();
+        let manifest = Manifest {
+            version: 1,
+            pipeline: "p.yaml".into(),
+            name: "fake".into(),
+            base_overrides: vec![],
+            spec: SweepSpec { ..spec },
+            trials,
+        };
+        let configs: Vec<String> = manifest.trials.iter().map(|t| format!("# {}\n", t.id)).collect();
+        let store = Store::create(dir, &manifest, &configs).unwrap();
+        for t in &manifest.trials {
+            let TrialSpec { index, .. } = t.spec;
+            // Accuracy grows with the index; trial 7 failed, trial 6 was pruned.
+            let acc = 0.5 + 0.05 * index as f64;
+            let claim = store.try_claim(&t.id, false, None).unwrap().unwrap();
+            let run = store.run_dir(&t.id);
+            fs::create_dir_all(&run).unwrap();
+            fs::write(
+                run.join("history.csv"),
+                format!("epoch,split,loss,accuracy,lr,seconds\n1,train,1,0.4,0.1,1\n1,valid,1,{},0.1,1\n2,valid,1,{acc},0.1,1\n", acc - 0.1),
+            )
+            .unwrap();
+            fs::write(run.join("confusion_valid.csv"), "true\\predicted,cat,\"dog, big\"\ncat,3,1\n\"dog, big\",0,4\n")
+                .unwrap();
+            let (status, metric, error) = match index {
+                7 => (Status::Failed, None, Some("error: the training loss became NaN".to_owned())),
+                6 => (Status::Pruned, Some(acc - 0.1), Some("successive halving".to_owned())),
+                _ => (Status::Done, Some(acc), None),
+            };
+            let r = TrialResult { status, metric, epochs: 2, seconds: 1.0, attempt: 0, host: "h".into(), error };
+            assert!(claim.finish(r).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_report_ranks_groups_and_lays_out_the_grid() {
+        let dir = std::env::temp_dir().join(format!("kindling-report-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fake_sweep(&dir);
+        let files = write(&dir, &ReportOptions::default()).unwrap();
+        let md = &files.text;
+        assert!(md.contains("8 trials: 6 done, 1 pruned, 1 failed, 0 running, 0 pending."), "{md}");
+        assert!(md.contains("Best: **lr=0.01 dropout=0.5 seed=2**, valid.accuracy 0.7500"), "{md}");
+        // Seeds 1 and 2 of lr=0.01 dropout=0.5 (trials 4 and 5): 0.70 and 0.75.
+        assert!(md.contains("| lr=0.01 dropout=0.5 | 0.7250 ± 0.0354 | 2 |"), "{md}");
+        // lr=0.01 dropout=0.2 has no finished trial (one pruned, one failed): no mean.
+        assert!(!md.contains("| lr=0.01 dropout=0.2 |"), "{md}");
+        assert!(md.contains("- `t07` (lr=0.01 dropout=0.2 seed=2): error: the training loss became NaN"), "{md}");
+        // Heat map: rows lr, columns dropout, mean of finished trials.
+        assert!(md.contains("| lr \\ dropout | 0.5 | 0.2 |"), "{md}");
+        assert!(md.contains("| 0.1 | 0.5250 | 0.6250 |"), "{md}");
+        assert!(md.contains("| 0.01 | 0.7250 |  |"), "{md}");
+
+        let csv = fs::read_to_string(&files.csv).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "rank,trial,status,train.optimizer.lr,model.dropout,seed,valid.accuracy,epochs,seconds,error"
+        );
+        assert!(lines[1].starts_with("1,t05,done,0.01,0.5,2,0.750000,"), "{csv}");
+        assert!(lines[7].starts_with("7,t06,pruned,"), "{csv}");
+        assert!(
+            lines[8].starts_with("8,t07,failed,") && lines[8].ends_with(",error: the training loss became NaN"),
+            "{csv}"
+        );
+
+        let html = fs::read_to_string(&files.html).unwrap();
+        assert_eq!(html.matches("<polyline").count(), 8, "every trial's curve");
+        assert_eq!(html.matches("stroke-dasharray").count(), 1, "the pruned one dashed");
+        // A 2 x 2 grid of confusion matrices (one cell has no finished trial), class names read
+        // back through CSV quoting.
+        assert_eq!(html.matches("<table class=\"cm\">").count(), 3);
+        assert!(html.contains("title=\"dog, big as cat: 0\""));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_layout_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("kindling-report-keys-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fake_sweep(&dir);
+        let opts = ReportOptions { heatmap: Some(("lr".into(), "momentum".into())), grid: None };
+        let e = write(&dir, &opts).unwrap_err().to_string();
+        assert_eq!(e, "`momentum` is not a swept key (swept: train.optimizer.lr, model.dropout, seed)");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
