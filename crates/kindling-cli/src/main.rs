@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kindling_core::{DeviceChoice, Registry};
 
+mod sweep;
+
 /// burn's CPU backend allocates a fresh buffer per tile, task and result; with mimalloc that
 /// churn costs less: training +10% on `mnist_cnn` (see BENCHMARKS.md).
 #[global_allocator]
@@ -40,34 +42,9 @@ enum Command {
         #[arg(long, hide = true, conflicts_with = "runs_dir")]
         run_dir: Option<PathBuf>,
     },
-    /// Run a sweep: every trial of the pipeline's `sweep:` block, one process each, resumable.
-    Sweep {
-        /// A pipeline with a `sweep:` block, or a sweep file naming a pipeline.
-        pipeline: PathBuf,
-        /// Override a value of every trial, as `run --set`.
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        /// Trials at once (default: one per core on the CPU, one on a GPU).
-        #[arg(long)]
-        parallel: Option<usize>,
-        /// Continue a sweep: run exactly the trials that have not finished (failed ones again).
-        /// Without --dir, the newest sweep of this pipeline.
-        #[arg(long)]
-        resume: bool,
-        /// The sweep directory (default: `<runs-dir>/<pipeline>-sweep/<time>/`).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Where sweep directories go.
-        #[arg(long, default_value = "runs")]
-        runs_dir: PathBuf,
-        /// Validate every trial and print how many there are and the first few configurations;
-        /// run nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// How many resolved configurations --dry-run prints.
-        #[arg(long, default_value_t = 3)]
-        show: usize,
-    },
+    /// Run a sweep: every trial of the pipeline's `sweep:` block, one process each, resumable,
+    /// here or on a cluster.
+    Sweep(Box<sweep::SweepArgs>),
     /// Compare the trials of a sweep directory: report.csv, report.md and report.html.
     Report {
         /// The sweep directory.
@@ -195,9 +172,7 @@ fn real_main() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sweep { pipeline, set, parallel, resume, dir, runs_dir, dry_run, show } => {
-            sweep(&registry, &pipeline, &set, parallel, resume, dir, &runs_dir, dry_run, show)
-        }
+        Command::Sweep(args) => sweep::run(&registry, *args),
         Command::Report { dir, heatmap, grid } => {
             let pair = |s: Option<String>| -> Result<Option<(String, String)>> {
                 s.map(|s| {
@@ -266,112 +241,6 @@ report: {} (also {}, {})",
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn sweep(
-    registry: &Registry,
-    pipeline: &std::path::Path,
-    set: &[String],
-    parallel: Option<usize>,
-    resume: bool,
-    dir: Option<PathBuf>,
-    runs_dir: &std::path::Path,
-    dry_run: bool,
-    show: usize,
-) -> Result<ExitCode> {
-    use kindling_sweep::{Launcher, Store};
-    // Resuming a named directory needs only the store: the sweep continues as it was created,
-    // whatever the pipeline file says now.
-    let prepared = if resume && dir.is_some() {
-        None
-    } else {
-        match kindling_sweep::prepare(pipeline, registry, set) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(ExitCode::from(2));
-            }
-        }
-    };
-    if dry_run {
-        if let Some(p) = &prepared {
-            print!("{}", p.describe(show));
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (store, manifest) = match (resume, dir, &prepared) {
-        (true, Some(dir), _) => Store::open(&dir)?,
-        (true, None, Some(p)) => {
-            let parent = runs_dir.join(format!("{}-sweep", p.manifest.name));
-            let newest = std::fs::read_dir(&parent)
-                .with_context(|| format!("{}: no sweep of this pipeline to resume", parent.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.join("sweep.json").exists())
-                .max()
-                .with_context(|| format!("{}: no sweep of this pipeline to resume", parent.display()))?;
-            let (store, manifest) = Store::open(&newest)?;
-            let now: Vec<&str> = p.manifest.trials.iter().map(|t| t.id.as_str()).collect();
-            if manifest.trials.iter().any(|t| !now.contains(&t.id.as_str())) || now.len() != manifest.trials.len() {
-                eprintln!("note: the pipeline changed since this sweep was created; it resumes as created");
-            }
-            (store, manifest)
-        }
-        (_, dir, Some(p)) => {
-            let dir = match dir {
-                Some(d) => d,
-                None => {
-                    kindling_core::RunDir::create(runs_dir, &format!("{}-sweep", p.manifest.name))?.path().to_owned()
-                }
-            };
-            (Store::create(&dir, &p.manifest, &p.configs)?, p.manifest.clone())
-        }
-        (_, _, None) => unreachable!("only a resume with --dir skips preparing"),
-    };
-    let gpu = match manifest_device(&store, &manifest) {
-        DeviceChoice::Cpu => false,
-        DeviceChoice::Wgpu => true,
-        DeviceChoice::Auto => kindling_models::device::hardware_gpu(),
-    };
-    let parallel = parallel.unwrap_or_else(|| kindling_sweep::default_parallel(gpu)).max(1);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads_per_trial = (cores / parallel).max(1);
-    eprintln!(
-        "sweep: {} trial(s), {parallel} at once ({threads_per_trial} thread(s) each) -> {}",
-        manifest.trials.len(),
-        store.dir().display()
-    );
-    let exe = std::env::current_exe().context("cannot find the kindling executable")?;
-    let local = kindling_sweep::Local { exe, parallel, threads_per_trial };
-    let start = Instant::now();
-    let outcome = local.launch(&store, &manifest, resume)?;
-    let files = kindling_sweep::report::write(store.dir(), &Default::default())?;
-    println!();
-    println!("sweep done in {:.1} s", start.elapsed().as_secs_f64());
-    println!(
-        "  {:<10} {} done, {} pruned, {} failed, {} already finished",
-        "trials", outcome.done, outcome.pruned, outcome.failed, outcome.skipped
-    );
-    if let Some(best) = files.text.lines().find(|l| l.starts_with("Best:")) {
-        println!("  {:<10} {}", "best", best.trim_start_matches("Best: ").replace("**", ""));
-    }
-    println!("  {:<10} {}", "report", files.html.display());
-    println!("  {:<10} {}", "sweep dir", store.dir().display());
-    if outcome.failed > 0 {
-        println!("{} trial(s) failed (errors in the report); `--resume` runs them again", outcome.failed);
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The device the sweep's trials ask for (they share it unless the sweep varies it).
-fn manifest_device(store: &kindling_sweep::Store, manifest: &kindling_sweep::Manifest) -> DeviceChoice {
-    let Some(first) = manifest.trials.first() else { return DeviceChoice::Cpu };
-    std::fs::read_to_string(store.trial_dir(&first.id).join("config.yaml"))
-        .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("device: ").map(|d| d.trim().to_owned())))
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_default()
 }
 
 fn list(items: &[&str]) -> String {

@@ -18,7 +18,9 @@
 //!
 //! [`prepare`] expands and validates every trial's configuration before anything runs;
 //! [`Store`] keeps the sweep directory; a [`Launcher`] runs the trials (the [`Local`] one runs
-//! them as child processes of this machine); [`report::write`] compares them.
+//! them as child processes of this machine; [`cluster::Slurm`] submits a job array of workers
+//! that run the same claim loop on other machines; [`cluster::Kubernetes`] renders an Indexed
+//! Job of them); [`report::write`] compares them.
 //!
 //! ```no_run
 //! # fn registry() -> kindling_core::Registry { unimplemented!() }
@@ -28,8 +30,8 @@
 //! let prepared = kindling_sweep::prepare(Path::new("pipelines/vgg3-grid.yaml"), &registry(), &[])?;
 //! let dir = Path::new("runs/vgg3-grid-sweep/first");
 //! let store = Store::create(dir, &prepared.manifest, &prepared.configs)?;
-//! let local = Local { exe: "kindling".into(), parallel: 2, threads_per_trial: 1 };
-//! let outcome = local.launch(&store, &prepared.manifest, false)?;
+//! let local = Local { exe: "kindling".into(), parallel: 2, threads_per_trial: 1, job: None };
+//! let outcome = local.launch(&store, &prepared.manifest)?;
 //! println!("{} done, {} failed", outcome.done, outcome.failed);
 //! kindling_sweep::report::write(dir, &kindling_sweep::report::ReportOptions::default())?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -41,6 +43,7 @@ use std::path::Path;
 use kindling_core::Registry;
 use kindling_pipeline::PlanError;
 
+pub mod cluster;
 mod local;
 pub mod prune;
 pub mod report;

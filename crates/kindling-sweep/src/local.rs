@@ -17,12 +17,13 @@ use crate::store::{Claim, HEARTBEAT, Manifest, Status, Store, TrialEntry, TrialR
 /// submits workers that run the same claim loop against the same store, so trials and
 /// reports do not depend on where they ran.
 pub trait Launcher {
-    /// Runs every trial of `store` that has not ended (failed ones too when `retry_failed`).
-    fn launch(&self, store: &Store, manifest: &Manifest, retry_failed: bool) -> Result<LaunchOutcome, SweepError>;
+    /// Runs (or submits, or prepares the submission of) every trial of `store` that has no
+    /// result and no live owner.
+    fn launch(&self, store: &Store, manifest: &Manifest) -> Result<LaunchOutcome, SweepError>;
 }
 
 /// What a launch did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LaunchOutcome {
     /// Trials trained to the end.
     pub done: usize,
@@ -32,6 +33,8 @@ pub struct LaunchOutcome {
     pub failed: usize,
     /// Trials not run: already ended, or held by a live worker elsewhere.
     pub skipped: usize,
+    /// What a cluster launcher submitted or wrote (a job id, a manifest's path).
+    pub submitted: Option<String>,
 }
 
 /// How often the launcher checks whether a trial's process has exited.
@@ -51,6 +54,8 @@ pub struct Local {
     pub parallel: usize,
     /// `RAYON_NUM_THREADS` of each trial (burn's CPU backend and its GEMM use rayon's pool).
     pub threads_per_trial: usize,
+    /// The scheduler's job this launcher runs in (a Slurm array task), recorded in its claims.
+    pub job: Option<String>,
 }
 
 struct Running {
@@ -64,7 +69,7 @@ struct Running {
 }
 
 impl Launcher for Local {
-    fn launch(&self, store: &Store, manifest: &Manifest, retry_failed: bool) -> Result<LaunchOutcome, SweepError> {
+    fn launch(&self, store: &Store, manifest: &Manifest) -> Result<LaunchOutcome, SweepError> {
         let mut queue: VecDeque<&TrialEntry> = manifest.trials.iter().collect();
         let total = queue.len();
         let mut running: Vec<Running> = Vec::new();
@@ -75,7 +80,7 @@ impl Launcher for Local {
         loop {
             while running.len() < self.parallel.max(1) {
                 let Some(entry) = queue.pop_front() else { break };
-                let Some(claim) = store.try_claim(&entry.id, retry_failed, None)? else {
+                let Some(claim) = store.try_claim(&entry.id, self.job.clone())? else {
                     outcome.skipped += 1;
                     finished += 1;
                     continue;

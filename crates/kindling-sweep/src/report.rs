@@ -640,7 +640,7 @@ mod tests {
             let TrialSpec { index, .. } = t.spec;
             // Accuracy grows with the index; trial 7 failed, trial 6 was pruned.
             let acc = 0.5 + 0.05 * index as f64;
-            let claim = store.try_claim(&t.id, false, None).unwrap().unwrap();
+            let claim = store.try_claim(&t.id, None).unwrap().unwrap();
             let run = store.run_dir(&t.id);
             fs::create_dir_all(&run).unwrap();
             fs::write(

@@ -7,7 +7,9 @@
 //! <sweep>/events.log               append-only: claim, done, failed, pruned, lost-lease, with host and pid
 //! <sweep>/trials/<id>/config.yaml  the trial's resolved pipeline; `kindling run` repeats it
 //! <sweep>/trials/<id>/claim.<n>    attempt n's claim: host, pid, job; its mtime is the lease heartbeat
+//! <sweep>/trials/<id>/ended.<n>    attempt n has ended (its result was recorded)
 //! <sweep>/trials/<id>/result.json  written once an attempt ends (atomically): done, failed or pruned
+//! <sweep>/trials/<id>/failed.<n>.json  a failed attempt's result, set aside by `--resume`
 //! <sweep>/trials/<id>/run/         the run directory (history.csv, metrics.json, confusion_*.csv, ...)
 //! <sweep>/trials/<id>/log.txt      the trial process's output
 //! ```
@@ -24,7 +26,8 @@
 //! whose mtime is older than the lease, or whose owner process is gone from this host, is stale:
 //! the next worker claims attempt `n + 1`. An owner finishing an attempt checks that no later
 //! attempt was claimed before it records its result, so at most one attempt of a trial records
-//! a completion.
+//! a completion. `--resume` sets failed results aside ([`Store::reset_failed`]), which makes
+//! those trials pending again; done and pruned trials are never run again.
 
 use std::fs;
 use std::io::Write;
@@ -206,6 +209,7 @@ impl Store {
     pub fn state(&self, id: &str) -> TrialState {
         let result = self.result(id);
         let (attempt, claim) = self.last_claim(id);
+        let claim = claim.filter(|_| !self.attempt_ended(id, attempt));
         match result {
             Some(r) if r.attempt >= attempt => TrialState::Ended(r),
             // A result of a done trial stands whatever claims came after it.
@@ -215,6 +219,27 @@ impl Store {
                 _ => r.map_or(TrialState::Pending, TrialState::Ended),
             },
         }
+    }
+
+    /// Whether attempt `n` recorded its result (it may since have been set aside).
+    fn attempt_ended(&self, id: &str, n: u32) -> bool {
+        self.trial_dir(id).join(format!("ended.{n}")).exists()
+    }
+
+    /// Sets every failed trial's result aside (`failed.<n>.json`), so those trials are pending
+    /// again: what `--resume` does before it runs or submits anything. Returns how many.
+    pub fn reset_failed(&self, manifest: &Manifest) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for t in &manifest.trials {
+            if let Some(r) = self.result(&t.id).filter(|r| r.status == Status::Failed) {
+                let dir = self.trial_dir(&t.id);
+                let to = dir.join(format!("failed.{}.json", r.attempt));
+                fs::rename(dir.join("result.json"), &to).map_err(|e| StoreError::io(&to, e))?;
+                self.event("reset", &t.id, &format!("attempt={}", r.attempt));
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// The highest claimed attempt (0 when none) with its owner and heartbeat time.
@@ -238,18 +263,16 @@ impl Store {
         (last, Some((info, mtime.unwrap_or_else(SystemTime::now))))
     }
 
-    /// Claims the trial's next attempt, unless it has ended (`retry_failed` lets a failed trial
-    /// run again) or a live owner holds it. `None`: someone else has it, or there is nothing to do.
-    pub fn try_claim(&self, id: &str, retry_failed: bool, job: Option<String>) -> Result<Option<Claim>, StoreError> {
-        let ended = |r: &TrialResult| r.status != Status::Failed || !retry_failed;
+    /// Claims the trial's next attempt, unless it has a result or a live owner holds it.
+    /// `None`: someone else has it, or there is nothing to do.
+    pub fn try_claim(&self, id: &str, job: Option<String>) -> Result<Option<Claim>, StoreError> {
         // One look at the result and the last claim decides; the exclusive create below makes
         // the decision safe against a worker that claimed in between (its claim has our number).
-        let result = self.result(id);
-        if result.as_ref().is_some_and(ended) {
+        if self.result(id).is_some() {
             return Ok(None);
         }
         let (last, claim) = self.last_claim(id);
-        let last_ended = result.as_ref().is_some_and(|r| r.attempt >= last);
+        let last_ended = self.attempt_ended(id, last);
         if let Some((info, mtime)) = &claim
             && !last_ended
             && !stale(info, *mtime)
@@ -267,7 +290,7 @@ impl Store {
         let text = serde_json::to_string(&info).unwrap_or_default();
         file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| StoreError::io(&path, e))?;
         // Someone may have finished the trial between our look and our claim.
-        if self.result(id).is_some_and(|r| ended(&r)) {
+        if self.result(id).is_some() {
             let _ = fs::remove_file(&path);
             return Ok(None);
         }
@@ -331,6 +354,8 @@ impl Claim {
         let path = self.store.trial_dir(&self.id).join("result.json");
         let text = serde_json::to_string_pretty(&result).unwrap_or_default();
         write_atomic(&path, text.as_bytes()).map_err(|e| StoreError::io(&path, e))?;
+        let ended = self.store.trial_dir(&self.id).join(format!("ended.{}", self.attempt));
+        fs::write(&ended, b"").map_err(|e| StoreError::io(&ended, e))?;
         let what = match result.status {
             Status::Done => "done",
             Status::Pruned => "pruned",
@@ -434,7 +459,7 @@ mod tests {
         let dir = scratch("race");
         let store = Store::create(&dir, &manifest(&["a"]), &["x".into()]).unwrap();
         let wins: usize = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..8).map(|_| s.spawn(|| store.try_claim("a", false, None).unwrap())).collect();
+            let hs: Vec<_> = (0..8).map(|_| s.spawn(|| store.try_claim("a", None).unwrap())).collect();
             hs.into_iter().map(|h| h.join().unwrap()).filter(Option::is_some).count()
         });
         assert_eq!(wins, 1);
@@ -446,14 +471,18 @@ mod tests {
     fn finished_trials_are_never_claimed_again_failed_ones_only_on_retry() {
         let dir = scratch("finish");
         let store = Store::create(&dir, &manifest(&["a", "b"]), &["x".into(), "y".into()]).unwrap();
-        let c = store.try_claim("a", false, None).unwrap().unwrap();
+        let c = store.try_claim("a", None).unwrap().unwrap();
         assert!(c.finish(result(Status::Done)).unwrap());
-        assert!(store.try_claim("a", true, None).unwrap().is_none());
-        let c = store.try_claim("b", false, None).unwrap().unwrap();
+        assert!(store.try_claim("a", None).unwrap().is_none());
+        let c = store.try_claim("b", None).unwrap().unwrap();
         assert!(c.finish(result(Status::Failed)).unwrap());
-        assert!(store.try_claim("b", false, None).unwrap().is_none());
-        let again = store.try_claim("b", true, None).unwrap().unwrap();
+        assert!(store.try_claim("b", None).unwrap().is_none());
+        let (_, m) = Store::open(&dir).unwrap();
+        assert_eq!(store.reset_failed(&m).unwrap(), 1, "only the failed trial");
+        assert!(matches!(store.state("b"), TrialState::Pending));
+        let again = store.try_claim("b", None).unwrap().unwrap();
         assert_eq!(again.attempt(), 2);
+        assert!(store.trial_dir("b").join("failed.1.json").exists());
         let (reopened, m) = Store::open(&dir).unwrap();
         assert_eq!(m.trials.len(), 2);
         assert!(matches!(reopened.state("a"), TrialState::Ended(TrialResult { status: Status::Done, .. })));
@@ -473,7 +502,7 @@ mod tests {
         let info = ClaimInfo { host: hostname(), pid, job: None };
         fs::write(store.trial_dir("a").join("claim.1"), serde_json::to_string(&info).unwrap()).unwrap();
         assert!(matches!(store.state("a"), TrialState::Pending));
-        let claim = store.try_claim("a", false, None).unwrap().unwrap();
+        let claim = store.try_claim("a", None).unwrap().unwrap();
         assert_eq!(claim.attempt(), 2);
 
         // An owner on another host that stopped heartbeating is stale after the lease.
