@@ -631,6 +631,37 @@ pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
             layers.push(linear(classes));
             layers
         }
+        // Experiment 1: the stereo direction CNN on 4 x 257 x 382 STFT features: conv 7x7 stride
+        // 2 -> pool -> conv 3x3 -> pool -> conv 3x3 -> pool (64, 64, 32 channels, no padding:
+        // 32 x 14 x 22 = 9,856 features), then linear 256, 256, 64 with ReLU and dropout 0.5, and
+        // the class layer with log-softmax (the seed trained it with NLLLoss).
+        "stereo_cnn" => {
+            let mut layers = vec![
+                LayerSpec::Conv2d(Conv2dSpec {
+                    in_channels: None,
+                    out_channels: 64,
+                    kernel_size: Pair::Square(7),
+                    stride: Pair::Square(2),
+                    padding: zero(),
+                    dilation: one(),
+                    bias: true,
+                }),
+                Relu,
+                max_pool(),
+                conv(64, 3, 0),
+                Relu,
+                max_pool(),
+                conv(32, 3, 0),
+                Relu,
+                max_pool(),
+                Flatten,
+            ];
+            for width in [256, 256, 64] {
+                layers.extend([linear(width), Relu, dropout(0.5)]);
+            }
+            layers.extend([linear(classes), LayerSpec::LogSoftmax]);
+            layers
+        }
         // Experiment 4: a 3072-128-10 perceptron for 3 x 32 x 32 inputs, and its variants.
         "mlp" => vec![Flatten, linear(128), Relu, linear(classes)],
         "dropout_mlp" => vec![Flatten, linear(128), Relu, dropout(0.5), linear(classes)],
@@ -656,8 +687,17 @@ pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
 }
 
 /// Names accepted by [`preset`].
-pub const PRESETS: &[&str] =
-    &["mnist_cnn", "mnist_cnn_bn", "mnist_cnn_dropout2d", "vgg3", "mlp", "dropout_mlp", "bn_mlp", "lenet5"];
+pub const PRESETS: &[&str] = &[
+    "mnist_cnn",
+    "mnist_cnn_bn",
+    "mnist_cnn_dropout2d",
+    "vgg3",
+    "stereo_cnn",
+    "mlp",
+    "dropout_mlp",
+    "bn_mlp",
+    "lenet5",
+];
 
 #[cfg(test)]
 mod tests {
@@ -683,7 +723,8 @@ mod tests {
 
     #[test]
     fn every_preset_fits_grey_and_colour_inputs_and_known_counts_match() {
-        for name in PRESETS {
+        // The stereo CNN is sized for spectrograms (its own test below).
+        for name in PRESETS.iter().filter(|n| **n != "stereo_cnn") {
             for input in [Shape::Image([1, 28, 28]), Shape::Image([3, 32, 32])] {
                 let infos = infer(&preset(name, 10).unwrap(), &input).unwrap_or_else(|e| panic!("{name}: {e:?}"));
                 assert_eq!(infos.last().unwrap().output, Shape::Flat(10), "{name}");
@@ -696,6 +737,33 @@ mod tests {
         assert_eq!(params("mlp", Shape::Image([3, 32, 32])), 3072 * 128 + 128 + 128 * 10 + 10);
         assert_eq!(params("bn_mlp", Shape::Image([3, 32, 32])), params("mlp", Shape::Image([3, 32, 32])) + 2 * 128);
         assert!(preset("nope", 10).is_none());
+    }
+
+    #[test]
+    fn stereo_cnn_matches_the_seeds_network() {
+        let layers = preset("stereo_cnn", 11).unwrap();
+        let infos = infer(&layers, &Shape::Image([4, 257, 382])).unwrap();
+        let shapes: Vec<String> = infos.iter().map(|i| i.output.to_string()).collect();
+        assert_eq!(
+            shapes[..10],
+            [
+                "64 x 126 x 188",
+                "64 x 126 x 188",
+                "64 x 63 x 94",
+                "64 x 61 x 92",
+                "64 x 61 x 92",
+                "64 x 30 x 46",
+                "32 x 28 x 44",
+                "32 x 28 x 44",
+                "32 x 14 x 22",
+                "9856"
+            ]
+        );
+        assert_eq!(infos.last().unwrap().output, Shape::Flat(11));
+        assert!(matches!(layers.last(), Some(LayerSpec::LogSoftmax)));
+        // The PyTorch module's sum(p.numel()): convs 12,608 + 36,928 + 18,464; linears
+        // 2,523,392 + 65,792 + 16,448 + 715.
+        assert_eq!(infos.iter().map(|i| i.params).sum::<usize>(), 2_674_347);
     }
 
     #[test]

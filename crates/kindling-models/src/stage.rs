@@ -36,8 +36,8 @@ impl StageConfig for ModelConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         (
             "preset",
-            "named architecture sized to the data: mnist_cnn, mnist_cnn_bn, mnist_cnn_dropout2d, vgg3, mlp, \
-             dropout_mlp, bn_mlp, lenet5",
+            "named architecture sized to the data: mnist_cnn, mnist_cnn_bn, mnist_cnn_dropout2d, vgg3, stereo_cnn, \
+             mlp, dropout_mlp, bn_mlp, lenet5",
         ),
         (
             "layers",
