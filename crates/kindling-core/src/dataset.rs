@@ -2,16 +2,43 @@
 
 use crate::artifact::Artifact;
 
-/// Samples of one split: `x` holds `len()` samples of `shape` f32 values each, row-major.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Samples of one split: `x` holds `len()` samples of `shape` f32 values each, row-major;
+/// or, for data sets too large to hold (spectrograms), `source` loads them one at a time.
+#[derive(Clone, Debug, Default)]
 pub struct Split {
-    /// Sample values, `len() * shape.iter().product()` of them.
+    /// Sample values, `len() * shape.iter().product()` of them (empty when `source` is set).
     pub x: Vec<f32>,
     /// Class index of each sample.
     pub y: Vec<u32>,
+    /// Loads samples on demand instead of `x` (from a feature cache on disk, say).
+    pub source: Option<std::sync::Arc<dyn SampleSource>>,
+}
+
+/// Samples kept outside memory, loaded when a batch needs them.
+pub trait SampleSource: Send + Sync + std::fmt::Debug {
+    /// Writes sample `i` (as many values as `out` holds) into `out`; the error names the file.
+    fn load(&self, i: usize, out: &mut [f32]) -> Result<(), String>;
 }
 
 impl Split {
+    /// In-memory samples.
+    pub fn new(x: Vec<f32>, y: Vec<u32>) -> Self {
+        Self { x, y, source: None }
+    }
+
+    /// Writes sample `i` (`out.len()` values) into `out`, from memory or from the source.
+    pub fn sample_into(&self, i: usize, out: &mut [f32]) -> Result<(), String> {
+        match &self.source {
+            Some(source) => source.load(i, out),
+            None => {
+                let per = out.len();
+                let values = self.x.get(i * per..(i + 1) * per).ok_or_else(|| format!("no sample {i} in the split"))?;
+                out.copy_from_slice(values);
+                Ok(())
+            }
+        }
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.y.len()
@@ -51,4 +78,37 @@ pub struct DataSpec {
     pub shape: Vec<usize>,
     /// Number of classes.
     pub classes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sample i is `per` copies of i; sample 3 cannot be read.
+    #[derive(Debug)]
+    struct Counting;
+
+    impl SampleSource for Counting {
+        fn load(&self, i: usize, out: &mut [f32]) -> Result<(), String> {
+            if i == 3 {
+                return Err("cache/3.f32: truncated".into());
+            }
+            out.fill(i as f32);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn samples_come_from_memory_or_from_the_source() {
+        let mut out = [0.0; 2];
+        let memory = Split::new(vec![1.0, 2.0, 3.0, 4.0], vec![0, 1]);
+        memory.sample_into(1, &mut out).unwrap();
+        assert_eq!(out, [3.0, 4.0]);
+        assert_eq!(memory.sample_into(2, &mut out).unwrap_err(), "no sample 2 in the split");
+
+        let lazy = Split { x: Vec::new(), y: vec![0; 4], source: Some(std::sync::Arc::new(Counting)) };
+        lazy.sample_into(2, &mut out).unwrap();
+        assert_eq!(out, [2.0, 2.0]);
+        assert_eq!(lazy.sample_into(3, &mut out).unwrap_err(), "cache/3.f32: truncated");
+    }
 }

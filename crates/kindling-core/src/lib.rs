@@ -21,7 +21,7 @@ mod split;
 mod stage;
 
 pub use artifact::{Artifact, Artifacts, Facts, TypeMap};
-pub use dataset::{DataSpec, Dataset, Split};
+pub use dataset::{DataSpec, Dataset, SampleSource, Split};
 pub use device::{DeviceChoice, Summary};
 pub use issue::{ConfigIssue, Issues};
 pub use registry::{Plugin, Registry, closest};

@@ -37,7 +37,8 @@ impl<'a> Batches<'a> {
 }
 
 impl Iterator for Batches<'_> {
-    type Item = (Tensor<4>, Tensor<1, Int>);
+    /// A batch, or why its samples could not be loaded (the error names the file).
+    type Item = Result<(Tensor<4>, Tensor<1, Int>), String>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let idx = self.order.get(self.pos..(self.pos + self.batch_size).min(self.order.len()))?;
@@ -46,16 +47,18 @@ impl Iterator for Batches<'_> {
         }
         self.pos += idx.len();
         let per: usize = self.shape.iter().product();
-        let mut x = Vec::with_capacity(idx.len() * per);
+        let mut x = vec![0.0f32; idx.len() * per];
         let mut y = Vec::with_capacity(idx.len());
-        for &i in idx {
-            x.extend_from_slice(&self.split.x[i * per..(i + 1) * per]);
+        for (slot, &i) in x.chunks_exact_mut(per).zip(idx) {
+            if let Err(e) = self.split.sample_into(i, slot) {
+                return Some(Err(e));
+            }
             y.push(i64::from(self.split.y[i]));
         }
         let [c, h, w] = self.shape;
         let images = Tensor::from_data(TensorData::new(x, [idx.len(), c, h, w]), &self.device);
         let labels = Tensor::from_data(TensorData::new(y, [idx.len()]), &self.device);
-        Some((images, labels))
+        Some(Ok((images, labels)))
     }
 }
 
@@ -70,12 +73,13 @@ pub fn evaluate(
     batch_size: usize,
     loss: &CrossEntropyLossConfig,
     device: &Device,
-) -> (SplitMetrics, ConfusionMatrix) {
+) -> Result<(SplitMetrics, ConfusionMatrix), kindling_core::StageError> {
     let loss_fn = loss.init(device);
     let mut loss_sum = 0.0_f64;
     let mut confusion = ConfusionMatrix::new(classes);
     let mut at = 0;
-    for (images, labels) in Batches::new(split, shape, (0..split.len()).collect(), batch_size, device) {
+    for batch in Batches::new(split, shape, (0..split.len()).collect(), batch_size, device) {
+        let (images, labels) = batch.map_err(kindling_core::StageError::Stopped)?;
         let n = labels.dims()[0];
         let logits = net.forward(images);
         let loss = loss_fn.forward(logits.clone(), labels);
@@ -87,7 +91,7 @@ pub fn evaluate(
         at += n;
     }
     let correct: u64 = (0..classes).map(|c| confusion.count(c, c)).sum();
-    (SplitMetrics::new(loss_sum, correct as usize, split.len()), confusion)
+    Ok((SplitMetrics::new(loss_sum, correct as usize, split.len()), confusion))
 }
 
 /// How many rows of `logits` have their maximum at the label.

@@ -47,7 +47,8 @@ impl Fit<'_> {
         let steps = batches.len();
         let progress = std::io::stderr().is_terminal();
         let (mut loss_sum, mut correct, mut seen) = (0.0_f64, 0_usize, 0_usize);
-        for (step, (images, labels)) in batches.enumerate() {
+        for (step, batch) in batches.enumerate() {
+            let (images, labels) = batch.map_err(StageError::Stopped)?;
             let n = labels.dims()[0];
             let logits = net.forward(images);
             let data_loss = self.loss.forward(logits.clone(), labels.clone());

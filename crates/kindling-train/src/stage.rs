@@ -225,7 +225,8 @@ impl Stage for Train {
             let train_seconds = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
             let valid = (!data.valid.is_empty())
-                .then(|| evaluate(&net.valid(), &data.valid, shape, classes, c.eval_batch_size, &criterion, &plain));
+                .then(|| evaluate(&net.valid(), &data.valid, shape, classes, c.eval_batch_size, &criterion, &plain))
+                .transpose()?;
             let (valid, valid_confusion) = valid.map_or((None, None), |(m, cm)| (Some(m), Some(cm)));
             last_valid_confusion = valid_confusion;
             let valid_seconds = t1.elapsed().as_secs_f64();
@@ -261,9 +262,12 @@ impl Stage for Train {
 
         let eval_net = net.valid();
         let (_, train_confusion) =
-            evaluate(&eval_net, &data.train, shape, classes, c.eval_batch_size, &criterion, &plain);
-        let test =
-            data.test.as_ref().map(|t| evaluate(&eval_net, t, shape, classes, c.eval_batch_size, &criterion, &plain));
+            evaluate(&eval_net, &data.train, shape, classes, c.eval_batch_size, &criterion, &plain)?;
+        let test = data
+            .test
+            .as_ref()
+            .map(|t| evaluate(&eval_net, t, shape, classes, c.eval_batch_size, &criterion, &plain))
+            .transpose()?;
         let confusions = [
             ("train", Some(train_confusion)),
             ("valid", last_valid_confusion),

@@ -285,7 +285,7 @@ fn gather(x: &[u8], y: &[u32], idx: &[usize], per: usize, normalize: Option<&Nor
     for &i in idx {
         out.extend(x[i * per..(i + 1) * per].iter().map(|&p| (f32::from(p) / 255.0 - mean) / std));
     }
-    Split { x: out, y: idx.iter().map(|&i| y[i]).collect() }
+    Split::new(out, idx.iter().map(|&i| y[i]).collect())
 }
 
 #[cfg(test)]
