@@ -5,6 +5,9 @@
 //! - `sweep <pipeline> [kindling sweep options]`: builds the release `kindling` binary and runs
 //!   `kindling sweep` with the same arguments (`--parallel N`, `--resume`, `--dry-run`, ...).
 //!   The engine is the `kindling-sweep` crate; this is a thin driver.
+//! - `bench conv [--iterations N]`: the direct loop, im2col + GEMM and burn's conv2d on the
+//!   seed's shapes and a realistic layer, forward and forward + backward (the kernels'
+//!   `bench_conv` example).
 //! - `bench sweep [--parallel N]`: a 16-trial sweep of a ~1 s model against 16 single runs
 //!   divided by the parallelism: the sweep's overhead per trial.
 //! - `bench train [--model M] [--batch-size N] [--device D] [--no-peer]`: training and inference
@@ -32,7 +35,7 @@ fn main() -> Result<()> {
         Some("sweep") => sweep(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile]"
+                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile] | bench conv [--iterations N] | bench sweep [--parallel N]"
             );
             bail!("unknown or missing task")
         }
