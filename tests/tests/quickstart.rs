@@ -44,6 +44,15 @@ fn a_short_quickstart_learns_writes_its_files_and_repeats_exactly() {
         let meta = std::fs::metadata(first.join(file)).unwrap_or_else(|_| panic!("{file} is missing"));
         assert!(meta.len() > 0, "{file} is empty");
     }
+    // One TensorBoard event file: a version record, then 5 scalars per epoch, each record at
+    // least 16 bytes of framing (`cargo xtask check tensorboard` reads it with TensorBoard).
+    let events: Vec<_> = std::fs::read_dir(&first)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("events.out.tfevents."))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(std::fs::metadata(&events[0]).unwrap().len() > 11 * 16);
     let leftovers: Vec<_> = std::fs::read_dir(&first)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

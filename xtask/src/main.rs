@@ -5,6 +5,8 @@
 //! - `sweep <pipeline> [kindling sweep options]`: builds the release `kindling` binary and runs
 //!   `kindling sweep` with the same arguments (`--parallel N`, `--resume`, `--dry-run`, ...).
 //!   The engine is the `kindling-sweep` crate; this is a thin driver.
+//! - `check tensorboard`: a short run's event file read back by the `tensorboard` Python
+//!   package and compared with its `history.csv`.
 //! - `bench conv [--iterations N]`: the direct loop, im2col + GEMM and burn's conv2d on the
 //!   seed's shapes and a realistic layer, forward and forward + backward (the kernels'
 //!   `bench_conv` example).
@@ -23,6 +25,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod bench_sweep;
+mod check;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +36,7 @@ fn main() -> Result<()> {
         Some("bench") if args.get(1).map(String::as_str) == Some("sweep") => bench_sweep::run(&args[2..]),
         Some("bench") => bench::run(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
+        Some("check") => check::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile] | bench conv [--iterations N] | bench sweep [--parallel N]"

@@ -11,9 +11,12 @@
 //! assert_eq!(report.classes[2].precision, 2.0 / 3.0);
 //! ```
 //!
+//! [`tensorboard::EventFile`] writes scalars in TensorBoard's event-file format.
+//!
 //! Conventions follow scikit-learn's `classification_report`: rows are true classes, columns
 //! predictions; a ratio whose denominator is zero is 0.
 
 mod confusion;
+pub mod tensorboard;
 
 pub use confusion::{ClassMetrics, ConfusionMatrix, Report, top_k_accuracy};

@@ -9,6 +9,7 @@ use kindling_core::{
     Artifact, DataSpec, Dataset, Issues, PlanCx, Stage, StageConfig, StageDef, StageError, StageIo, Summary,
 };
 use kindling_metrics::ConfusionMatrix;
+use kindling_metrics::tensorboard::{self, EventFile};
 use kindling_models::Model;
 use kindling_models::device::ResolvedDevice;
 use kindling_optim::{Monitor, OptimizerConfig, Scheduler, SchedulerConfig, Warmup};
@@ -213,6 +214,11 @@ impl Stage for Train {
         let mut optimizer = c.optimizer.build();
         let mut net = model.net;
         let mut history = History::default();
+        // TensorBoard scalars, rewritten (atomically, like every run file) after each epoch.
+        let now =
+            || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let mut events = EventFile::new(now());
+        let events_name = tensorboard::file_name(now(), &host());
         let classes = data.classes.len();
         let mut last_valid_confusion = None;
         let started = Instant::now();
@@ -233,8 +239,18 @@ impl Stage for Train {
             scheduler.step(scheduler.monitor().and_then(|m| monitored(m, &train, valid.as_ref())));
             let record = EpochRecord { epoch, train, valid, lr, train_seconds, valid_seconds };
             eprintln!("{}", epoch_line(&record, c.epochs));
+            let step = epoch as i64;
+            let mut scalar = |tag: &str, v: f64| events.scalar(tag, step, v as f32, now());
+            scalar("train/loss", record.train.loss);
+            scalar("train/accuracy", record.train.accuracy);
+            if let Some(v) = &record.valid {
+                scalar("valid/loss", v.loss);
+                scalar("valid/accuracy", v.accuracy);
+            }
+            scalar("lr", record.lr);
             history.epochs.push(record);
             write(io, "history.csv", history.to_csv().as_bytes())?;
+            write(io, &events_name, events.bytes())?;
             if let Some(w) = watch.as_mut()
                 && let Some(value) = monitored(w.monitor(), &train, valid.as_ref())
                 && w.observe(epoch, value, &net, last_valid_confusion.as_ref())
@@ -308,6 +324,15 @@ impl Stage for Train {
 }
 
 /// Writes `name` into the run directory atomically.
+/// This host's name, for the event file's name (as TensorBoard's writers do).
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty() && !s.contains('/'))
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
 fn write(io: &StageIo<'_>, name: &str, bytes: &[u8]) -> Result<(), StageError> {
     io.run_dir.write(name, bytes).map(drop).map_err(|e| StageError::io(io.run_dir.path().join(name), e))
 }

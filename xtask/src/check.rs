@@ -1,0 +1,54 @@
+//! `cargo xtask check tensorboard`: a short run's event file read back by the `tensorboard`
+//! Python package (installed into `target/check-venv` on first use), every scalar compared with
+//! the run's `history.csv`.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) != Some("tensorboard") {
+        bail!("usage: cargo xtask check tensorboard");
+    }
+    let venv = Path::new("target/check-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join(".tensorboard");
+    if !marker.exists() {
+        eprintln!("installing tensorboard into {} (once)", venv.display());
+        sh(Command::new("python3").args(["-m", "venv", "--clear"]).arg(venv))?;
+        sh(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "--no-cache-dir", "tensorboard"]))?;
+        std::fs::write(&marker, "")?;
+    }
+    crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
+    let runs = std::path::absolute("target/check-runs")?;
+    let _ = std::fs::remove_dir_all(&runs);
+    let out = Command::new("target/release/kindling")
+        .args(["run", "pipelines/quickstart.yaml", "--device", "cpu", "--runs-dir"])
+        .arg(&runs)
+        .args([
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "idx_dataset.train_limit=1000",
+            "--set",
+            "idx_dataset.test_limit=100",
+        ])
+        .output()?;
+    if !out.status.success() {
+        bail!("the run failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let run_dir = std::fs::read_dir(runs.join("quickstart"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .next()
+        .context("the run left no directory")?;
+    sh(Command::new(&python).arg("xtask/bench/check_tensorboard.py").arg(&run_dir))
+}
+
+fn sh(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
