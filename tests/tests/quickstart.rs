@@ -40,6 +40,9 @@ fn a_short_quickstart_learns_writes_its_files_and_repeats_exactly() {
         "confusion_train.csv",
         "confusion_valid.csv",
         "confusion_test.csv",
+        "model.pytorch.safetensors",
+        "model.pytorch.json",
+        "model.check.safetensors",
     ] {
         let meta = std::fs::metadata(first.join(file)).unwrap_or_else(|_| panic!("{file} is missing"));
         assert!(meta.len() > 0, "{file} is empty");

@@ -155,7 +155,7 @@ fn torch(python: &Path, o: &Options) -> Result<Value> {
 }
 
 /// A throwaway virtual environment with PyTorch for CPU, under `target/`.
-fn venv() -> Result<std::path::PathBuf> {
+pub(crate) fn venv() -> Result<std::path::PathBuf> {
     let dir = Path::new("target/bench-venv");
     let python = dir.join("bin/python");
     let marker = dir.join(format!(".{TORCH}"));

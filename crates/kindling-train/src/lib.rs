@@ -13,6 +13,7 @@ mod batch;
 pub mod bench;
 mod clip;
 mod early;
+mod export;
 mod fit;
 mod history;
 mod stage;

@@ -110,7 +110,11 @@ impl StageConfig for TrainConfig {
             "{monitor: valid_loss | valid_accuracy | train_loss, patience: 7, min_delta: 0, restore_best: true}",
         ),
         ("eval_batch_size", "samples per batch when evaluating"),
-        ("save_model", "write the trained weights to model.safetensors"),
+        (
+            "save_model",
+            "write the trained weights to model.safetensors, and for PyTorch model.pytorch.safetensors (state_dict \
+             names), model.pytorch.json (layers) and model.check.safetensors (inputs and outputs)",
+        ),
     ];
 
     fn check(&self, issues: &mut Issues) {
@@ -302,6 +306,8 @@ impl Stage for Train {
             eval_net
                 .save_into(&mut store)
                 .map_err(|e| StageError::Stopped(format!("{}: cannot save the model: {e}", path.display())))?;
+            let check = if data.valid.is_empty() { &data.train } else { &data.valid };
+            crate::export::write(&eval_net, &model.layers, shape, check, &plain, io.run_dir)?;
         }
         let report = Report {
             device: &device.description,
