@@ -533,17 +533,18 @@ fn expect(declared: Option<usize>, actual: usize, what: &str, unit: &str) -> Res
 /// The layers of a named preset for `classes` outputs, or `None` for an unknown name. Sizes
 /// that follow from the input are inferred, so presets fit any input large enough.
 pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
-    let conv = |out, k, p| {
+    let strided = |out, k, s, p| {
         LayerSpec::Conv2d(Conv2dSpec {
             in_channels: None,
             out_channels: out,
             kernel_size: Pair::Square(k),
-            stride: one(),
+            stride: Pair::Square(s),
             padding: Pair::Square(p),
             dilation: one(),
             bias: true,
         })
     };
+    let conv = |out, k, p| strided(out, k, 1, p);
     let max_pool = || {
         LayerSpec::Maxpool2d(MaxPoolSpec {
             kernel_size: Pair::Square(2),
@@ -637,15 +638,7 @@ pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
         // the class layer with log-softmax (the seed trained it with NLLLoss).
         "stereo_cnn" => {
             let mut layers = vec![
-                LayerSpec::Conv2d(Conv2dSpec {
-                    in_channels: None,
-                    out_channels: 64,
-                    kernel_size: Pair::Square(7),
-                    stride: Pair::Square(2),
-                    padding: zero(),
-                    dilation: one(),
-                    bias: true,
-                }),
+                strided(64, 7, 2, 0),
                 Relu,
                 max_pool(),
                 conv(64, 3, 0),
