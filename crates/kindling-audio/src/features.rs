@@ -1,0 +1,403 @@
+//! Stereo audio -> a `C x F x T` feature tensor: chosen STFT quantities of chosen channels.
+//!
+//! The default selection is the seed experiment's `[l_mag, r_mag, l_phase, r_phase]`, giving
+//! `4 x 257 x 382` for 6.1 s at 16 kHz with `n_fft` 512 and hop 256. Any subset, in any order,
+//! of magnitude, phase, power and log-magnitude of either side may be asked for; each side is
+//! transformed once however many of its quantities are used.
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use kindling_core::Issues;
+use serde::{Deserialize, Serialize};
+
+use crate::AudioError;
+use crate::norm::{self, Normalize};
+use crate::stft::{Stft, StftConfig, StftOutputs, StftScratch};
+use crate::wav::{Audio, WavExpect};
+
+/// One feature plane: an STFT quantity of the left (`l_`) or right (`r_`) channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Left magnitude, `|X|`.
+    LMag,
+    /// Right magnitude.
+    RMag,
+    /// Left phase, `atan2(im, re)` in (-pi, pi].
+    LPhase,
+    /// Right phase.
+    RPhase,
+    /// Left power, `|X|^2`.
+    LPower,
+    /// Right power.
+    RPower,
+    /// Left log-magnitude, `ln(|X| + 1e-6)`.
+    LLogmag,
+    /// Right log-magnitude.
+    RLogmag,
+}
+
+/// The STFT quantity a [`Channel`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Quantity {
+    /// `|X|`.
+    Magnitude,
+    /// `atan2(im, re)`.
+    Phase,
+    /// `|X|^2`.
+    Power,
+    /// `ln(|X| + eps)`.
+    LogMagnitude,
+}
+
+impl Channel {
+    /// Every channel, in declaration order.
+    pub const ALL: [Channel; 8] = [
+        Channel::LMag,
+        Channel::RMag,
+        Channel::LPhase,
+        Channel::RPhase,
+        Channel::LPower,
+        Channel::RPower,
+        Channel::LLogmag,
+        Channel::RLogmag,
+    ];
+
+    /// The seed experiment's selection.
+    pub const STEREO_MAG_PHASE: [Channel; 4] = [Channel::LMag, Channel::RMag, Channel::LPhase, Channel::RPhase];
+
+    /// The audio channel it is computed from: 0 (left) or 1 (right).
+    pub fn side(self) -> usize {
+        match self {
+            Self::LMag | Self::LPhase | Self::LPower | Self::LLogmag => 0,
+            Self::RMag | Self::RPhase | Self::RPower | Self::RLogmag => 1,
+        }
+    }
+
+    /// The quantity it holds.
+    pub fn quantity(self) -> Quantity {
+        match self {
+            Self::LMag | Self::RMag => Quantity::Magnitude,
+            Self::LPhase | Self::RPhase => Quantity::Phase,
+            Self::LPower | Self::RPower => Quantity::Power,
+            Self::LLogmag | Self::RLogmag => Quantity::LogMagnitude,
+        }
+    }
+
+    /// Its name in configuration files (`l_mag`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LMag => "l_mag",
+            Self::RMag => "r_mag",
+            Self::LPhase => "l_phase",
+            Self::RPhase => "r_phase",
+            Self::LPower => "l_power",
+            Self::RPower => "r_power",
+            Self::LLogmag => "l_logmag",
+            Self::RLogmag => "r_logmag",
+        }
+    }
+}
+
+/// Everything that decides the features of a file: what the WAV must look like, the STFT, the
+/// channel selection and the normalisation.
+///
+/// ```yaml
+/// wav: {channels: 2, sample_rate: 16000, duration: 6.1, length: pad_or_crop}
+/// stft: {n_fft: 512, hop_length: 256}
+/// channels: [l_mag, r_mag, l_phase, r_phase]   # the default
+/// normalize: per_sample                        # per_sample (default) | fitted | none
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureConfig {
+    /// What every WAV file must look like.
+    pub wav: WavExpect,
+    /// The STFT.
+    pub stft: StftConfig,
+    /// The planes of the output, in order.
+    pub channels: Vec<Channel>,
+    /// How the planes are normalised (see [`Normalize`]).
+    pub normalize: Normalize,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self {
+            wav: WavExpect::default(),
+            stft: StftConfig::default(),
+            channels: Channel::STEREO_MAG_PHASE.to_vec(),
+            normalize: Normalize::PerSample,
+        }
+    }
+}
+
+impl FeatureConfig {
+    /// Records every problem with this configuration (paths relative to this block).
+    pub fn check(&self, issues: &mut Issues) {
+        issues.at("wav", |i| self.wav.check(i));
+        issues.at("stft", |i| self.stft.check(i));
+        issues.require(
+            (1..=2).contains(&self.wav.channels),
+            "wav.channels",
+            format!("must be 1 or 2: features use the left and right channels, got {}", self.wav.channels),
+        );
+        issues.require(!self.channels.is_empty(), "channels", "must name at least one plane (l_mag, r_mag, ...)");
+        for (i, c) in self.channels.iter().enumerate() {
+            if self.channels[..i].contains(c) {
+                issues.push(&format!("channels[{i}]"), format!("{} is listed twice", c.name()));
+            }
+            if c.side() >= usize::from(self.wav.channels) {
+                issues.push(
+                    &format!("channels[{i}]"),
+                    format!("{} needs a right channel but wav.channels is {}", c.name(), self.wav.channels),
+                );
+            }
+        }
+    }
+}
+
+/// A `C x F x T` feature tensor, row-major: plane `c`, bin `k`, frame `t` is
+/// `data[(c * bins + k) * frames + t]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Features {
+    /// What each plane holds.
+    pub channels: Vec<Channel>,
+    /// Frequency bins, `F`.
+    pub bins: usize,
+    /// Frames, `T`.
+    pub frames: usize,
+    /// The values.
+    pub data: Vec<f32>,
+}
+
+impl Features {
+    /// `[C, F, T]`.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.channels.len(), self.bins, self.frames]
+    }
+
+    /// Plane `c`, `F x T` row-major.
+    pub fn plane(&self, c: usize) -> &[f32] {
+        let n = self.bins * self.frames;
+        &self.data[c * n..(c + 1) * n]
+    }
+
+    /// Plane `c`, mutable.
+    pub fn plane_mut(&mut self, c: usize) -> &mut [f32] {
+        let n = self.bins * self.frames;
+        &mut self.data[c * n..(c + 1) * n]
+    }
+}
+
+thread_local! {
+    /// Each thread keeps its STFT buffers between files, so a batch allocates them once.
+    static SCRATCH: RefCell<StftScratch> = RefCell::new(StftScratch::default());
+}
+
+/// A checked [`FeatureConfig`] with its STFT planned: turns files into [`Features`]. Cheap to
+/// clone and `Sync`, so threads share one.
+#[derive(Clone, Debug)]
+pub struct FeatureExtractor {
+    config: FeatureConfig,
+    stft: Stft,
+}
+
+impl FeatureExtractor {
+    /// Checks `config` (every problem at once) and plans the STFT.
+    pub fn new(config: FeatureConfig) -> Result<Self, AudioError> {
+        let mut issues = Issues::default();
+        config.check(&mut issues);
+        if !issues.is_empty() {
+            return Err(AudioError::Config(issues.into_vec()));
+        }
+        let stft = Stft::new(&config.stft)
+            .map_err(|e| AudioError::Config(vec![kindling_core::ConfigIssue::new("stft", e.to_string())]))?;
+        Ok(Self { config, stft })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FeatureConfig {
+        &self.config
+    }
+
+    /// The planned STFT.
+    pub fn stft(&self) -> &Stft {
+        &self.stft
+    }
+
+    /// The shape every file gives, when `wav.duration` fixes the length.
+    pub fn shape(&self) -> Option<[usize; 3]> {
+        let frames = self.stft.frames(self.config.wav.target_frames()?).ok()?;
+        Some([self.config.channels.len(), self.stft.bins(), frames])
+    }
+
+    /// Reads, checks and transforms one file. With `normalize: per_sample` the result is
+    /// normalised; with `fitted` it is raw, for [`crate::NormStats::apply`].
+    pub fn from_path(&self, path: &Path) -> Result<Features, AudioError> {
+        let bytes = std::fs::read(path).map_err(|e| AudioError::io(path, e))?;
+        self.from_bytes(path, &bytes)
+    }
+
+    /// As [`FeatureExtractor::from_path`], for the bytes of `path` already in memory.
+    pub fn from_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Features, AudioError> {
+        let audio = self.config.wav.decode(path, bytes)?;
+        self.from_audio(path, &audio)
+    }
+
+    /// Transforms audio that already fits `wav` (see [`WavExpect::conform`]); `path` names the
+    /// source in errors.
+    pub fn from_audio(&self, path: &Path, audio: &Audio) -> Result<Features, AudioError> {
+        let channels = &self.config.channels;
+        if let Some(c) = channels.iter().find(|c| c.side() >= audio.channels.len()) {
+            return Err(AudioError::mismatch(
+                path,
+                format!("has {} channel(s), {} needs a right channel", audio.channels.len(), c.name()),
+            ));
+        }
+        let stft_error = |source| AudioError::Stft { path: path.to_owned(), source };
+        let frames = self.stft.frames(audio.frames()).map_err(stft_error)?;
+        let bins = self.stft.bins();
+        let plane = bins * frames;
+        let mut data = vec![0.0f32; channels.len() * plane];
+        let mut planes: Vec<Option<&mut [f32]>> = data.chunks_exact_mut(plane).map(Some).collect();
+        SCRATCH.with(|scratch| {
+            let scratch = &mut scratch.borrow_mut();
+            for (side, signal) in audio.channels.iter().enumerate().take(2) {
+                let mut out = StftOutputs::default();
+                let mut any = false;
+                for (c, slot) in channels.iter().zip(planes.iter_mut()) {
+                    if c.side() != side {
+                        continue;
+                    }
+                    any = true;
+                    let target = slot.take();
+                    match c.quantity() {
+                        Quantity::Magnitude => out.magnitude = target,
+                        Quantity::Phase => out.phase = target,
+                        Quantity::Power => out.power = target,
+                        Quantity::LogMagnitude => out.log_magnitude = target,
+                    }
+                }
+                if any {
+                    self.stft.compute(signal, scratch, out).map_err(stft_error)?;
+                }
+            }
+            Ok::<(), AudioError>(())
+        })?;
+        let mut features = Features { channels: channels.clone(), bins, frames, data };
+        if self.config.normalize == Normalize::PerSample {
+            norm::normalize_per_sample(&mut features);
+        }
+        Ok(features)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{TempDir, stereo_tone_wav, write_int_wav};
+
+    fn config(channels: &[Channel], normalize: Normalize) -> FeatureConfig {
+        FeatureConfig {
+            wav: WavExpect { duration: Some(0.5), ..WavExpect::default() },
+            stft: StftConfig { n_fft: 128, hop_length: Some(64), ..StftConfig::default() },
+            channels: channels.to_vec(),
+            normalize,
+        }
+    }
+
+    #[test]
+    fn stereo_file_gives_mag_and_phase_planes_in_order() {
+        let dir = TempDir::new("features");
+        let path = dir.join("a.wav");
+        stereo_tone_wav(&path, 16_000, 8000, 1);
+        let ex = FeatureExtractor::new(config(&Channel::STEREO_MAG_PHASE, Normalize::None)).unwrap();
+        let f = ex.from_path(&path).unwrap();
+        assert_eq!(f.shape(), [4, 65, 126]);
+        assert_eq!(ex.shape(), Some([4, 65, 126]));
+
+        let audio = read_expected(&ex, &path);
+        let (l_mag, l_phase) = ex.stft().magnitude_phase(&audio.channels[0]).unwrap();
+        let (r_mag, r_phase) = ex.stft().magnitude_phase(&audio.channels[1]).unwrap();
+        assert_eq!(f.plane(0), &l_mag[..]);
+        assert_eq!(f.plane(1), &r_mag[..]);
+        assert_eq!(f.plane(2), &l_phase[..]);
+        assert_eq!(f.plane(3), &r_phase[..]);
+        // The right channel is quieter: its magnitudes are smaller.
+        assert!(r_mag.iter().sum::<f32>() < l_mag.iter().sum::<f32>());
+
+        // Any subset in any order, including the derived quantities.
+        let pick = [Channel::RPhase, Channel::LLogmag, Channel::RPower];
+        let g = FeatureExtractor::new(config(&pick, Normalize::None)).unwrap().from_path(&path).unwrap();
+        assert_eq!(g.shape(), [3, 65, 126]);
+        assert_eq!(g.plane(0), &r_phase[..]);
+        for ((&lg, &m), (&p, &rm)) in g.plane(1).iter().zip(&l_mag).zip(g.plane(2).iter().zip(&r_mag)) {
+            assert!((lg - (m + crate::stft::LOG_EPS).ln()).abs() < 1e-5);
+            assert!((p - rm * rm).abs() <= 1e-5 * rm * rm + 1e-6);
+        }
+    }
+
+    fn read_expected(ex: &FeatureExtractor, path: &Path) -> Audio {
+        ex.config().wav.read(path).unwrap()
+    }
+
+    #[test]
+    fn per_sample_normalisation_is_applied_on_extraction() {
+        let dir = TempDir::new("features-norm");
+        let path = dir.join("a.wav");
+        stereo_tone_wav(&path, 16_000, 8000, 2);
+        let f = FeatureExtractor::new(config(&Channel::STEREO_MAG_PHASE, Normalize::PerSample))
+            .unwrap()
+            .from_path(&path)
+            .unwrap();
+        let mags: Vec<f64> = f.plane(0).iter().chain(f.plane(1)).map(|&x| f64::from(x)).collect();
+        let mean = mags.iter().sum::<f64>() / mags.len() as f64;
+        let var = mags.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / mags.len() as f64;
+        assert!(mean.abs() < 1e-4 && (var.sqrt() - 1.0).abs() < 1e-4, "{mean} {var}");
+        let raw = FeatureExtractor::new(config(&Channel::STEREO_MAG_PHASE, Normalize::Fitted))
+            .unwrap()
+            .from_path(&path)
+            .unwrap();
+        assert_ne!(raw.data, f.data);
+    }
+
+    #[test]
+    fn configuration_errors_are_collected_with_their_keys() {
+        let mut bad = config(&[Channel::LMag, Channel::LMag, Channel::RMag], Normalize::None);
+        bad.wav.channels = 1;
+        bad.stft.n_fft = 1;
+        let err = FeatureExtractor::new(bad).unwrap_err().to_string();
+        for key in ["stft.n_fft", "channels[1]: l_mag is listed twice", "channels[2]: r_mag needs a right channel"] {
+            assert!(err.contains(key), "`{err}` lacks `{key}`");
+        }
+        let mut quad = config(&[Channel::LMag], Normalize::None);
+        quad.wav.channels = 4;
+        assert!(FeatureExtractor::new(quad).unwrap_err().to_string().contains("wav.channels: must be 1 or 2"));
+        let parsed: FeatureConfig = serde_json::from_str(
+            r#"{"channels": ["l_mag", "r_mag"], "normalize": "fitted", "stft": {"n_fft": 512, "hop_length": 256}}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.channels, [Channel::LMag, Channel::RMag]);
+        assert!(serde_json::from_str::<FeatureConfig>(r#"{"channels": ["left_mag"]}"#).is_err());
+        assert!(serde_json::from_str::<FeatureConfig>(r#"{"normalise": "none"}"#).is_err());
+    }
+
+    #[test]
+    fn mono_and_short_files_are_errors_naming_the_file() {
+        let dir = TempDir::new("features-bad");
+        let mono = dir.join("mono.wav");
+        write_int_wav(&mono, 1, 16_000, 16, &vec![0; 8000]);
+        let ex = FeatureExtractor::new(config(&Channel::STEREO_MAG_PHASE, Normalize::None)).unwrap();
+        let err = ex.from_path(&mono).unwrap_err().to_string();
+        assert!(err.contains("mono.wav") && err.contains("mono"), "{err}");
+
+        let short = dir.join("short.wav");
+        write_int_wav(&short, 2, 16_000, 16, &vec![0; 100]);
+        let mut any_length = config(&Channel::STEREO_MAG_PHASE, Normalize::None);
+        any_length.wav.duration = None;
+        let err = FeatureExtractor::new(any_length).unwrap().from_path(&short).unwrap_err().to_string();
+        assert!(err.contains("short.wav") && err.contains("50 samples") && err.contains("at least 65"), "{err}");
+    }
+}
