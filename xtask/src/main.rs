@@ -5,6 +5,8 @@
 //! - `sweep <pipeline> [kindling sweep options]`: builds the release `kindling` binary and runs
 //!   `kindling sweep` with the same arguments (`--parallel N`, `--resume`, `--dry-run`, ...).
 //!   The engine is the `kindling-sweep` crate; this is a thin driver.
+//! - `data stereo [--per-class N]`: the stereo direction data sets of experiment 1 (installs the
+//!   measured HRIRs and recordings with apt-get when missing), under `data/stereo-direction/`.
 //! - `check tensorboard`: a short run's event file read back by the `tensorboard` Python
 //!   package and compared with its `history.csv`.
 //! - `bench conv [--iterations N]`: the direct loop, im2col + GEMM and burn's conv2d on the
@@ -26,6 +28,7 @@ use anyhow::{Context, Result, bail};
 mod bench;
 mod bench_sweep;
 mod check;
+mod data;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +40,7 @@ fn main() -> Result<()> {
         Some("bench") => bench::run(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         Some("check") => check::run(&args[1..]),
+        Some("data") => data::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile] | bench conv [--iterations N] | bench sweep [--parallel N]"

@@ -57,8 +57,11 @@
 //! # }
 //! ```
 //!
-//! This crate does not resample, read YAML, or know about tensors on devices: it hands out
-//! `Vec<f32>` with a shape, and the caller makes tensors of them.
+//! This crate does not read YAML or know about tensors on devices: it hands out `Vec<f32>` with
+//! a shape, and the caller makes tensors of them. Two more pieces serve Kindling's pipelines:
+//! [`spatial`] builds the stereo direction data set from measured head-related impulse
+//! responses (`kindling data spatialize`), and the `audio_dataset` stage (see [`plugin`]) turns a
+//! folder or manifest of WAV files into cached features that load one batch at a time.
 
 pub mod augment;
 pub mod cache;
@@ -68,6 +71,8 @@ mod fastmath;
 pub mod features;
 pub mod hash;
 pub mod norm;
+pub mod spatial;
+mod stage;
 pub mod stft;
 #[cfg(test)]
 mod testutil;
@@ -79,8 +84,14 @@ pub use dataset::{AudioDataset, AudioItem};
 pub use error::AudioError;
 pub use features::{Channel, FeatureConfig, FeatureExtractor, Features};
 pub use norm::{NormFitter, NormStats, Normalize};
+pub use stage::AudioDatasetConfig;
 pub use stft::{PadMode, Stft, StftConfig};
 pub use wav::{Audio, LengthPolicy, MonoPolicy, WavExpect, read_wav};
+
+/// The audio stages, for a [`kindling_core::Registry`]: `audio_dataset`.
+pub fn plugin() -> kindling_core::Plugin {
+    kindling_core::Plugin { name: "audio", stages: vec![stage::audio_dataset()] }
+}
 
 /// The README's example, compiled and run as a doctest so it cannot go stale.
 #[cfg(doctest)]

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kindling_core::{DeviceChoice, Registry};
 
+mod data;
 mod sweep;
 
 /// burn's CPU backend allocates a fresh buffer per tile, task and result; with mimalloc that
@@ -45,6 +46,9 @@ enum Command {
     /// Run a sweep: every trial of the pipeline's `sweep:` block, one process each, resumable,
     /// here or on a cluster.
     Sweep(Box<sweep::SweepArgs>),
+    /// Build data sets (`kindling data spatialize ...`).
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Compare the trials of a sweep directory: report.csv, report.md and report.html.
     Report {
         /// The sweep directory.
@@ -103,8 +107,13 @@ enum Command {
 }
 
 fn registry() -> Result<Registry> {
-    Registry::new(vec![kindling_vision::plugin(), kindling_models::plugin(), kindling_train::plugin()])
-        .map_err(anyhow::Error::msg)
+    Registry::new(vec![
+        kindling_vision::plugin(),
+        kindling_audio::plugin(),
+        kindling_models::plugin(),
+        kindling_train::plugin(),
+    ])
+    .map_err(anyhow::Error::msg)
 }
 
 fn main() -> ExitCode {
@@ -173,6 +182,7 @@ fn real_main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sweep(args) => sweep::run(&registry, *args),
+        Command::Data(command) => data::run(command),
         Command::Report { dir, heatmap, grid } => {
             let pair = |s: Option<String>| -> Result<Option<(String, String)>> {
                 s.map(|s| {
