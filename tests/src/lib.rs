@@ -43,3 +43,64 @@ pub fn shipped_pipelines() -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Writes a deterministic 0.4 s mono noise burst at 16 kHz (a stand-in recording).
+pub fn noise_source(path: &Path) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("a writable scratch directory");
+    let mut x: u32 = 0x9e37_79b9;
+    for _ in 0..6400 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        w.write_sample((x >> 16) as i16 / 4).expect("a writable scratch directory");
+    }
+    w.finalize().expect("a writable scratch directory");
+}
+
+/// A tiny stereo direction set in `dir/set/`, made as `kindling data spatialize` makes the real
+/// one but with synthetic HRIRs: `classes` directions from -90 to +90 degrees, `per_class`
+/// one-second samples each. Returns its manifest.
+pub fn tiny_stereo_set(dir: &Path, classes: usize, per_class: usize) -> PathBuf {
+    use kindling_audio::spatial::{SpatialConfig, spatialize, write_synthetic_hrirs};
+    let hrir = dir.join("hrirs.wav");
+    write_synthetic_hrirs(&hrir, 16_000, 32).expect("a writable scratch directory");
+    noise_source(&dir.join("source.wav"));
+    let mut cfg = SpatialConfig::new(hrir, vec![dir.join("source.wav")]);
+    cfg.directions = (0..classes).map(|i| -90 + (180 * i / (classes - 1).max(1)) as i32).collect();
+    cfg.per_class = per_class;
+    cfg.duration = 1.0;
+    spatialize(&cfg, &dir.join("set")).expect("the synthetic set builds").manifest
+}
+
+/// Overrides that make a shipped pipeline small and self-contained for tests: a few hundred
+/// images for IDX pipelines; for audio pipelines, a tiny synthetic stereo set of 11 directions
+/// made in `scratch` (the real sets are built by `cargo xtask data stereo`), one second long.
+pub fn small_data_overrides(pipeline: &Path, scratch: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(pipeline).expect("a readable pipeline");
+    let mut set = Vec::new();
+    if text.contains("stage: idx_dataset") {
+        set.extend(
+            ["idx_dataset.train_limit=256", "idx_dataset.test_limit=64", "idx_dataset.valid_fraction=0.25"]
+                .map(String::from),
+        );
+    }
+    if text.contains("stage: audio_dataset") {
+        let manifest = scratch.join("set/manifest.csv");
+        if !manifest.exists() {
+            tiny_stereo_set(scratch, 11, 4);
+        }
+        set.push(format!("audio_dataset.manifest={}", manifest.display()));
+        set.push(format!("audio_dataset.cache_dir={}", scratch.join("cache").display()));
+        set.push("audio_dataset.features.wav.duration=1.0".to_owned());
+        if text.contains("valid_manifest:") {
+            set.push(format!("audio_dataset.valid_manifest={}", manifest.display()));
+        }
+    }
+    set
+}

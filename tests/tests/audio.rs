@@ -4,37 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use kindling_audio::spatial::{SpatialConfig, spatialize, write_synthetic_hrirs};
-
-fn noise_source(path: &Path) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    // A deterministic pseudo-random burst (xorshift), 0.4 s.
-    let mut x: u32 = 0x9e37_79b9;
-    for _ in 0..6400 {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        w.write_sample((x >> 16) as i16 / 4).unwrap();
-    }
-    w.finalize().unwrap();
-}
-
 /// A 3-direction set of 4 one-second samples each, and a pipeline over it.
 fn tiny_set(root: &Path) -> PathBuf {
-    let hrir = root.join("hrirs.wav");
-    write_synthetic_hrirs(&hrir, 16_000, 32).unwrap();
-    noise_source(&root.join("source.wav"));
-    let mut cfg = SpatialConfig::new(hrir, vec![root.join("source.wav")]);
-    cfg.directions = vec![-90, 0, 90];
-    cfg.per_class = 4;
-    cfg.duration = 1.0;
-    spatialize(&cfg, &root.join("set")).unwrap();
+    tests::tiny_stereo_set(root, 3, 4);
     let pipeline = root.join("audio.yaml");
     std::fs::write(
         &pipeline,

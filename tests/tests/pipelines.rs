@@ -4,17 +4,12 @@
 fn every_shipped_pipeline_runs_one_short_epoch() {
     let registry = tests::registry();
     let root = tests::scratch("pipelines");
-    let set: Vec<String> = [
-        "device=cpu",
-        "idx_dataset.train_limit=256",
-        "idx_dataset.test_limit=64",
-        "idx_dataset.valid_fraction=0.25",
-        "train.epochs=1",
-        "train.save_model=false",
-    ]
-    .map(String::from)
-    .to_vec();
+    let audio = root.join("audio");
+    std::fs::create_dir_all(&audio).unwrap();
     for file in tests::shipped_pipelines() {
+        let mut set: Vec<String> =
+            ["device=cpu", "train.epochs=1", "train.save_model=false"].map(String::from).to_vec();
+        set.extend(tests::small_data_overrides(&file, &audio));
         let plan = kindling_pipeline::load(&file, &registry, &set).unwrap_or_else(|e| panic!("{e}"));
         let outcome = kindling_pipeline::run(plan, &root).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let history = std::fs::read_to_string(outcome.run_dir.join("history.csv")).unwrap();
