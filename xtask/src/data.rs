@@ -32,6 +32,37 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             other => bail!("unknown flag {other}"),
         }
     }
+    ensure_packages()?;
+    crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
+    let sets: &[(&str, &[&str])] = &[
+        ("kemar", &["--head", "kemar", "--seed", "1"]),
+        ("kemar-hard", &["--head", "kemar", "--seed", "2", "--snr-db", "0", "--rt60", "0.4"]),
+        ("fabian-hard", &["--head", "fabian", "--seed", "3", "--snr-db", "0", "--rt60", "0.4"]),
+    ];
+    for (name, extra) in sets {
+        spatialize(&Path::new("data/stereo-direction").join(name), &per_class, extra)?;
+    }
+    Ok(())
+}
+
+/// Runs `kindling data spatialize --out <out> --per-class <n> <extra...>` (the binary must be
+/// built).
+pub(crate) fn spatialize(out: &Path, per_class: &str, extra: &[&str]) -> Result<()> {
+    eprintln!("building {}", out.display());
+    let status = Command::new("target/release/kindling")
+        .args(["data", "spatialize", "--out"])
+        .arg(out)
+        .args(["--per-class", per_class])
+        .args(extra)
+        .status()?;
+    if !status.success() {
+        bail!("kindling data spatialize failed for {}", out.display());
+    }
+    Ok(())
+}
+
+/// Installs the packages the sets are made from, with apt-get, when their files are missing.
+pub(crate) fn ensure_packages() -> Result<()> {
     let missing: Vec<&str> = PACKAGES.iter().filter(|(_, f)| !Path::new(f).exists()).map(|(p, _)| *p).collect();
     if !missing.is_empty() {
         eprintln!("$ apt-get install -y --no-install-recommends {}", missing.join(" "));
@@ -44,25 +75,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .success();
         if !ok {
             bail!("apt-get install {} failed (run it as root, after apt-get update)", missing.join(" "));
-        }
-    }
-    crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
-    let sets: &[(&str, &[&str])] = &[
-        ("kemar", &["--head", "kemar", "--seed", "1"]),
-        ("kemar-hard", &["--head", "kemar", "--seed", "2", "--snr-db", "0", "--rt60", "0.4"]),
-        ("fabian-hard", &["--head", "fabian", "--seed", "3", "--snr-db", "0", "--rt60", "0.4"]),
-    ];
-    for (name, extra) in sets {
-        let out = Path::new("data/stereo-direction").join(name);
-        eprintln!("building {}", out.display());
-        let status = Command::new("target/release/kindling")
-            .args(["data", "spatialize", "--out"])
-            .arg(&out)
-            .args(["--per-class", &per_class])
-            .args(*extra)
-            .status()?;
-        if !status.success() {
-            bail!("kindling data spatialize failed for {}", out.display());
         }
     }
     Ok(())
