@@ -23,8 +23,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let marker = venv.join(".tensorboard");
     if !marker.exists() {
         eprintln!("installing tensorboard into {} (once)", venv.display());
-        sh(Command::new("python3").args(["-m", "venv", "--clear"]).arg(venv))?;
-        sh(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "--no-cache-dir", "tensorboard"]))?;
+        crate::bench::sh(Command::new("python3").args(["-m", "venv", "--clear"]).arg(venv))?;
+        crate::bench::sh(Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--no-cache-dir",
+            "tensorboard",
+        ]))?;
         std::fs::write(&marker, "")?;
     }
     crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
@@ -49,7 +54,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .next()
         .context("the run left no directory")?;
-    sh(Command::new(&python).arg("xtask/bench/check_tensorboard.py").arg(&run_dir))
+    crate::bench::sh(Command::new(&python).arg("xtask/bench/check_tensorboard.py").arg(&run_dir))
 }
 
 fn export() -> Result<()> {
@@ -74,13 +79,5 @@ fn export() -> Result<()> {
             .context("the run left no directory")?;
         dirs.push(dir);
     }
-    sh(Command::new(&python).arg("xtask/bench/check_export.py").args(&dirs))
-}
-
-fn sh(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status})");
-    }
-    Ok(())
+    crate::bench::sh(Command::new(&python).arg("xtask/bench/check_export.py").args(&dirs))
 }

@@ -320,27 +320,28 @@ pub fn spatialize(cfg: &SpatialConfig, out: &Path) -> Result<SpatialOutcome, Spa
         .collect::<Result<_, SpatialError>>()?;
     let manifest = out.join("manifest.csv");
     let text = String::from("path,label\n") + &rows.concat();
-    std::fs::write(&manifest, text).map_err(|e| file_err(&manifest, e))?;
+    kindling_core::write_atomic(&manifest, text.as_bytes()).map_err(|e| file_err(&manifest, e))?;
     let json = out.join("spatialize.json");
-    std::fs::write(&json, serde_json::to_string_pretty(cfg).unwrap_or_default()).map_err(|e| file_err(&json, e))?;
+    kindling_core::write_atomic(&json, serde_json::to_string_pretty(cfg).unwrap_or_default().as_bytes())
+        .map_err(|e| file_err(&json, e))?;
     Ok(SpatialOutcome { files: rows.len(), manifest })
 }
 
-/// Writes 16-bit stereo PCM to a temporary sibling, then renames it into place.
+/// Encodes 16-bit stereo PCM in memory and writes it atomically.
 fn write_stereo(path: &Path, l: &[f32], r: &[f32], rate: u32) -> Result<(), SpatialError> {
     let spec =
         hound::WavSpec { channels: 2, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let tmp = path.with_extension("wav.tmp");
-    let result = (|| -> Result<(), hound::Error> {
-        let mut w = hound::WavWriter::create(&tmp, spec)?;
+    let mut bytes = std::io::Cursor::new(Vec::with_capacity(44 + 4 * l.len()));
+    let encoded = (|| -> Result<(), hound::Error> {
+        let mut w = hound::WavWriter::new(&mut bytes, spec)?;
         for (&a, &b) in l.iter().zip(r) {
             w.write_sample((a.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
             w.write_sample((b.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
         }
         w.finalize()
     })();
-    result.map_err(|e| file_err(path, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| file_err(path, e))
+    encoded.map_err(|e| file_err(path, e))?;
+    kindling_core::write_atomic(path, bytes.get_ref()).map_err(|e| file_err(path, e))
 }
 
 /// Writes a synthetic HRIR set in the SSR layout (720 channels, 32-bit float at `rate`, `taps`

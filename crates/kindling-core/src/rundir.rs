@@ -26,6 +26,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// This host's name (the kernel's, else `localhost`), read once per process: it names event
+/// files and records which machine ran a sweep's trial.
+pub fn hostname() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| fs::read_to_string("/etc/hostname"))
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .filter(|s| !s.is_empty() && !s.contains('/'))
+            .unwrap_or_else(|| "localhost".to_owned())
+    })
+}
+
 /// One run's directory, `runs/<pipeline>/<run-id>/`.
 #[derive(Clone, Debug)]
 pub struct RunDir {

@@ -204,7 +204,7 @@ fn conclude(
         epochs: 0,
         seconds: r.started.elapsed().as_secs_f64(),
         attempt: r.claim.attempt(),
-        host: hostname(),
+        host: hostname().to_owned(),
         error: None,
     };
     if let Some((reason, values)) = pruned {

@@ -34,6 +34,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use kindling_core::hostname;
 use kindling_core::write_atomic;
 use serde::{Deserialize, Serialize};
 
@@ -281,7 +282,7 @@ impl Store {
         }
         let attempt = last + 1;
         let path = self.trial_dir(id).join(format!("claim.{attempt}"));
-        let info = ClaimInfo { host: hostname(), pid: std::process::id(), job };
+        let info = ClaimInfo { host: hostname().to_owned(), pid: std::process::id(), job };
         let mut file = match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
@@ -390,16 +391,6 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// This host's name (the kernel's, else `localhost`).
-pub fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
 /// A stable 64-bit FNV-1a hash as 16 hex digits: the trial id of a resolved configuration.
 /// (Collisions are out of reach for sweeps of any size a person would run: a million trials
 /// collide with probability about 3e-8.)
@@ -451,7 +442,15 @@ mod tests {
     }
 
     fn result(status: Status) -> TrialResult {
-        TrialResult { status, metric: Some(0.5), epochs: 1, seconds: 1.0, attempt: 0, host: hostname(), error: None }
+        TrialResult {
+            status,
+            metric: Some(0.5),
+            epochs: 1,
+            seconds: 1.0,
+            attempt: 0,
+            host: hostname().to_owned(),
+            error: None,
+        }
     }
 
     #[test]
@@ -499,7 +498,7 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
-        let info = ClaimInfo { host: hostname(), pid, job: None };
+        let info = ClaimInfo { host: hostname().to_owned(), pid, job: None };
         fs::write(store.trial_dir("a").join("claim.1"), serde_json::to_string(&info).unwrap()).unwrap();
         assert!(matches!(store.state("a"), TrialState::Pending));
         let claim = store.try_claim("a", None).unwrap().unwrap();

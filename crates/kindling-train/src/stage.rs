@@ -222,7 +222,7 @@ impl Stage for Train {
         let now =
             || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         let mut events = EventFile::new(now());
-        let events_name = tensorboard::file_name(now(), &host());
+        let events_name = tensorboard::file_name(now(), kindling_core::hostname());
         let classes = data.classes.len();
         let mut last_valid_confusion = None;
         let started = Instant::now();
@@ -330,15 +330,6 @@ impl Stage for Train {
 }
 
 /// Writes `name` into the run directory atomically.
-/// This host's name, for the event file's name (as TensorBoard's writers do).
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty() && !s.contains('/'))
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
 fn write(io: &StageIo<'_>, name: &str, bytes: &[u8]) -> Result<(), StageError> {
     io.run_dir.write(name, bytes).map(drop).map_err(|e| StageError::io(io.run_dir.path().join(name), e))
 }
