@@ -78,8 +78,31 @@ pub fn tiny_stereo_set(dir: &Path, classes: usize, per_class: usize) -> PathBuf 
     spatialize(&cfg, &dir.join("set")).expect("the synthetic set builds").manifest
 }
 
+/// A small RGB image folder made from the shipped Fashion-MNIST subset, as `cargo xtask data
+/// fashion-rgb` makes the whole one: `dir/images/train` (24 images per class) and
+/// `dir/images/test` (8 per class). Made once per scratch directory; returns `dir/images`.
+pub fn tiny_image_folder(dir: &Path) -> PathBuf {
+    let out = dir.join("images");
+    let data = repo_root().join("data/fashion-mnist");
+    for (split, prefix, per_class) in [("train", "train", 24), ("test", "t10k", 8)] {
+        if out.join(split).exists() {
+            continue;
+        }
+        kindling_vision::export_idx_folder(
+            &data.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            &data.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            &out.join(split),
+            true,
+            None,
+            Some(per_class),
+        )
+        .expect("the shipped subset exports");
+    }
+    out
+}
+
 /// Overrides that make a shipped pipeline small and self-contained for tests: a few hundred
-/// images for IDX pipelines; for audio pipelines, a tiny synthetic stereo set of 11 directions
+/// images for IDX pipelines, a small RGB folder for image-folder pipelines; for audio pipelines, a tiny synthetic stereo set of 11 directions
 /// made in `scratch` (the real sets are built by `cargo xtask data stereo`), one second long.
 pub fn small_data_overrides(pipeline: &Path, scratch: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(pipeline).expect("a readable pipeline");
@@ -89,6 +112,14 @@ pub fn small_data_overrides(pipeline: &Path, scratch: &Path) -> Vec<String> {
             ["idx_dataset.train_limit=256", "idx_dataset.test_limit=64", "idx_dataset.valid_fraction=0.25"]
                 .map(String::from),
         );
+    }
+    if text.contains("stage: image_dataset") {
+        let root = tiny_image_folder(scratch);
+        set.push(format!("image_dataset.root={}", root.join("train").display()));
+        if text.contains("test_root:") {
+            set.push(format!("image_dataset.test_root={}", root.join("test").display()));
+        }
+        set.push("image_dataset.valid_fraction=0.25".to_owned());
     }
     if text.contains("stage: audio_dataset") {
         let manifest = scratch.join("set/manifest.csv");

@@ -53,8 +53,10 @@ fn every_shipped_pipeline_validates() {
     let mut sweeps = 0;
     let scratch = tests::scratch("validate-shipped");
     for path in files {
-        // Audio pipelines point at sets `cargo xtask data stereo` builds; here, a tiny stand-in.
-        let set = if std::fs::read_to_string(&path).unwrap().contains("stage: audio_dataset") {
+        // Audio and image-folder pipelines point at sets `cargo xtask data stereo` and `cargo
+        // xtask data fashion-rgb` build; here, tiny stand-ins.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let set = if text.contains("stage: audio_dataset") || text.contains("stage: image_dataset") {
             tests::small_data_overrides(&path, &scratch)
         } else {
             Vec::new()
@@ -74,7 +76,9 @@ fn every_shipped_pipeline_validates() {
 fn the_vgg3_grid_is_experiment_3s_twelve_trials() {
     let registry = tests::registry();
     let path = tests::repo_root().join("pipelines/vgg3-grid.yaml");
-    let prepared = kindling_sweep::prepare(&path, &registry, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let scratch = tests::scratch("vgg3-grid");
+    let set = tests::small_data_overrides(&path, &scratch);
+    let prepared = kindling_sweep::prepare(&path, &registry, &set).unwrap_or_else(|e| panic!("{e}"));
     let labels: Vec<String> = prepared.manifest.trials.iter().map(|t| t.spec.label()).collect();
     assert_eq!(labels.len(), 12);
     assert_eq!(labels[0], "lr=0.001 dropout=0.15 weight_decay=0.005");
@@ -82,4 +86,5 @@ fn the_vgg3_grid_is_experiment_3s_twelve_trials() {
     // Each trial's resolved configuration carries its values.
     assert!(prepared.configs[11].contains("dropout: 0.1\n"), "{}", prepared.configs[11]);
     assert!(prepared.configs[11].contains("weight_decay: 0.0005\n"), "{}", prepared.configs[11]);
+    std::fs::remove_dir_all(&scratch).unwrap();
 }

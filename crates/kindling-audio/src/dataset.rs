@@ -1,19 +1,13 @@
-//! Listing a labelled audio data set: a folder of class folders, or a CSV manifest.
-//!
-//! - Folder: `root/<class>/**/*.wav`, like torchvision's `ImageFolder`: classes are the
-//!   sub-folders of `root` sorted by name (class `i` is the `i`-th name), files are found
-//!   recursively and sorted by path; the `.wav` extension matches in any case. Unlike
-//!   `ImageFolder`, names starting with `.` are skipped (editor and OS litter such as
-//!   `.ipynb_checkpoints` or `._x.wav` would otherwise become a class or a sample), and
-//!   symbolic links to folders below the class level are not followed.
-//! - Manifest: a CSV file whose header names the columns `path` and `label` (others are
-//!   ignored; fields may be double-quoted). Relative paths are resolved against the CSV's
-//!   folder. Classes are the distinct labels sorted by name, as for folders.
+//! Listing a labelled audio data set: a folder of class folders (`root/<class>/**/*.wav`), or
+//! a `path,label` CSV manifest, with the rules of [`kindling_core::LabelledFiles`]: classes
+//! sorted by name as torchvision's `ImageFolder` sorts them, names starting with `.` skipped,
+//! relative manifest paths resolved against the manifest's folder.
 //!
 //! Either way, every problem is an error naming the folder, or the manifest and its line.
 
 use std::path::{Path, PathBuf};
 
+use kindling_core::{LabelledFiles, ListingError};
 use serde::Serialize;
 
 use crate::AudioError;
@@ -39,92 +33,13 @@ pub struct AudioDataset {
 impl AudioDataset {
     /// Lists `root/<class>/**/*.wav`.
     pub fn from_folder(root: &Path) -> Result<Self, AudioError> {
-        let mut classes: Vec<(String, PathBuf)> = Vec::new();
-        for entry in std::fs::read_dir(root).map_err(|e| AudioError::io(root, e))? {
-            let entry = entry.map_err(|e| AudioError::io(root, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if !name.starts_with('.') && path.is_dir() {
-                classes.push((name, path));
-            }
-        }
-        if classes.is_empty() {
-            return Err(AudioError::dataset(root, "has no class folders (expected root/<class>/*.wav)"));
-        }
-        classes.sort();
-        let mut items = Vec::new();
-        for (label, (_, dir)) in classes.iter().enumerate() {
-            let mut files = Vec::new();
-            collect_wavs(dir, &mut files)?;
-            if files.is_empty() {
-                return Err(AudioError::dataset(dir, "is a class folder with no .wav files"));
-            }
-            files.sort();
-            items.extend(files.into_iter().map(|path| AudioItem { path, label: label as u32 }));
-        }
-        Ok(Self { classes: classes.into_iter().map(|(name, _)| name).collect(), items })
+        let (files, _) = LabelledFiles::from_folder(root, &["wav"], false)?;
+        Ok(files.into())
     }
 
     /// Reads a `path,label` CSV manifest.
     pub fn from_manifest(csv: &Path) -> Result<Self, AudioError> {
-        let bytes = std::fs::read(csv).map_err(|e| AudioError::io(csv, e))?;
-        let text = String::from_utf8(bytes).map_err(|_| AudioError::malformed(csv, "is not UTF-8 text"))?;
-        let base = csv.parent().unwrap_or(Path::new(""));
-        let bad = |lines: Vec<(usize, String)>| AudioError::Manifest { path: csv.to_owned(), lines };
-
-        let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
-        let Some((_, header)) = lines.next() else {
-            return Err(bad(vec![(1, "the file is empty; expected a header line `path,label`".into())]));
-        };
-        let header = split_csv(header).unwrap_or_default();
-        let column = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
-        let (Some(path_col), Some(label_col)) = (column("path"), column("label")) else {
-            return Err(bad(vec![(
-                1,
-                format!("the header must name the columns `path` and `label`, found {header:?}"),
-            )]));
-        };
-
-        let mut rows = Vec::new();
-        let mut problems = Vec::new();
-        for (line, raw) in lines {
-            if raw.trim().is_empty() {
-                continue;
-            }
-            let Some(fields) = split_csv(raw) else {
-                problems.push((line, "has an unterminated quoted field".to_owned()));
-                continue;
-            };
-            if fields.len() != header.len() {
-                problems.push((line, format!("has {} fields, the header has {}", fields.len(), header.len())));
-                continue;
-            }
-            let (path, label) = (fields[path_col].trim(), fields[label_col].trim());
-            if path.is_empty() || label.is_empty() {
-                problems.push((line, "has an empty path or label".to_owned()));
-                continue;
-            }
-            let resolved = base.join(path);
-            if !resolved.is_file() {
-                problems.push((line, format!("{} is not a file", resolved.display())));
-                continue;
-            }
-            rows.push((resolved, label.to_owned()));
-        }
-        if !problems.is_empty() {
-            return Err(bad(problems));
-        }
-        if rows.is_empty() {
-            return Err(AudioError::dataset(csv, "lists no files"));
-        }
-        let mut classes: Vec<String> = rows.iter().map(|(_, l)| l.clone()).collect();
-        classes.sort();
-        classes.dedup();
-        let items = rows
-            .into_iter()
-            .map(|(path, label)| AudioItem { path, label: classes.binary_search(&label).unwrap_or(0) as u32 })
-            .collect();
-        Ok(Self { classes, items })
+        Ok(LabelledFiles::from_manifest(csv)?.into())
     }
 
     /// Every item's label, in item order.
@@ -161,51 +76,21 @@ impl AudioDataset {
     }
 }
 
-fn collect_wavs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AudioError> {
-    for entry in std::fs::read_dir(dir).map_err(|e| AudioError::io(dir, e))? {
-        let entry = entry.map_err(|e| AudioError::io(dir, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let kind = entry.file_type().map_err(|e| AudioError::io(&path, e))?;
-        if kind.is_dir() {
-            collect_wavs(&path, out)?;
-        } else if name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(".wav") && path.is_file() {
-            out.push(path);
-        }
+impl From<LabelledFiles> for AudioDataset {
+    fn from(files: LabelledFiles) -> Self {
+        let items = files.items.into_iter().map(|(path, label)| AudioItem { path, label }).collect();
+        Self { classes: files.classes, items }
     }
-    Ok(())
 }
 
-/// Splits one CSV line into fields; `None` for an unterminated quote.
-fn split_csv(line: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(ch) = chars.next() {
-        match (quoted, ch) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (false, '"') if field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
-            }
-            (false, ',') => fields.push(std::mem::take(&mut field)),
-            (_, c) => field.push(c),
+impl From<ListingError> for AudioError {
+    fn from(e: ListingError) -> Self {
+        match e {
+            ListingError::Io { path, source } => Self::Io { path, source },
+            ListingError::Empty { path, message } => Self::Dataset { path, message },
+            ListingError::Manifest { path, lines } => Self::Manifest { path, lines },
         }
     }
-    if quoted {
-        return None;
-    }
-    fields.push(field);
-    Some(fields)
 }
 
 #[cfg(test)]
@@ -247,7 +132,7 @@ mod tests {
         std::fs::write(dir.join("b/readme.txt"), "").unwrap();
         let err = AudioDataset::from_folder(dir.path()).unwrap_err();
         assert_eq!(err.path(), Some(dir.join("b").as_path()));
-        assert!(err.to_string().contains("no .wav files"));
+        assert!(err.to_string().contains("is a class folder with no *.wav files"));
         assert!(AudioDataset::from_folder(&dir.join("missing")).unwrap_err().to_string().contains("missing"));
     }
 

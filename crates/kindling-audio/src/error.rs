@@ -89,10 +89,6 @@ impl AudioError {
         Self::Mismatch { path: path.to_owned(), message: message.into() }
     }
 
-    pub(crate) fn dataset(path: &Path, message: impl Into<String>) -> Self {
-        Self::Dataset { path: path.to_owned(), message: message.into() }
-    }
-
     /// The file this error is about, where there is one.
     pub fn path(&self) -> Option<&Path> {
         match self {

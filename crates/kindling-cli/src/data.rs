@@ -13,6 +13,31 @@ pub(crate) enum DataCommand {
     /// A stereo direction data set: real recordings convolved with measured head-related
     /// impulse responses into N horizontal directions (experiment 1's task).
     Spatialize(SpatializeArgs),
+    /// Write an IDX image set (MNIST, Fashion-MNIST) out as an image folder of PNGs,
+    /// `out/<label>_<class>/<index>.png`, grey or RGB.
+    ImageFolder(ImageFolderArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImageFolderArgs {
+    /// IDX images (`[count, rows, cols]`, gzipped or not).
+    #[arg(long)]
+    images: PathBuf,
+    /// IDX labels.
+    #[arg(long)]
+    labels: PathBuf,
+    /// Output folder; must not exist, or be empty.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write 3-channel RGB PNGs (the grey value in each channel) instead of grey ones.
+    #[arg(long)]
+    rgb: bool,
+    /// Class names in label order, comma-separated (default: the label numbers).
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<String>,
+    /// Write only the first N images of each class.
+    #[arg(long)]
+    per_class: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -69,7 +94,23 @@ const PACKAGES: &str = "soundscaperenderer-common alsa-utils sound-theme-freedes
 pub(crate) fn run(command: DataCommand) -> Result<ExitCode> {
     match command {
         DataCommand::Spatialize(a) => spatialize_command(a),
+        DataCommand::ImageFolder(a) => image_folder_command(a),
     }
+}
+
+fn image_folder_command(a: ImageFolderArgs) -> Result<ExitCode> {
+    let start = Instant::now();
+    let classes = (!a.classes.is_empty()).then_some(a.classes.as_slice());
+    let summary = kindling_vision::export_idx_folder(&a.images, &a.labels, &a.out, a.rgb, classes, a.per_class)?;
+    let total: usize = summary.counts.iter().sum();
+    println!(
+        "{total} {} PNGs in {} class folders in {:.1} s -> {}",
+        if a.rgb { "RGB" } else { "grey" },
+        summary.folders.len(),
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn spatialize_command(a: SpatializeArgs) -> Result<ExitCode> {

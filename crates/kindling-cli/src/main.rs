@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use kindling_core::{DeviceChoice, Registry};
 
 mod data;
+mod preview;
 mod sweep;
 
 /// burn's CPU backend allocates a fresh buffer per tile, task and result; with mimalloc that
@@ -46,7 +47,10 @@ enum Command {
     /// Run a sweep: every trial of the pipeline's `sweep:` block, one process each, resumable,
     /// here or on a cluster.
     Sweep(Box<sweep::SweepArgs>),
-    /// Build data sets (`kindling data spatialize ...`).
+    /// Write a PNG grid of training samples as the model sees them: the evaluation view, then
+    /// the augmented views of the first epochs.
+    Preview(preview::PreviewArgs),
+    /// Build data sets (`kindling data spatialize ...`, `kindling data image-folder ...`).
     #[command(subcommand)]
     Data(data::DataCommand),
     /// Compare the trials of a sweep directory: report.csv, report.md and report.html.
@@ -183,6 +187,7 @@ fn real_main() -> Result<ExitCode> {
         }
         Command::Sweep(args) => sweep::run(&registry, *args),
         Command::Data(command) => data::run(command),
+        Command::Preview(args) => preview::run(&registry, args),
         Command::Report { dir, heatmap, grid } => {
             let pair = |s: Option<String>| -> Result<Option<(String, String)>> {
                 s.map(|s| {

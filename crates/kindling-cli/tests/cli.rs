@@ -71,13 +71,90 @@ fn summary_prints_the_layer_table_with_shapes_and_parameters() {
     assert!(rows[14].trim_start().starts_with("total") && rows[14].ends_with("338006"), "{stdout}");
 }
 
+/// `kindling data image-folder` on the shipped Fashion-MNIST subset: `per_class` RGB PNGs of
+/// each class in a fresh folder `name` under the temp dir.
+fn image_folder(name: &str, per_class: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kindling-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = kindling(&[
+        "data",
+        "image-folder",
+        "--images",
+        "data/fashion-mnist/train-images-idx3-ubyte.gz",
+        "--labels",
+        "data/fashion-mnist/train-labels-idx1-ubyte.gz",
+        "--out",
+        dir.to_str().unwrap(),
+        "--rgb",
+        "--per-class",
+        per_class,
+        "--classes",
+        "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains(&format!("{} RGB PNGs in 10 class folders", 10 * per_class.parse::<usize>().unwrap()))
+    );
+    dir
+}
+
 #[test]
 fn model_dropout_sets_every_dropout_layer_and_is_range_checked() {
-    let out = kindling(&["summary", "pipelines/vgg3-grid.yaml", "--set", "model.dropout=0.3"]);
+    let folder = image_folder("dropout", "2");
+    let root = format!("image_dataset.root={}", folder.display());
+    let test = format!("image_dataset.test_root={}", folder.display());
+    let summary = |dropout: &str| {
+        kindling(&["summary", "pipelines/vgg3-grid.yaml", "--set", &root, "--set", &test, "--set", dropout])
+    };
+    let out = summary("model.dropout=0.3");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert_eq!(stdout.matches("dropout 0.3 ").count(), 2, "{stdout}");
-    let out = kindling(&["summary", "pipelines/vgg3-grid.yaml", "--set", "model.dropout=1.5"]);
+    let out = summary("model.dropout=1.5");
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("stages[1].with.dropout: must be in [0, 1), got 1.5"), "{}", text(&out.stderr));
+
+    // Exporting into a folder that is not empty is refused and leaves it alone.
+    let before = std::fs::read_dir(folder.join("0_T-shirt-top")).unwrap().count();
+    let out = kindling(&[
+        "data",
+        "image-folder",
+        "--images",
+        "data/fashion-mnist/train-images-idx3-ubyte.gz",
+        "--labels",
+        "data/fashion-mnist/train-labels-idx1-ubyte.gz",
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("exists and is not empty"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_dir(folder.join("0_T-shirt-top")).unwrap().count(), before);
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+#[test]
+fn preview_draws_the_evaluation_view_and_the_augmented_epochs_of_each_sample() {
+    let png = std::env::temp_dir().join(format!("kindling-cli-preview-{}.png", std::process::id()));
+    let out = kindling(&[
+        "preview",
+        "pipelines/mnist-augment.yaml",
+        "--set",
+        "idx_dataset.train_limit=200",
+        "--samples",
+        "4",
+        "--epochs",
+        "3",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("4 samples x (evaluation view + 3 training epochs)"), "{}", text(&out.stdout));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    // IHDR: width and height, big-endian, at bytes 16..24. 28 px tiles are drawn 4x (112 px)
+    // with 4 px gaps: 4 columns and 4 rows.
+    let side = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!((side(16), side(20)), (4 + 4 * 116, 4 + 4 * 116));
+    std::fs::remove_file(&png).unwrap();
 }

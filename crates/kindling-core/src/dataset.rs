@@ -18,6 +18,14 @@ pub struct Split {
 pub trait SampleSource: Send + Sync + std::fmt::Debug {
     /// Writes sample `i` (as many values as `out` holds) into `out`; the error names the file.
     fn load(&self, i: usize, out: &mut [f32]) -> Result<(), String>;
+
+    /// Writes sample `i` as training sees it in `epoch`: with the random augmentation drawn
+    /// for (the run's seed, `epoch`, `i`), so it does not depend on which thread loads it or
+    /// in what order. The default has no augmentation and is [`SampleSource::load`].
+    fn load_train(&self, i: usize, epoch: usize, out: &mut [f32]) -> Result<(), String> {
+        let _ = epoch;
+        self.load(i, out)
+    }
 }
 
 impl Split {
@@ -36,6 +44,14 @@ impl Split {
                 out.copy_from_slice(values);
                 Ok(())
             }
+        }
+    }
+
+    /// Writes sample `i` as training sees it in `epoch` (augmented, when the source augments).
+    pub fn train_sample_into(&self, i: usize, epoch: usize, out: &mut [f32]) -> Result<(), String> {
+        match &self.source {
+            Some(source) => source.load_train(i, epoch, out),
+            None => self.sample_into(i, out),
         }
     }
 
@@ -110,5 +126,36 @@ mod tests {
         lazy.sample_into(2, &mut out).unwrap();
         assert_eq!(out, [2.0, 2.0]);
         assert_eq!(lazy.sample_into(3, &mut out).unwrap_err(), "cache/3.f32: truncated");
+        // Without augmentation, training reads the same values in every epoch.
+        lazy.train_sample_into(2, 7, &mut out).unwrap();
+        assert_eq!(out, [2.0, 2.0]);
+        memory.train_sample_into(0, 7, &mut out).unwrap();
+        assert_eq!(out, [1.0, 2.0]);
+    }
+
+    /// Adds the epoch to every value in training.
+    #[derive(Debug)]
+    struct Shifting;
+
+    impl SampleSource for Shifting {
+        fn load(&self, i: usize, out: &mut [f32]) -> Result<(), String> {
+            out.fill(i as f32);
+            Ok(())
+        }
+
+        fn load_train(&self, i: usize, epoch: usize, out: &mut [f32]) -> Result<(), String> {
+            out.fill((i + epoch) as f32);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn training_reads_go_through_the_sources_augmentation_and_evaluation_reads_do_not() {
+        let split = Split { x: Vec::new(), y: vec![0; 2], source: Some(std::sync::Arc::new(Shifting)) };
+        let mut out = [0.0; 1];
+        split.train_sample_into(1, 10, &mut out).unwrap();
+        assert_eq!(out, [11.0]);
+        split.sample_into(1, &mut out).unwrap();
+        assert_eq!(out, [1.0]);
     }
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use kindling_core::{Artifacts, RunDir, StageError, StageIo, Summary};
+use kindling_core::{Artifacts, Dataset, RunDir, StageError, StageIo, Summary};
 
 use crate::Plan;
 
@@ -90,4 +90,34 @@ fn run_stages(plan: Plan, run_dir: RunDir) -> Result<RunOutcome, RunError> {
         summary: artifacts.take::<Summary>().unwrap_or_default(),
         stage_seconds,
     })
+}
+
+/// Runs `plan`'s stages only until one has produced the data set, and returns it: what
+/// `kindling preview` shows. The stages run in a scratch directory that is removed afterwards.
+pub fn load_data(plan: Plan) -> Result<Dataset, RunError> {
+    let scratch = std::env::temp_dir().join(format!("kindling-data-{}-{}", plan.name, std::process::id()));
+    let run_dir = RunDir::at(&scratch).map_err(dir_error(&scratch))?;
+    let mut artifacts = Artifacts::default();
+    artifacts.insert(plan.device);
+    artifacts.insert(Summary::default());
+    let mut result = None;
+    for (index, mut s) in plan.stages.into_iter().enumerate() {
+        let mut io =
+            StageIo { artifacts: &mut artifacts, run_dir: &run_dir, seed: plan.seed, base_dir: &plan.base_dir };
+        if let Err(source) = s.prepared.stage.run(&mut io) {
+            result = Some(Err(RunError::Stage { index, kind: s.kind, run_dir: scratch.clone(), source }));
+            break;
+        }
+        if let Some(data) = artifacts.take::<Dataset>() {
+            result = Some(Ok(data));
+            break;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    result.unwrap_or(Err(RunError::Stage {
+        index: 0,
+        kind: "data".to_owned(),
+        run_dir: scratch,
+        source: StageError::MissingArtifact("dataset"),
+    }))
 }

@@ -2,13 +2,21 @@
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use kindling_core::Split;
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use kindling_core::{SampleSource, Split};
 use kindling_metrics::ConfusionMatrix;
 use kindling_models::Sequential;
+use rayon::prelude::*;
 
 use crate::history::SplitMetrics;
 
 /// Mini-batches of a split in a given order: `(images [b, c, h, w], labels [b])`.
+///
+/// In-memory splits are copied batch by batch as they are asked for. Splits whose samples
+/// come from a [`kindling_core::SampleSource`] (decoded images, cached spectrograms) are
+/// loaded by a background thread that fills each batch in parallel and keeps
+/// [`PREFETCH`] batches ready, so decoding and augmentation overlap the training step.
 #[derive(Debug)]
 pub struct Batches<'a> {
     split: &'a Split,
@@ -16,13 +24,63 @@ pub struct Batches<'a> {
     order: Vec<usize>,
     batch_size: usize,
     pos: usize,
+    epoch: Option<usize>,
+    prefetched: Option<Receiver<HostBatch>>,
     device: Device,
 }
 
+/// How many loaded batches the background loader keeps ahead of the consumer.
+pub const PREFETCH: usize = 2;
+
+/// A batch on the host: sample values and labels, or why it could not be loaded.
+type HostBatch = Result<(Vec<f32>, Vec<i64>), String>;
+
 impl<'a> Batches<'a> {
-    /// Batches of `split` (samples of `shape`) in `order`, the last one possibly short.
+    /// Batches of `split` (samples of `shape`) in `order`, the last one possibly short, as
+    /// evaluation sees them (no augmentation).
     pub fn new(split: &'a Split, shape: [usize; 3], order: Vec<usize>, batch_size: usize, device: &Device) -> Self {
-        Self { split, shape, order, batch_size, pos: 0, device: device.clone() }
+        Self::load(split, shape, order, batch_size, None, device)
+    }
+
+    /// Batches as training sees them in `epoch`: augmented, where the split's source augments.
+    pub fn train(
+        split: &'a Split,
+        shape: [usize; 3],
+        order: Vec<usize>,
+        batch_size: usize,
+        epoch: usize,
+        device: &Device,
+    ) -> Self {
+        Self::load(split, shape, order, batch_size, Some(epoch), device)
+    }
+
+    fn load(
+        split: &'a Split,
+        shape: [usize; 3],
+        order: Vec<usize>,
+        batch_size: usize,
+        epoch: Option<usize>,
+        device: &Device,
+    ) -> Self {
+        let batch_size = batch_size.max(1);
+        let prefetched = split.source.clone().map(|source| {
+            let per: usize = shape.iter().product();
+            let labels = split.y.clone();
+            let order = order.clone();
+            let (tx, rx) = sync_channel(PREFETCH);
+            std::thread::spawn(move || {
+                for idx in order.chunks(batch_size) {
+                    let batch = load_batch(source.as_ref(), &labels, idx, per, epoch);
+                    let failed = batch.is_err();
+                    // The consumer hung up (the epoch ended early): stop loading.
+                    if tx.send(batch).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
+        Self { split, shape, order, batch_size, pos: 0, epoch, prefetched, device: device.clone() }
     }
 
     /// Number of batches.
@@ -34,6 +92,41 @@ impl<'a> Batches<'a> {
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
+
+    /// The next batch's values and labels, from the loader thread or from memory.
+    fn next_host(&mut self) -> Option<HostBatch> {
+        let idx = self.order.get(self.pos..(self.pos + self.batch_size).min(self.order.len()))?;
+        if idx.is_empty() {
+            return None;
+        }
+        self.pos += idx.len();
+        if let Some(rx) = &self.prefetched {
+            return Some(rx.recv().unwrap_or_else(|_| Err("the data loader thread stopped".to_owned())));
+        }
+        let per: usize = self.shape.iter().product();
+        let mut x = vec![0.0f32; idx.len() * per];
+        for (slot, &i) in x.chunks_exact_mut(per).zip(idx) {
+            let loaded = match self.epoch {
+                Some(epoch) => self.split.train_sample_into(i, epoch, slot),
+                None => self.split.sample_into(i, slot),
+            };
+            if let Err(e) = loaded {
+                return Some(Err(e));
+            }
+        }
+        Some(Ok((x, idx.iter().map(|&i| i64::from(self.split.y[i])).collect())))
+    }
+}
+
+/// Loads the samples at `idx` from `source` in parallel (training reads when `epoch` is set).
+fn load_batch(source: &dyn SampleSource, labels: &[u32], idx: &[usize], per: usize, epoch: Option<usize>) -> HostBatch {
+    let mut x = vec![0.0f32; idx.len() * per];
+    x.par_chunks_mut(per).zip(idx.par_iter()).try_for_each(|(slot, &i)| match epoch {
+        Some(epoch) => source.load_train(i, epoch, slot),
+        None => source.load(i, slot),
+    })?;
+    let y = idx.iter().map(|&i| labels.get(i).map(|&l| i64::from(l)).ok_or_else(|| format!("no label for sample {i}")));
+    Ok((x, y.collect::<Result<_, _>>()?))
 }
 
 impl Iterator for Batches<'_> {
@@ -41,23 +134,14 @@ impl Iterator for Batches<'_> {
     type Item = Result<(Tensor<4>, Tensor<1, Int>), String>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let idx = self.order.get(self.pos..(self.pos + self.batch_size).min(self.order.len()))?;
-        if idx.is_empty() {
-            return None;
-        }
-        self.pos += idx.len();
-        let per: usize = self.shape.iter().product();
-        let mut x = vec![0.0f32; idx.len() * per];
-        let mut y = Vec::with_capacity(idx.len());
-        for (slot, &i) in x.chunks_exact_mut(per).zip(idx) {
-            if let Err(e) = self.split.sample_into(i, slot) {
-                return Some(Err(e));
-            }
-            y.push(i64::from(self.split.y[i]));
-        }
+        let (x, y) = match self.next_host()? {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(e)),
+        };
+        let n = y.len();
         let [c, h, w] = self.shape;
-        let images = Tensor::from_data(TensorData::new(x, [idx.len(), c, h, w]), &self.device);
-        let labels = Tensor::from_data(TensorData::new(y, [idx.len()]), &self.device);
+        let images = Tensor::from_data(TensorData::new(x, [n, c, h, w]), &self.device);
+        let labels = Tensor::from_data(TensorData::new(y, [n]), &self.device);
         Some(Ok((images, labels)))
     }
 }

@@ -43,7 +43,7 @@ impl Fit<'_> {
         if self.shuffle {
             order.shuffle(&mut rng_from_seed(self.seed, &format!("shuffle/{epoch}")));
         }
-        let batches = Batches::new(train, self.shape, order, self.batch_size, self.device);
+        let batches = Batches::train(train, self.shape, order, self.batch_size, epoch, self.device);
         let steps = batches.len();
         let progress = std::io::stderr().is_terminal();
         let (mut loss_sum, mut correct, mut seen) = (0.0_f64, 0_usize, 0_usize);

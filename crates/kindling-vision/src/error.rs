@@ -22,6 +22,9 @@ pub enum VisionError {
         /// What is wrong, in one sentence.
         message: String,
     },
+    /// The image folder or manifest could not be listed.
+    #[error(transparent)]
+    Listing(#[from] kindling_core::ListingError),
     /// Two files that belong together disagree (image and label counts).
     #[error("{}: {message}", path.display())]
     Mismatch {

@@ -7,6 +7,12 @@ use kindling_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use kindling_augment::Pipeline;
+
+use crate::image_stage::{report, shapes, source_split};
+use crate::store::ImageStore;
 use crate::{VisionError, read_idx, read_idx_header};
 
 /// Configuration of `idx_dataset`. Relative paths are resolved against the pipeline file's
@@ -33,6 +39,9 @@ pub struct IdxDatasetConfig {
     /// Per-channel mean/std applied after scaling pixels to [0, 1] (torchvision's `ToTensor`
     /// then `Normalize`); absent means scaling only.
     pub normalize: Option<Normalize>,
+    /// torchvision-style transforms after `ToTensor` (see `kindling-augment`); with them,
+    /// normalisation is a `normalize` step of the list rather than the `normalize` key.
+    pub transforms: Pipeline,
 }
 
 /// torchvision's `Normalize(mean, std)`: `x' = (x - mean) / std`, per channel.
@@ -57,6 +66,7 @@ impl Default for IdxDatasetConfig {
             test_limit: None,
             classes: None,
             normalize: None,
+            transforms: Pipeline::default(),
         }
     }
 }
@@ -72,6 +82,7 @@ impl StageConfig for IdxDatasetConfig {
         ("test_limit", "use only the first N test samples"),
         ("classes", "class names in label order (default: \"0\", \"1\", ...)"),
         ("normalize", "{mean: [..], std: [..]} per channel, after scaling to [0, 1]"),
+        ("transforms", "list of transforms, as for image_dataset (normalize then goes in the list)"),
     ];
 
     fn check(&self, issues: &mut Issues) {
@@ -93,7 +104,13 @@ impl StageConfig for IdxDatasetConfig {
             issues.require(n.mean.len() == 1, "normalize.mean", "IDX images have 1 channel: give one mean");
             issues.require(n.std.len() == 1, "normalize.std", "IDX images have 1 channel: give one std");
             issues.require(n.std.iter().all(|&s| s > 0.0), "normalize.std", "must be positive");
+            issues.require(
+                self.transforms.steps.is_empty(),
+                "normalize",
+                "with transforms, normalise with a `normalize` step at the end of the list instead",
+            );
         }
+        issues.at("transforms", |i| self.transforms.check(i));
     }
 }
 
@@ -136,6 +153,9 @@ impl IdxDataset {
         let (x, y, shape, all_classes) = load_pair(&ti, &tl, c.train_limit)?;
         let classes = class_names(c.classes.as_deref(), all_classes, &tl)?;
         let (train_idx, valid_idx) = stratified_split(&y, c.valid_fraction, seed);
+        if !c.transforms.steps.is_empty() {
+            return self.load_transformed(x, y, shape, classes, (train_idx, valid_idx), (test_i, test_l), seed);
+        }
         let normalize = self.config.normalize.as_ref();
         let per: usize = shape.iter().product();
         let pick = |idx: &[usize]| gather(&x, &y, idx, per, normalize);
@@ -155,6 +175,53 @@ impl IdxDataset {
             _ => None,
         };
         Ok(Dataset { shape, classes, train: pick(&train_idx), valid: pick(&valid_idx), test })
+    }
+
+    /// The data set with every sample going through the transforms.
+    #[allow(clippy::too_many_arguments, reason = "the pieces `load` has already read, handed over once")]
+    fn load_transformed(
+        &self,
+        x: Vec<u8>,
+        y: Vec<u32>,
+        shape: Vec<usize>,
+        classes: Vec<String>,
+        (train_idx, valid_idx): (Vec<usize>, Vec<usize>),
+        test_files: (Option<PathBuf>, Option<PathBuf>),
+        seed: u64,
+    ) -> Result<Dataset, VisionError> {
+        let c = &self.config;
+        let [_, h, w] = [shape[0], shape[1], shape[2]];
+        let out = shapes([1, h, w], &c.transforms)
+            .map_err(|message| VisionError::Mismatch { path: PathBuf::from(&c.train_images), message })?;
+        let pipeline = Arc::new(c.transforms.clone());
+        let name = |file: &str| {
+            let file = file.to_owned();
+            move |i: usize| format!("{file}#{i}")
+        };
+        let store = Arc::new(ImageStore::from_pixels(x, y.len(), [h, w, 1], name(&c.train_images)));
+        let test = match test_files {
+            (Some(i), Some(l)) => {
+                let (tx, ty, tshape, test_classes) = load_pair(&i, &l, c.test_limit)?;
+                if tshape != shape {
+                    return Err(VisionError::Mismatch {
+                        path: i,
+                        message: format!("test images are {tshape:?}, training images are {shape:?}"),
+                    });
+                }
+                class_names(Some(&classes), test_classes, &l)?;
+                let n = ty.len();
+                let test_store = Arc::new(ImageStore::from_pixels(tx, n, [h, w, 1], name(&i.display().to_string())));
+                Some(source_split(&test_store, &ty, (0..n).collect(), &pipeline, seed, out))
+            }
+            _ => None,
+        };
+        Ok(Dataset {
+            shape: out.to_vec(),
+            classes,
+            train: source_split(&store, &y, train_idx, &pipeline, seed, out),
+            valid: source_split(&store, &y, valid_idx, &pipeline, seed, out),
+            test,
+        })
     }
 }
 
@@ -181,7 +248,10 @@ impl Stage for IdxDataset {
                 ),
                 Ok(h) => {
                     if key == "train_images" {
-                        shape = Some(vec![1, h.dims[1], h.dims[2]]);
+                        match shapes([1, h.dims[1], h.dims[2]], &self.config.transforms) {
+                            Ok(s) => shape = Some(s.to_vec()),
+                            Err(e) => cx.issues.push("transforms", e),
+                        }
                     }
                     counts[slot] = Some(h.dims[0]);
                 }
@@ -210,14 +280,7 @@ impl Stage for IdxDataset {
 
     fn run(&mut self, io: &mut StageIo<'_>) -> Result<(), StageError> {
         let data = self.load(io.base_dir, io.seed).map_err(StageError::domain)?;
-        eprintln!(
-            "data: {} train, {} valid, {} test samples of {:?}, {} classes",
-            data.train.len(),
-            data.valid.len(),
-            data.test.as_ref().map_or(0, Split::len),
-            data.shape,
-            data.classes.len()
-        );
+        report(&data);
         io.artifacts.insert(data);
         Ok(())
     }

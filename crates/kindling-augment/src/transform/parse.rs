@@ -1,0 +1,190 @@
+//! Reading transforms from YAML: a bare name, `name: short value`, or `name: {settings}`,
+//! with `apply` beside the name when the transform is a pipeline step. Written by hand rather
+//! than derived so that an unknown name lists the known ones and a wrong short form says
+//! which forms the transform accepts.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor};
+
+use super::{NAMES, Transform};
+use crate::Apply;
+
+/// How a settings struct reads from YAML besides the full map its `Deserialize` handles.
+pub(crate) trait Settings: DeserializeOwned {
+    /// The accepted forms, for error messages ("a size like 34 or [h, w], or a map").
+    const FORMS: &'static str;
+
+    /// The settings a bare name, `null` or `{}` stands for, when every field has a default.
+    fn bare() -> Option<Self> {
+        None
+    }
+
+    /// The settings from a short form (one number or a list) that stands for the main field,
+    /// or `None` when the transform has no short form.
+    fn short<'de, D: Deserializer<'de>>(_value: D) -> Option<Result<Self, D::Error>> {
+        None
+    }
+}
+
+/// Reads the value under a transform's name into its settings.
+pub(crate) fn settings<'de, D: Deserializer<'de>>(name: &str, value: D) -> Result<Transform, D::Error> {
+    use crate::{color, crop, flip, normalize, resize, resized_crop, rotate};
+    match name {
+        "resize" => read::<resize::Resize, D>("resize", value).map(Transform::Resize),
+        "center_crop" => read::<crop::CenterCrop, D>("center_crop", value).map(Transform::CenterCrop),
+        "random_crop" => read::<crop::RandomCrop, D>("random_crop", value).map(Transform::RandomCrop),
+        "random_resized_crop" => {
+            read::<resized_crop::RandomResizedCrop, D>("random_resized_crop", value).map(Transform::RandomResizedCrop)
+        }
+        "random_horizontal_flip" => {
+            read::<flip::Flip, D>("random_horizontal_flip", value).map(Transform::RandomHorizontalFlip)
+        }
+        "random_vertical_flip" => {
+            read::<flip::Flip, D>("random_vertical_flip", value).map(Transform::RandomVerticalFlip)
+        }
+        "random_rotation" => read::<rotate::RandomRotation, D>("random_rotation", value).map(Transform::RandomRotation),
+        "rotate" => read::<rotate::Rotate, D>("rotate", value).map(Transform::Rotate),
+        "color_jitter" => read::<color::ColorJitter, D>("color_jitter", value).map(Transform::ColorJitter),
+        "normalize" => read::<normalize::Normalize, D>("normalize", value).map(Transform::Normalize),
+        _ => Err(de::Error::custom(unknown(name))),
+    }
+}
+
+/// The message for a name that is not a transform, with the closest name when there is one.
+fn unknown(name: &str) -> String {
+    let mut message = format!("unknown transform `{name}`");
+    if let Some(close) = kindling_core::closest(name, NAMES.iter().copied()) {
+        message.push_str(&format!("; did you mean `{close}`?"));
+    }
+    message.push_str(&format!(" (the transforms are {})", NAMES.join(", ")));
+    message
+}
+
+fn read<'de, T: Settings, D: Deserializer<'de>>(name: &'static str, value: D) -> Result<T, D::Error> {
+    value.deserialize_any(SettingsVisitor { name, marker: PhantomData })
+}
+
+struct SettingsVisitor<T> {
+    name: &'static str,
+    marker: PhantomData<T>,
+}
+
+impl<T: Settings> SettingsVisitor<T> {
+    fn short<'de, D: Deserializer<'de>>(&self, value: D, what: Unexpected<'_>) -> Result<T, D::Error> {
+        T::short(value).unwrap_or_else(|| Err(de::Error::invalid_type(what, self)))
+    }
+}
+
+impl<'de, T: Settings> Visitor<'de> for SettingsVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "settings of `{}`: {}", self.name, T::FORMS)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        T::bare().ok_or_else(|| E::custom(format!("`{}` needs settings: {}", self.name, T::FORMS)))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        self.visit_unit()
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        self.short(SeqAccessDeserializer::new(seq), Unexpected::Seq)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        self.short(v.into_deserializer(), Unexpected::Unsigned(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        self.short(v.into_deserializer(), Unexpected::Signed(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        self.short(v.into_deserializer(), Unexpected::Float(v))
+    }
+}
+
+/// Reads one list entry: a transform, and its `apply` key when `step` allows one.
+pub(crate) struct EntryVisitor {
+    /// Whether `apply` may sit beside the transform's name (in a pipeline step).
+    pub(crate) step: bool,
+}
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = (Transform, Option<Apply>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a transform: a name like `random_horizontal_flip`, or a map like `resize: 34`")?;
+        if self.step {
+            f.write_str(" with an optional `apply: train | all` beside it")?;
+        }
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        let unit: de::value::UnitDeserializer<E> = ().into_deserializer();
+        Ok((settings(name, unit)?, None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut transform: Option<Transform> = None;
+        let mut apply = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "apply" {
+                if !self.step {
+                    return Err(de::Error::custom("`apply` belongs to a pipeline step, not to a transform"));
+                }
+                if apply.is_some() {
+                    return Err(de::Error::duplicate_field("apply"));
+                }
+                apply = Some(map.next_value::<Apply>()?);
+            } else if let Some(first) = &transform {
+                return Err(de::Error::custom(format!(
+                    "one list entry holds one transform, but this one has `{}` and `{key}`; \
+                     write each as its own `- ` item",
+                    first.name()
+                )));
+            } else {
+                if !NAMES.contains(&key.as_str()) {
+                    return Err(de::Error::custom(unknown(&key)));
+                }
+                transform = Some(map.next_value_seed(Named(&key))?);
+            }
+        }
+        match transform {
+            Some(t) => Ok((t, apply)),
+            None => Err(de::Error::custom(format!(
+                "this entry names no transform; write one like `- resize: 34` (the transforms are {})",
+                NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
+/// The value under a transform's name, read as that transform's settings.
+struct Named<'a>(&'a str);
+
+impl<'de> de::DeserializeSeed<'de> for Named<'_> {
+    type Value = Transform;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Transform, D::Error> {
+        settings(self.0, d)
+    }
+}
+
+impl<'de> Deserialize<'de> for Transform {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EntryVisitor { step: false }).map(|(t, _)| t)
+    }
+}

@@ -1,0 +1,106 @@
+//! Decoding one image file into interleaved 8-bit pixels with the channel count asked for.
+//!
+//! Colour handling follows what torchvision's `ImageFolder` does through PIL: an RGBA or
+//! palette image becomes RGB by dropping alpha (no compositing), and RGB becomes grey with
+//! ITU-R 601 weights, `L = (299 R + 587 G + 114 B) / 1000` (PIL's `convert("L")`). Grey
+//! images asked for 3 channels repeat the grey value. 16-bit images are scaled to 8 bits.
+
+use std::path::Path;
+
+use image::{DynamicImage, ImageReader};
+
+use crate::VisionError;
+
+/// The extensions an image folder's files may have (matched in any case).
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "gif", "webp"];
+
+/// An image as interleaved 8-bit pixels, `height x width x channels`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pixels {
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// `height * width * channels` bytes, row by row, channels interleaved.
+    pub data: Vec<u8>,
+}
+
+/// Decodes the file at `path` (format guessed from its content) to `channels` (1 or 3).
+pub fn decode_file(path: &Path, channels: usize) -> Result<Pixels, VisionError> {
+    let reader = ImageReader::open(path)
+        .map_err(|source| VisionError::Io { path: path.to_owned(), source })?
+        .with_guessed_format()
+        .map_err(|source| VisionError::Io { path: path.to_owned(), source })?;
+    let image = reader.decode().map_err(|e| VisionError::malformed(path, format!("cannot be decoded: {e}")))?;
+    Ok(convert(image, channels))
+}
+
+/// Reads only the header: `(height, width)`.
+pub fn image_size(path: &Path) -> Result<(usize, usize), VisionError> {
+    let reader = ImageReader::open(path)
+        .map_err(|source| VisionError::Io { path: path.to_owned(), source })?
+        .with_guessed_format()
+        .map_err(|source| VisionError::Io { path: path.to_owned(), source })?;
+    let (w, h) =
+        reader.into_dimensions().map_err(|e| VisionError::malformed(path, format!("is not a readable image: {e}")))?;
+    Ok((h as usize, w as usize))
+}
+
+/// Converts a decoded image to 8-bit grey (`channels == 1`) or RGB (otherwise).
+pub(crate) fn convert(image: DynamicImage, channels: usize) -> Pixels {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let grey_source = !image.color().has_color();
+    let data = match (channels, grey_source) {
+        (1, true) => image.into_luma8().into_raw(),
+        (1, false) => image.into_rgb8().into_raw().chunks_exact(3).map(luma).collect(),
+        (_, true) => image.into_luma8().into_raw().iter().flat_map(|&g| [g, g, g]).collect(),
+        (_, false) => image.into_rgb8().into_raw(),
+    };
+    Pixels { height, width, channels: if channels == 1 { 1 } else { 3 }, data }
+}
+
+/// PIL's `convert("L")`: ITU-R 601 luma in integer arithmetic, rounded.
+fn luma(rgb: &[u8]) -> u8 {
+    let [r, g, b] = [rgb[0], rgb[1], rgb[2]].map(u32::from);
+    ((r * 299 + g * 587 + b * 114 + 500) / 1000) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, Rgb, RgbImage, Rgba, RgbaImage};
+
+    #[test]
+    fn colour_becomes_grey_with_pil_weights_and_grey_becomes_three_equal_channels() {
+        let rgb = RgbImage::from_pixel(2, 1, Rgb([200, 100, 50]));
+        let grey = convert(DynamicImage::ImageRgb8(rgb.clone()), 1);
+        // 0.299 * 200 + 0.587 * 100 + 0.114 * 50 = 124.2
+        assert_eq!(grey, Pixels { height: 1, width: 2, channels: 1, data: vec![124, 124] });
+        assert_eq!(convert(DynamicImage::ImageRgb8(rgb), 3).data, [200, 100, 50, 200, 100, 50]);
+
+        let g = GrayImage::from_raw(1, 2, vec![7, 9]).unwrap();
+        let three = convert(DynamicImage::ImageLuma8(g), 3);
+        assert_eq!((three.height, three.width, three.data), (2, 1, vec![7, 7, 7, 9, 9, 9]));
+    }
+
+    #[test]
+    fn alpha_is_dropped_not_composited() {
+        let rgba = RgbaImage::from_pixel(1, 1, Rgba([10, 20, 30, 0]));
+        assert_eq!(convert(DynamicImage::ImageRgba8(rgba), 3).data, [10, 20, 30]);
+    }
+
+    #[test]
+    fn unreadable_files_are_errors_naming_them() {
+        let dir = std::env::temp_dir().join(format!("kindling-decode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("broken.png");
+        std::fs::write(&bad, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+        let err = decode_file(&bad, 3).unwrap_err().to_string();
+        assert!(err.starts_with(&bad.display().to_string()) && err.contains("cannot be decoded"), "{err}");
+        let missing = dir.join("missing.png");
+        assert!(decode_file(&missing, 3).unwrap_err().to_string().starts_with(&missing.display().to_string()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
