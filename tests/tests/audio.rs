@@ -71,3 +71,39 @@ fn audio_configuration_problems_are_found_before_any_compute() {
     assert!(err.contains("stages[0].with.features.wav.duration: set a duration"), "{err}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn spec_augment_masks_training_reads_per_epoch_and_leaves_evaluation_alone() {
+    let root = tests::scratch("audio-specaugment");
+    let pipeline = tiny_set(&root);
+    let registry = tests::registry();
+    let set = ["audio_dataset.spec_augment={freq_mask_param: 40, time_mask_param: 20, freq_masks: 2, time_masks: 2}"
+        .to_owned()];
+    let plan = kindling_pipeline::load(&pipeline, &registry, &set).unwrap_or_else(|e| panic!("{e}"));
+    let data = kindling_pipeline::load_data(plan).unwrap_or_else(|e| panic!("{e}"));
+    let per: usize = data.shape.iter().product();
+    let read = |epoch: Option<usize>| {
+        let mut out = vec![f32::NAN; per];
+        match epoch {
+            Some(e) => data.train.train_sample_into(0, e, &mut out),
+            None => data.train.sample_into(0, &mut out),
+        }
+        .unwrap();
+        out
+    };
+    let zeros = |v: &[f32]| v.iter().filter(|&&x| x == 0.0).count();
+    let clean = read(None);
+    let (one, two) = (read(Some(1)), read(Some(2)));
+    assert_eq!(read(Some(1)), one, "the same epoch draws the same masks");
+    assert_ne!(one, two, "another epoch draws other masks");
+    // Masked cells are zero and every other cell keeps its value.
+    assert!(zeros(&one) > zeros(&clean), "nothing was masked");
+    assert!(one.iter().zip(&clean).all(|(&a, &c)| a == c || a == 0.0));
+    // Validation reads are never masked.
+    let mut valid = vec![0.0; per];
+    data.valid.sample_into(0, &mut valid).unwrap();
+    let mut again = vec![0.0; per];
+    data.valid.sample_into(0, &mut again).unwrap();
+    assert_eq!(valid, again);
+    std::fs::remove_dir_all(&root).unwrap();
+}

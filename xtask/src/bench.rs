@@ -43,8 +43,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("train") => train(&args[1..]),
         Some("conv") => conv(&args[1..]),
+        Some("images") => crate::bench_images::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench train [--model M] [--batch-size N] [--device D] [--steps N] [--repeat N] [--no-peer] [--profile] | bench conv [--iterations N]"
+            "usage: cargo xtask bench train [--model M] [--batch-size N] [--device D] [--steps N] [--repeat N] [--no-peer] [--profile] | bench conv [--iterations N] | bench images [--repeat N]"
         ),
     }
 }

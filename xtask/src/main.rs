@@ -29,6 +29,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod bench_audio;
+mod bench_images;
 mod bench_sweep;
 mod check;
 mod data;

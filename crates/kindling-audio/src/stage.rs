@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AudioDataset, AudioError, CacheEntry, CacheStatus, FeatureCache, FeatureConfig, FeatureExtractor, NormStats,
-    Normalize,
+    Normalize, SpecAugment,
 };
 
 /// Configuration of `audio_dataset`.
@@ -36,6 +36,9 @@ pub struct AudioDatasetConfig {
     pub features: FeatureConfig,
     /// Where features are cached (relative paths against the pipeline's base directory).
     pub cache_dir: String,
+    /// SpecAugment time and frequency masks drawn afresh for every training sample in every
+    /// epoch (seeded by the run's seed, the epoch and the sample); validation is never masked.
+    pub spec_augment: Option<SpecAugment>,
 }
 
 impl Default for AudioDatasetConfig {
@@ -49,6 +52,7 @@ impl Default for AudioDatasetConfig {
             per_class_limit: None,
             features: FeatureConfig::default(),
             cache_dir: ".kindling-cache/audio".to_owned(),
+            spec_augment: None,
         }
     }
 }
@@ -67,6 +71,10 @@ impl StageConfig for AudioDatasetConfig {
              channels [l_mag, r_mag, l_phase, r_phase], normalize per_sample | fitted | none",
         ),
         ("cache_dir", "where computed features are kept, keyed by file content and parameters"),
+        (
+            "spec_augment",
+            "training-time masking: {freq_mask_param, time_mask_param, freq_masks, time_masks, time_mask_p, iid_masks, mask_value}",
+        ),
     ];
 
     fn check(&self, issues: &mut Issues) {
@@ -85,6 +93,9 @@ impl StageConfig for AudioDatasetConfig {
         );
         issues.require(self.per_class_limit != Some(0), "per_class_limit", "must be at least 1");
         issues.at("features", |i| self.features.check(i));
+        if let Some(a) = &self.spec_augment {
+            issues.at("spec_augment", |i| a.check(i));
+        }
     }
 }
 
@@ -185,10 +196,16 @@ impl AudioStage {
             }
             _ => None,
         };
+        let augment = c.spec_augment.clone().map(|a| (Arc::new(a), io.seed));
         let split = |items: &[crate::AudioItem], entries: Vec<CacheEntry>| Split {
             x: Vec::new(),
             y: items.iter().map(|i| i.label).collect(),
-            source: Some(Arc::new(CachedSamples { cache: Arc::clone(&cache), entries, stats: stats.clone() })),
+            source: Some(Arc::new(CachedSamples {
+                cache: Arc::clone(&cache),
+                entries,
+                stats: stats.clone(),
+                augment: augment.clone(),
+            })),
         };
         let shape = entries.first().or(valid_entries.first()).map_or_else(Vec::new, |e| e.shape.to_vec());
         Ok(Dataset {
@@ -240,9 +257,20 @@ struct CachedSamples {
     cache: Arc<FeatureCache>,
     entries: Vec<CacheEntry>,
     stats: Option<Arc<NormStats>>,
+    /// Training-time masking and the run's seed.
+    augment: Option<(Arc<SpecAugment>, u64)>,
 }
 
 impl SampleSource for CachedSamples {
+    fn load_train(&self, i: usize, epoch: usize, out: &mut [f32]) -> Result<(), String> {
+        self.load(i, out)?;
+        if let Some((augment, seed)) = &self.augment {
+            let shape = self.entries[i].shape;
+            augment.apply_seeded(out, shape, *seed, epoch as u64, i as u64).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     fn load(&self, i: usize, out: &mut [f32]) -> Result<(), String> {
         let entry = self.entries.get(i).ok_or_else(|| format!("no sample {i} in the split"))?;
         let mut features = self.cache.load(entry).map_err(|e| e.to_string())?;
