@@ -30,7 +30,12 @@ enum Command {
     /// Validate a pipeline, then train, evaluate and write a run directory.
     Run {
         /// The pipeline file.
-        pipeline: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        pipeline: Option<PathBuf>,
+        /// Continue the interrupted run in this directory (`runs/<pipeline>/<run-id>`), with
+        /// its own config.yaml, from its last checkpoint.
+        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["pipeline", "set", "runs_dir", "run_dir", "device"])]
+        resume: Option<PathBuf>,
         /// Override a value: `train.optimizer.lr=3e-4`, `seed=1`, `stages[2].with.epochs=3`.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
@@ -134,7 +139,25 @@ fn real_main() -> Result<ExitCode> {
     let cli = Cli::parse();
     let registry = registry()?;
     match cli.command {
-        Command::Run { pipeline, mut set, device, runs_dir, run_dir } => {
+        Command::Run { resume: Some(dir), .. } => {
+            let config = dir.join("config.yaml");
+            if !config.is_file() {
+                anyhow::bail!("{}: no config.yaml here; --resume takes a run directory", dir.display());
+            }
+            let plan = match kindling_pipeline::load(&config, &registry, &[]) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let start = Instant::now();
+            let outcome = kindling_pipeline::resume(plan, &dir)?;
+            print_summary(&outcome, start.elapsed().as_secs_f64());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { pipeline, mut set, device, runs_dir, run_dir, resume: None } => {
+            let Some(pipeline) = pipeline else { anyhow::bail!("give a pipeline file or --resume RUN_DIR") };
             if let Some(d) = device {
                 set.push(format!("device={}", serde_json::to_value(d)?.as_str().unwrap_or("auto")));
             }

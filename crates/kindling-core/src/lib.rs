@@ -27,7 +27,7 @@ pub use device::{DeviceChoice, Summary};
 pub use issue::{ConfigIssue, Issues};
 pub use listing::{LabelledFiles, ListingError};
 pub use registry::{Plugin, Registry, closest};
-pub use rundir::{RunDir, hostname, write_atomic};
+pub use rundir::{Resume, RunDir, hostname, write_atomic};
 pub use seed::{derive_seed, rng_from_seed};
 pub use split::stratified_split;
 pub use stage::{ConfigKey, PlanCx, PreparedStage, Stage, StageConfig, StageDef, StageError, StageIo};

@@ -101,6 +101,11 @@ fn utc_stamp(t: std::time::SystemTime) -> String {
     format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
+/// Present among a run's artifacts when the run continues an interrupted one in the same
+/// directory (`kindling run --resume`): stages that keep checkpoints pick up from theirs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resume;
+
 #[cfg(test)]
 mod tests {
     use super::*;

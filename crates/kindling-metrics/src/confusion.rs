@@ -1,9 +1,10 @@
 //! The confusion matrix and what it implies.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// Counts of (true class, predicted class) pairs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Counts of (true class, predicted class) pairs. Serialised as its class count and its
+/// row-major counts (how training checkpoints keep the last validation matrix).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfusionMatrix {
     classes: usize,
     counts: Vec<u64>,

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use kindling_core::{Artifacts, Dataset, RunDir, StageError, StageIo, Summary};
+use kindling_core::{Artifacts, Dataset, Resume, RunDir, StageError, StageIo, Summary};
 
 use crate::Plan;
 
@@ -49,14 +49,22 @@ pub enum RunError {
 /// written first, so even a failed run records what it tried.
 pub fn run(plan: Plan, runs_root: &Path) -> Result<RunOutcome, RunError> {
     let run_dir = RunDir::create(runs_root, &plan.name).map_err(dir_error(runs_root))?;
-    run_stages(plan, run_dir)
+    run_stages(plan, run_dir, false)
+}
+
+/// Continues the interrupted run in `dir`, whose `config.yaml` `plan` was loaded from: the
+/// stages run again in the same directory, and those that keep checkpoints (training) pick up
+/// after the last epoch they finished.
+pub fn resume(plan: Plan, dir: &Path) -> Result<RunOutcome, RunError> {
+    let run_dir = RunDir::at(dir).map_err(dir_error(dir))?;
+    run_stages(plan, run_dir, true)
 }
 
 /// Runs `plan` in exactly `dir` (created if missing): how a sweep places each trial's run
 /// inside its trial directory.
 pub fn run_in(plan: Plan, dir: &Path) -> Result<RunOutcome, RunError> {
     let run_dir = RunDir::at(dir).map_err(dir_error(dir))?;
-    run_stages(plan, run_dir)
+    run_stages(plan, run_dir, false)
 }
 
 fn dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + use<> {
@@ -64,13 +72,16 @@ fn dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + use<> {
     move |source| RunError::RunDir { path, source }
 }
 
-fn run_stages(plan: Plan, run_dir: RunDir) -> Result<RunOutcome, RunError> {
+fn run_stages(plan: Plan, run_dir: RunDir, resume: bool) -> Result<RunOutcome, RunError> {
     run_dir.write("config.yaml", plan.resolved_yaml().as_bytes()).map_err(dir_error(run_dir.path()))?;
     eprintln!("run: {} ({} stages) -> {}", plan.name, plan.stages.len(), run_dir.path().display());
 
     let mut artifacts = Artifacts::default();
     artifacts.insert(plan.device);
     artifacts.insert(Summary::default());
+    if resume {
+        artifacts.insert(Resume);
+    }
     let mut stage_seconds = Vec::new();
     for (index, mut s) in plan.stages.into_iter().enumerate() {
         let start = Instant::now();

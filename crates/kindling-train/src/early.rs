@@ -78,6 +78,16 @@ impl Watch {
         net: &Sequential,
         confusion: Option<&ConfusionMatrix>,
     ) -> bool {
+        let (improved, stop) = self.observe_value(epoch, value);
+        if improved && self.config.restore_best {
+            self.best_model = Some((net.clone(), confusion.cloned()));
+        }
+        stop
+    }
+
+    /// Takes an epoch's metric without its model (replaying a resumed run's history):
+    /// returns whether it improved and whether training should stop.
+    pub(crate) fn observe_value(&mut self, epoch: usize, value: f64) -> (bool, bool) {
         let d = self.config.min_delta;
         let improved = match (self.best, self.config.monitor.mode_or_natural(self.config.mode)) {
             (None, _) => true,
@@ -87,14 +97,16 @@ impl Watch {
         if improved {
             self.best = Some((value, epoch));
             self.waited = 0;
-            if self.config.restore_best {
-                self.best_model = Some((net.clone(), confusion.cloned()));
-            }
-            false
+            (true, false)
         } else {
             self.waited += 1;
-            self.waited >= self.config.patience
+            (false, self.waited >= self.config.patience)
         }
+    }
+
+    /// Whether the best epoch's model is kept to end with.
+    pub(crate) fn restores_best(&self) -> bool {
+        self.config.restore_best
     }
 
     /// The best value and its epoch.

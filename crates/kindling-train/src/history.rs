@@ -1,9 +1,9 @@
 //! Per-epoch records and the files they become.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Loss and accuracy over one split.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplitMetrics {
     /// Mean cross-entropy per sample.
     pub loss: f64,
@@ -23,7 +23,7 @@ impl SplitMetrics {
 
 /// One epoch: training metrics (accumulated over the epoch's steps, as PyTorch loops usually
 /// report them), validation metrics (after the epoch), the learning rate and the time taken.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,

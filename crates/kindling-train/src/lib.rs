@@ -11,6 +11,7 @@
 
 mod batch;
 pub mod bench;
+mod checkpoint;
 mod clip;
 mod early;
 mod export;
@@ -19,6 +20,7 @@ mod history;
 mod stage;
 
 pub use batch::{Batches, evaluate};
+pub use checkpoint::CHECKPOINT_DIR;
 pub use clip::clip_grad_norm;
 pub use early::EarlyStopping;
 pub use history::{EpochRecord, History, SplitMetrics};

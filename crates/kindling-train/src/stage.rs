@@ -6,7 +6,8 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use kindling_core::{
-    Artifact, DataSpec, Dataset, Issues, PlanCx, Stage, StageConfig, StageDef, StageError, StageIo, Summary,
+    Artifact, DataSpec, Dataset, Issues, PlanCx, Resume, Stage, StageConfig, StageDef, StageError, StageIo, Summary,
+    derive_seed,
 };
 use kindling_metrics::ConfusionMatrix;
 use kindling_metrics::tensorboard::{self, EventFile};
@@ -16,6 +17,7 @@ use kindling_optim::{Monitor, OptimizerConfig, Scheduler, SchedulerConfig, Warmu
 use serde::{Deserialize, Serialize};
 
 use crate::batch::evaluate;
+use crate::checkpoint;
 use crate::early::{EarlyStopping, Watch, monitored};
 use crate::fit::Fit;
 use crate::history::{EpochRecord, History, SplitMetrics};
@@ -55,6 +57,9 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Write the trained weights to `model.safetensors` in the run directory.
     pub save_model: bool,
+    /// Write `checkpoints/last.ckpt` (and `best.ckpt`) after every epoch, so that
+    /// `kindling run --resume` can continue the run after an interruption.
+    pub checkpoints: bool,
 }
 
 /// `loss + lambda * sum(|p|)` over the weights (or every parameter).
@@ -87,6 +92,7 @@ impl Default for TrainConfig {
             early_stopping: None,
             eval_batch_size: 256,
             save_model: true,
+            checkpoints: true,
         }
     }
 }
@@ -114,6 +120,10 @@ impl StageConfig for TrainConfig {
             "save_model",
             "write the trained weights to model.safetensors, and for PyTorch model.pytorch.safetensors (state_dict \
              names), model.pytorch.json (layers) and model.check.safetensors (inputs and outputs)",
+        ),
+        (
+            "checkpoints",
+            "write checkpoints/last.ckpt (model, optimizer, history) and best.ckpt after every epoch, for `kindling run --resume`",
         ),
     ];
 
@@ -222,14 +232,57 @@ impl Stage for Train {
         let now =
             || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         let mut events = EventFile::new(now());
-        let events_name = tensorboard::file_name(now(), kindling_core::hostname());
+        let mut events_name = tensorboard::file_name(now(), kindling_core::hostname());
         let classes = data.classes.len();
         let mut last_valid_confusion = None;
         let started = Instant::now();
+        let last_file = checkpoint::path(io.run_dir.path(), "last.ckpt");
+        let mut first_epoch = 1;
 
-        for epoch in 1..=c.epochs {
+        if io.artifacts.get::<Resume>().is_some() && last_file.exists() {
+            let best_template = watch.as_ref().filter(|w| w.restores_best()).map(|_| net.clone());
+            let loaded = checkpoint::load(&last_file, net, optimizer, best_template)?;
+            let state = loaded.state;
+            (net, optimizer) = (loaded.net, loaded.optimizer);
+            // The schedule and early stopping are functions of the metrics seen: replay them.
+            for record in &state.history {
+                if (scheduler.lr() - record.lr).abs() > 1e-12 * record.lr.abs().max(1.0) {
+                    return Err(StageError::Stopped(format!(
+                        "{}: epoch {} ran at lr {} but this configuration gives {}; resume with the run's own config.yaml",
+                        last_file.display(),
+                        record.epoch,
+                        record.lr,
+                        scheduler.lr()
+                    )));
+                }
+                scheduler.step(scheduler.monitor().and_then(|m| monitored(m, &record.train, record.valid.as_ref())));
+                if let Some(w) = watch.as_mut()
+                    && let Some(value) = monitored(w.monitor(), &record.train, record.valid.as_ref())
+                {
+                    w.observe_value(record.epoch, value);
+                }
+                events_scalars(&mut events, record, now());
+            }
+            if let (Some(w), Some(best)) = (watch.as_mut(), loaded.best) {
+                w.best_model = Some((best, state.best_confusion.clone()));
+            }
+            eprintln!("resuming after epoch {} of {} from {}", state.epoch, c.epochs, last_file.display());
+            first_epoch = state.epoch + 1;
+            history.epochs = state.history;
+            last_valid_confusion = state.last_valid_confusion;
+            stopped_at = state.stopped_at;
+            events_name = state.events_name;
+        } else if io.artifacts.get::<Resume>().is_some() {
+            eprintln!("no checkpoint in {}: training from the start", last_file.display());
+        }
+
+        let epochs = if stopped_at.is_some() { first_epoch..=0 } else { first_epoch..=c.epochs };
+        for epoch in epochs {
             let t0 = Instant::now();
             let lr = scheduler.lr();
+            // Dropout draws from the backend's generator: seeding it per epoch makes an epoch's
+            // masks the same whether or not the run was interrupted before it.
+            device.device.seed(derive_seed(io.seed, &format!("dropout/{epoch}")));
             let (trained, train) = fit.epoch(net, &mut optimizer, &data.train, epoch, lr)?;
             net = trained;
             let train_seconds = t0.elapsed().as_secs_f64();
@@ -243,23 +296,35 @@ impl Stage for Train {
             scheduler.step(scheduler.monitor().and_then(|m| monitored(m, &train, valid.as_ref())));
             let record = EpochRecord { epoch, train, valid, lr, train_seconds, valid_seconds };
             eprintln!("{}", epoch_line(&record, c.epochs));
-            let step = epoch as i64;
-            let mut scalar = |tag: &str, v: f64| events.scalar(tag, step, v as f32, now());
-            scalar("train/loss", record.train.loss);
-            scalar("train/accuracy", record.train.accuracy);
-            if let Some(v) = &record.valid {
-                scalar("valid/loss", v.loss);
-                scalar("valid/accuracy", v.accuracy);
-            }
-            scalar("lr", record.lr);
+            events_scalars(&mut events, &record, now());
             history.epochs.push(record);
-            write(io, "history.csv", history.to_csv().as_bytes())?;
-            write(io, &events_name, events.bytes())?;
             if let Some(w) = watch.as_mut()
                 && let Some(value) = monitored(w.monitor(), &train, valid.as_ref())
                 && w.observe(epoch, value, &net, last_valid_confusion.as_ref())
             {
                 stopped_at = Some(epoch);
+            }
+            // The checkpoint first: history.csv and the events are rebuilt from it on resume.
+            let best = watch.as_ref().and_then(|w| w.best_model.as_ref());
+            let state = checkpoint::State {
+                epoch,
+                history: history.epochs.clone(),
+                last_valid_confusion: last_valid_confusion.clone(),
+                best_confusion: best.and_then(|(_, cm)| cm.clone()),
+                stopped_at,
+                events_name: events_name.clone(),
+            };
+            if c.checkpoints {
+                let best_net = best.map(|(b, _)| b);
+                if best.is_some() && watch.as_ref().and_then(Watch::best).is_some_and(|(_, e)| e == epoch) {
+                    let best_file = checkpoint::path(io.run_dir.path(), "best.ckpt");
+                    checkpoint::save(&best_file, &state, &net, None, None)?;
+                }
+                checkpoint::save(&last_file, &state, &net, Some(&optimizer), best_net)?;
+            }
+            write(io, "history.csv", history.to_csv().as_bytes())?;
+            write(io, &events_name, events.bytes())?;
+            if stopped_at.is_some() {
                 break;
             }
         }
@@ -327,6 +392,19 @@ impl Stage for Train {
         io.artifacts.insert(history);
         Ok(())
     }
+}
+
+/// Adds an epoch's scalars (loss, accuracy, lr) to the TensorBoard events.
+fn events_scalars(events: &mut EventFile, record: &EpochRecord, wall_time: f64) {
+    let step = record.epoch as i64;
+    let mut scalar = |tag: &str, v: f64| events.scalar(tag, step, v as f32, wall_time);
+    scalar("train/loss", record.train.loss);
+    scalar("train/accuracy", record.train.accuracy);
+    if let Some(v) = &record.valid {
+        scalar("valid/loss", v.loss);
+        scalar("valid/accuracy", v.accuracy);
+    }
+    scalar("lr", record.lr);
 }
 
 /// Writes `name` into the run directory atomically.
