@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use kindling_core::{DeviceChoice, Registry};
 
 mod data;
+mod eval;
 mod preview;
 mod sweep;
 
@@ -52,6 +53,10 @@ enum Command {
     /// Run a sweep: every trial of the pipeline's `sweep:` block, one process each, resumable,
     /// here or on a cluster.
     Sweep(Box<sweep::SweepArgs>),
+    /// Evaluate a finished run's model on its test split, or on other labelled data.
+    Eval(eval::EvalArgs),
+    /// Classify files with a finished run's model: the most probable classes of each.
+    Predict(eval::PredictArgs),
     /// Write a PNG grid of training samples as the model sees them: the evaluation view, then
     /// the augmented views of the first epochs.
     Preview(preview::PreviewArgs),
@@ -211,6 +216,8 @@ fn real_main() -> Result<ExitCode> {
         Command::Sweep(args) => sweep::run(&registry, *args),
         Command::Data(command) => data::run(command),
         Command::Preview(args) => preview::run(&registry, args),
+        Command::Eval(args) => eval::eval(&registry, args),
+        Command::Predict(args) => eval::predict(&registry, args),
         Command::Report { dir, heatmap, grid } => {
             let pair = |s: Option<String>| -> Result<Option<(String, String)>> {
                 s.map(|s| {

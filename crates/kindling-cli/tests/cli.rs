@@ -158,3 +158,61 @@ fn preview_draws_the_evaluation_view_and_the_augmented_epochs_of_each_sample() {
     assert_eq!((side(16), side(20)), (4 + 4 * 116, 4 + 4 * 116));
     std::fs::remove_file(&png).unwrap();
 }
+
+#[test]
+fn eval_and_predict_use_a_finished_runs_model_and_data_pipeline() {
+    let run = std::env::temp_dir().join(format!("kindling-cli-eval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run);
+    let r = run.to_str().unwrap();
+    let out = kindling(&[
+        "run",
+        "pipelines/quickstart.yaml",
+        "--run-dir",
+        r,
+        "--set",
+        "device=cpu",
+        "--set",
+        "idx_dataset.train_limit=600",
+        "--set",
+        "idx_dataset.test_limit=300",
+        "--set",
+        "train.epochs=1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let accuracy = metrics["test"]["accuracy"].as_f64().unwrap();
+
+    // The run's own test split, through its own pipeline: the run's figure again.
+    let out = kindling(&["eval", r]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&format!("300 samples, accuracy {:.2}%", 100.0 * accuracy)), "{stdout}");
+    assert!(stdout.contains("weighted avg") && stdout.contains("confusion matrix"), "{stdout}");
+
+    // Two PNGs from an exported folder: one line each with the three likeliest classes.
+    let folder = image_folder("predict", "1");
+    let pngs: Vec<String> = ["0_T-shirt-top", "9_Ankle boot"]
+        .iter()
+        .map(|c| {
+            let dir = folder.join(c);
+            let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+            file.to_str().unwrap().to_owned()
+        })
+        .collect();
+    let out = kindling(&["predict", r, &pngs[0], &pngs[1]]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, png) in lines.iter().zip(&pngs) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!((fields[0], fields.len()), (png.as_str(), 4), "{line}");
+    }
+    // An RGB file for a grey model is converted; a missing one is an error naming it.
+    let out = kindling(&["predict", r, "/nonexistent.png"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent.png"), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(&run).unwrap();
+    std::fs::remove_dir_all(&folder).unwrap();
+}

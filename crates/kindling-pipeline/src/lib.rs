@@ -17,4 +17,4 @@ mod run;
 
 pub use locate::locate;
 pub use plan::{Plan, PlanError, PlannedStage, load, parse};
-pub use run::{RunError, RunOutcome, load_data, resume, run, run_in};
+pub use run::{RunError, RunOutcome, load_data, prepare, resume, run, run_in};

@@ -106,29 +106,40 @@ fn run_stages(plan: Plan, run_dir: RunDir, resume: bool) -> Result<RunOutcome, R
 /// Runs `plan`'s stages only until one has produced the data set, and returns it: what
 /// `kindling preview` shows. The stages run in a scratch directory that is removed afterwards.
 pub fn load_data(plan: Plan) -> Result<Dataset, RunError> {
-    let scratch = std::env::temp_dir().join(format!("kindling-data-{}-{}", plan.name, std::process::id()));
+    let mut artifacts = run_scratch(plan, |_, artifacts| artifacts.get::<Dataset>().is_some())?;
+    artifacts.take::<Dataset>().ok_or_else(|| RunError::Stage {
+        index: 0,
+        kind: "data".to_owned(),
+        run_dir: std::env::temp_dir(),
+        source: StageError::MissingArtifact("dataset"),
+    })
+}
+
+/// Runs every stage of `plan` before its `train` stage (data, model) and returns their
+/// artifacts: how `kindling eval` and `kindling predict` get a run's data and model back.
+pub fn prepare(plan: Plan) -> Result<Artifacts, RunError> {
+    run_scratch(plan, |next, _| next == Some("train"))
+}
+
+/// Runs the stages of `plan` in a scratch directory (removed afterwards) until `done(kind of
+/// the next stage, artifacts so far)` says to stop.
+fn run_scratch(plan: Plan, done: impl Fn(Option<&str>, &Artifacts) -> bool) -> Result<Artifacts, RunError> {
+    let scratch = std::env::temp_dir().join(format!("kindling-scratch-{}-{}", plan.name, std::process::id()));
     let run_dir = RunDir::at(&scratch).map_err(dir_error(&scratch))?;
     let mut artifacts = Artifacts::default();
     artifacts.insert(plan.device);
     artifacts.insert(Summary::default());
-    let mut result = None;
-    for (index, mut s) in plan.stages.into_iter().enumerate() {
+    let mut stages = plan.stages.into_iter().enumerate().peekable();
+    let mut result = Ok(());
+    while !done(stages.peek().map(|(_, s)| s.kind.as_str()), &artifacts) {
+        let Some((index, mut s)) = stages.next() else { break };
         let mut io =
             StageIo { artifacts: &mut artifacts, run_dir: &run_dir, seed: plan.seed, base_dir: &plan.base_dir };
         if let Err(source) = s.prepared.stage.run(&mut io) {
-            result = Some(Err(RunError::Stage { index, kind: s.kind, run_dir: scratch.clone(), source }));
-            break;
-        }
-        if let Some(data) = artifacts.take::<Dataset>() {
-            result = Some(Ok(data));
+            result = Err(RunError::Stage { index, kind: s.kind, run_dir: scratch.clone(), source });
             break;
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    result.unwrap_or(Err(RunError::Stage {
-        index: 0,
-        kind: "data".to_owned(),
-        run_dir: scratch,
-        source: StageError::MissingArtifact("dataset"),
-    }))
+    result.map(|()| artifacts)
 }
