@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
 use kindling_core::{Split, StageError, rng_from_seed};
 use kindling_models::Sequential;
 use rand::seq::SliceRandom;
@@ -29,6 +30,17 @@ pub(crate) struct Fit<'a> {
 }
 
 impl Fit<'_> {
+    /// A progress bar over an epoch's `samples` on a terminal (loss, accuracy, samples/s,
+    /// time left); hidden when stderr is not a terminal, where each epoch gets one plain line.
+    fn progress_bar(&self, epoch: usize, samples: usize) -> ProgressBar {
+        if !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let template = format!("  epoch {epoch}/{} [{{bar:30}}] {{pos}}/{{len}} {{msg}} eta {{eta}}", self.epochs);
+        let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
+        ProgressBar::new(samples as u64).with_style(style.progress_chars("=> "))
+    }
+
     /// Trains `net` for one epoch at learning rate `lr` and returns it with the epoch's
     /// accumulated metrics. A non-finite loss stops training with the epoch and step.
     pub(crate) fn epoch(
@@ -45,7 +57,7 @@ impl Fit<'_> {
         }
         let batches = Batches::train(train, self.shape, order, self.batch_size, epoch, self.device);
         let steps = batches.len();
-        let progress = std::io::stderr().is_terminal();
+        let progress = self.progress_bar(epoch, train.len());
         let (mut loss_sum, mut correct, mut seen) = (0.0_f64, 0_usize, 0_usize);
         for (step, batch) in batches.enumerate() {
             let (images, labels) = batch.map_err(StageError::Stopped)?;
@@ -73,14 +85,14 @@ impl Fit<'_> {
                 clip_grad_norm(&mut grads, &net.param_ids(), max_norm);
             }
             net = optimizer.step(lr, net, grads);
-            if progress && (step % 10 == 9 || step + 1 == steps) {
-                let mean = loss_sum / seen as f64;
-                eprint!("\r  epoch {epoch}/{}  step {}/{steps}  loss {mean:.4}   ", self.epochs, step + 1);
+            progress.inc(n as u64);
+            if step % 10 == 9 || step + 1 == steps {
+                let (mean, acc) = (loss_sum / seen as f64, 100.0 * correct as f64 / seen as f64);
+                let rate = seen as f64 / progress.elapsed().as_secs_f64().max(1e-9);
+                progress.set_message(format!("loss {mean:.4} acc {acc:.2}% {rate:.0} samples/s"));
             }
         }
-        if progress {
-            eprint!("\r{:60}\r", "");
-        }
+        progress.finish_and_clear();
         Ok((net, SplitMetrics::new(loss_sum, correct, train.len())))
     }
 }
