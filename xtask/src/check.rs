@@ -63,7 +63,7 @@ fn export() -> Result<()> {
     let runs = std::path::absolute("target/check-export")?;
     let _ = std::fs::remove_dir_all(&runs);
     let mut dirs = Vec::new();
-    for preset in ["mnist_cnn", "mnist_cnn_bn", "mnist_cnn_dropout2d", "vgg3", "lenet5", "mlp", "bn_mlp"] {
+    for preset in ["mnist_cnn", "mnist_cnn_bn", "mnist_cnn_dropout2d", "vgg3", "lenet5", "lenet5_bn", "mlp", "bn_mlp"] {
         let out = Command::new("target/release/kindling")
             .args(["run", "pipelines/quickstart.yaml", "--device", "cpu", "--runs-dir"])
             .arg(runs.join(preset))

@@ -5,8 +5,9 @@
 //! output shape and parameter count, or says which layer does not fit and why ("linear expects
 //! 3136 inputs, the layer before gives 6272"). [`Sequential`] is the burn module built from a
 //! checked list, initialised as `torch.nn.init` defines ([`Init`]: PyTorch's default, Xavier,
-//! Kaiming, normal, uniform, constant) from the run's seeded stream. [`device::resolve`] turns
-//! the requested device into a burn device.
+//! Kaiming, normal, uniform, constant) from the run's seeded stream; its batch norms keep
+//! PyTorch's running statistics (burn's would keep a biased running variance).
+//! [`device::resolve`] turns the requested device into a burn device.
 //!
 //! ```
 //! use kindling_models::{Shape, infer, preset};
@@ -20,6 +21,7 @@
 pub mod device;
 mod init;
 mod net;
+mod norm;
 mod spec;
 mod stage;
 

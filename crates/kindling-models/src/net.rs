@@ -14,6 +14,7 @@ use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 
 use crate::init::{Init, InitConfig};
+use crate::norm::batch_norm;
 use crate::spec::{LayerInfo, LayerSpec, Shape};
 
 /// `nn.Flatten`: keeps the batch dimension, joins the rest.
@@ -43,6 +44,7 @@ impl Dropout2d {
 #[allow(missing_docs, reason = "each variant is the burn layer of the same name")]
 pub enum Layer {
     Conv2d(Conv2d),
+    /// burn's module, run with PyTorch's running-variance update (see `norm.rs`).
     BatchNorm(BatchNorm),
     MaxPool2d(MaxPool2d),
     AvgPool2d(AvgPool2d),
@@ -246,8 +248,8 @@ impl Sequential {
         for (i, layer) in self.layers.iter().enumerate() {
             x = match (layer, x) {
                 (Layer::Conv2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
-                (Layer::BatchNorm(l), Act::Image(t)) => Act::Image(l.forward(t)),
-                (Layer::BatchNorm(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
+                (Layer::BatchNorm(l), Act::Image(t)) => Act::Image(batch_norm(l, t)),
+                (Layer::BatchNorm(l), Act::Flat(t)) => Act::Flat(batch_norm(l, t)),
                 (Layer::MaxPool2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::AvgPool2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::Dropout2d(l), Act::Image(t)) => Act::Image(l.forward(t)),

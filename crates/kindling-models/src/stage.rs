@@ -37,7 +37,7 @@ impl StageConfig for ModelConfig {
         (
             "preset",
             "named architecture sized to the data: mnist_cnn, mnist_cnn_bn, mnist_cnn_dropout2d, vgg3, stereo_cnn, \
-             mlp, dropout_mlp, bn_mlp, lenet5",
+             mlp, dropout_mlp, bn_mlp, lenet5, lenet5_bn",
         ),
         (
             "layers",

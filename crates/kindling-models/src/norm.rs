@@ -1,0 +1,44 @@
+//! Batch normalisation with PyTorch's running statistics.
+//!
+//! burn 0.22.1's `BatchNorm` normalises a training batch with its biased variance, as PyTorch
+//! does, but also moves `running_var` towards that biased variance. PyTorch's
+//! `BatchNorm{1,2}d` moves it towards the unbiased one, `n / (n - 1)` times larger with `n`
+//! values per channel (batch x height x width). The running statistics are what evaluation
+//! uses and what the PyTorch export carries, so Kindling keeps burn's module (its parameters,
+//! records and export names) and replaces only the training-mode forward.
+
+use burn::nn::BatchNorm;
+use burn::tensor::Tensor;
+use burn::tensor::module::batch_norm_train;
+
+/// `bn` applied to `[batch, channels, ...]` as `torch.nn.BatchNorm{1,2}d` applies it:
+///
+/// - evaluating (no autodiff, or the layer frozen): normalised with the running statistics,
+///   burn's forward unchanged;
+/// - training: normalised with the batch mean and biased variance, and the running statistics
+///   updated as `running = (1 - momentum) running + momentum batch`, with the batch's
+///   unbiased variance for `running_var`.
+///
+/// With one value per channel the unbiased variance is undefined: PyTorch refuses to train
+/// ("Expected more than 1 value per channel when training"); here the running variance is left
+/// as it is.
+pub(crate) fn batch_norm<const D: usize>(bn: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
+    // The same test as burn's forward, so that frozen layers and validation stay burn's.
+    if !(input.device().is_autodiff() && bn.training.is_enabled()) {
+        return bn.forward(input);
+    }
+    let dims = input.dims();
+    let per_channel = dims.iter().product::<usize>() / dims[1];
+    let batch = batch_norm_train(input, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+    let device = batch.output.device();
+    let momentum = bn.momentum;
+    let running = |old: Tensor<1>, new: Tensor<1>| {
+        old.to_device(&device).mul_scalar(1.0 - momentum).add(new.detach().mul_scalar(momentum)).detach()
+    };
+    bn.running_mean.update(running(bn.running_mean.value_sync(), batch.mean));
+    if per_channel > 1 {
+        let unbiased = batch.variance.mul_scalar(per_channel as f64 / (per_channel - 1) as f64);
+        bn.running_var.update(running(bn.running_var.value_sync(), unbiased));
+    }
+    batch.output
+}
