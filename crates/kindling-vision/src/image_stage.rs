@@ -268,8 +268,13 @@ impl Stage for ImageDataset {
             Ok((listed, _)) => listed,
             Err(e) => return cx.issues.push(key, e),
         };
-        let Some((first, _)) = listed.items.first() else { return };
-        match image_size(first) {
+        // The sample shape comes from the first image (with `on_error: skip`, the first one
+        // whose header reads).
+        let skip = c.on_error == OnError::Skip;
+        let mut sizes = listed.items.iter().map(|(p, _)| (p, image_size(p)));
+        let first = if skip { sizes.find(|(_, r)| r.is_ok()) } else { sizes.next() };
+        let Some((first, size)) = first else { return };
+        match size {
             Ok((h, w)) => match shapes([c.channels, h, w], &c.transforms) {
                 Ok(shape) => cx.facts.insert(DataSpec { shape: shape.to_vec(), classes: listed.classes.len() }),
                 Err(e) => cx.issues.push("transforms", format!("{}: {e}", first.display())),
@@ -392,6 +397,23 @@ mod tests {
         let empty = Folder::new("none");
         let err = load(config(&empty.0)).unwrap_err();
         assert!(err.contains("has no class folders"), "{err}");
+    }
+
+    #[test]
+    fn sets_over_the_cache_budget_are_decoded_on_every_read_with_the_same_values() {
+        let f = Folder::new("budget");
+        f.image("a", "1.png", "rgb", 200);
+        f.image("b", "2.png", "grey", 30);
+        let files = [f.0.join("a/1.png"), f.0.join("b/2.png")];
+        let (cached, _, _) = ImageStore::decode(&files, 3, 1 << 20, false).unwrap();
+        let (streamed, kept, _) = ImageStore::decode(&files, 3, 60, false).unwrap();
+        assert!(cached.in_memory() && !streamed.in_memory());
+        assert_eq!(kept, [0, 1]);
+        for i in 0..2 {
+            assert_eq!(cached.tensor(i).unwrap(), streamed.tensor(i).unwrap());
+        }
+        let data = load(ImageDatasetConfig { cache_mib: 0, ..config(&f.0) }).unwrap();
+        assert!((sample(&data.train, 0, 48)[0] - 200.0 / 255.0).abs() < 1e-6);
     }
 
     #[test]

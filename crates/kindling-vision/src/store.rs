@@ -61,43 +61,45 @@ impl ImageStore {
     /// Decodes `files` to `channels` in parallel. With `skip_errors`, undecodable files are
     /// left out and returned; otherwise the first one (in file order) is the error. The
     /// returned indices say which files the store's images are. Pixels stay in memory when
-    /// they total at most `cache_bytes`.
+    /// they total at most `cache_bytes`; past that, the rest are only checked, and the store
+    /// decodes from the files on every read. Files are decoded a chunk at a time, so memory
+    /// never holds much more than the budget.
     pub fn decode(
         files: &[PathBuf],
         channels: usize,
         cache_bytes: usize,
         skip_errors: bool,
     ) -> Result<(Self, Vec<usize>, Vec<Skipped>), String> {
-        let decoded: Vec<Result<Pixels, String>> =
-            files.par_iter().map(|p| decode_file(p, channels).map_err(|e| e.to_string())).collect();
+        const CHUNK: usize = 1024;
         let mut kept = Vec::with_capacity(files.len());
         let mut skipped = Vec::new();
-        let mut images = Vec::with_capacity(files.len());
-        for (i, d) in decoded.into_iter().enumerate() {
-            match d {
-                Ok(px) => {
-                    kept.push(i);
-                    images.push(px);
+        let mut memory = Some(Memory { sizes: Vec::new(), offsets: Vec::new(), data: Vec::new() });
+        for (c, chunk) in files.chunks(CHUNK).enumerate() {
+            let decoded: Vec<Result<Pixels, String>> =
+                chunk.par_iter().map(|p| decode_file(p, channels).map_err(|e| e.to_string())).collect();
+            for (k, d) in decoded.into_iter().enumerate() {
+                let i = c * CHUNK + k;
+                match d {
+                    Ok(px) => {
+                        kept.push(i);
+                        if memory.as_ref().is_some_and(|m| m.data.len() + px.data.len() > cache_bytes) {
+                            memory = None;
+                        }
+                        if let Some(m) = memory.as_mut() {
+                            m.sizes.push((px.height, px.width));
+                            m.offsets.push(m.data.len());
+                            m.data.extend_from_slice(&px.data);
+                        }
+                    }
+                    Err(e) if skip_errors => skipped.push((files[i].clone(), e)),
+                    Err(e) => return Err(e),
                 }
-                Err(e) if skip_errors => skipped.push((files[i].clone(), e)),
-                Err(e) => return Err(e),
             }
         }
-        let total: usize = images.iter().map(|p| p.data.len()).sum();
         let kept_files: Vec<PathBuf> = kept.iter().map(|&i| files[i].clone()).collect();
         let names = kept_files.iter().map(|p| p.display().to_string()).collect();
-        let store = if total <= cache_bytes {
-            let mut memory = Memory { sizes: Vec::new(), offsets: Vec::new(), data: Vec::with_capacity(total) };
-            for px in images {
-                memory.sizes.push((px.height, px.width));
-                memory.offsets.push(memory.data.len());
-                memory.data.extend_from_slice(&px.data);
-            }
-            Self { channels, names, memory: Some(memory), files: Vec::new() }
-        } else {
-            Self { channels, names, memory: None, files: kept_files }
-        };
-        Ok((store, kept, skipped))
+        let files = if memory.is_some() { Vec::new() } else { kept_files };
+        Ok((Self { channels, names, memory, files }, kept, skipped))
     }
 
     /// Number of images.
