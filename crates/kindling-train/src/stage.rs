@@ -508,7 +508,42 @@ fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
         r.epoch,
         r.train.loss,
         100.0 * r.train.accuracy,
-        r.lr,
+        short(r.lr),
         r.train_seconds + r.valid_seconds
     )
+}
+
+/// A number to 6 significant digits, without trailing zeros: a decayed learning rate of
+/// 0.0001 * 0.9 prints as 9e-5, not 0.00008999999999999999, and like `%g` switches to an
+/// exponent below 1e-4 (history.csv keeps every digit).
+fn short(x: f64) -> String {
+    let s = format!("{x:.5e}");
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        let v: f64 = format!("{mantissa}e{exp}").parse().unwrap_or(x);
+        let digits = (5 - exp).max(0) as usize;
+        let fixed = format!("{v:.digits$}");
+        if fixed.contains('.') { fixed.trim_end_matches('0').trim_end_matches('.').to_owned() } else { fixed }
+    } else {
+        format!("{mantissa}e{exp}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn learning_rates_print_short() {
+        assert_eq!(short(0.0001 * 0.9), "9e-5");
+        assert_eq!(short(0.001), "0.001");
+        assert_eq!(short(0.05), "0.05");
+        assert_eq!(short(1.0), "1");
+        assert_eq!(short(1e-6), "1e-6");
+        assert_eq!(short(3e-7 * 0.5), "1.5e-7");
+        assert_eq!(short(0.1 + 0.2), "0.3");
+        assert_eq!(short(123456.0), "123456");
+    }
 }
