@@ -41,6 +41,14 @@ fn a_tiny_stereo_set_trains_through_the_feature_cache() {
     assert_eq!(metrics["final_epoch"]["train"]["samples"], 9);
     assert_eq!(metrics["final_epoch"]["valid"]["samples"], 3);
     assert_eq!(cache_files(&root), 12, "one entry per file");
+    // The gallery shows mistaken samples as spectrograms (colour-mapped), not as grey images.
+    let gallery = image::open(out.run_dir.join("misclassified.png")).unwrap().to_rgb8();
+    if metrics["final_epoch"]["valid"]["accuracy"].as_f64().unwrap() < 1.0 {
+        let coloured = gallery.pixels().filter(|p| p.0.iter().max().unwrap() - p.0.iter().min().unwrap() > 30).count();
+        assert!(coloured > 500, "no spectrogram thumbnails in misclassified.png ({coloured} px)");
+    }
+    let report = std::fs::read_to_string(out.run_dir.join("report.html")).unwrap();
+    assert_eq!(report.matches("<img").count(), 4, "curves, 2 confusions, mistakes");
 
     // A second run reads the cache; a changed file gets a new entry, a damaged one is named.
     let plan = kindling_pipeline::load(&pipeline, &registry, &[]).unwrap();

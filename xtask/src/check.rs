@@ -23,14 +23,25 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let marker = venv.join(".tensorboard");
     if !marker.exists() {
         eprintln!("installing tensorboard into {} (once)", venv.display());
-        crate::bench::sh(Command::new("python3").args(["-m", "venv", "--clear"]).arg(venv))?;
-        crate::bench::sh(Command::new(venv.join("bin/pip")).args([
-            "install",
-            "--quiet",
-            "--no-cache-dir",
-            "tensorboard",
-        ]))?;
-        std::fs::write(&marker, "")?;
+        let installed =
+            crate::bench::sh(Command::new("python3").args(["-m", "venv", "--clear"]).arg(venv)).and_then(|()| {
+                crate::bench::sh(Command::new(venv.join("bin/pip")).args([
+                    "install",
+                    "--quiet",
+                    "--no-cache-dir",
+                    "tensorboard",
+                ]))
+            });
+        match installed {
+            Ok(()) => std::fs::write(&marker, "")?,
+            // CI runs this check where the package index may be out of reach: there, and only
+            // when asked, a failed install skips the check instead of failing the build.
+            Err(e) if std::env::var_os("KINDLING_CHECK_SKIP_WITHOUT_INDEX").is_some() => {
+                eprintln!("skipped the TensorBoard check: cannot install tensorboard ({e:#})");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
     }
     crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
     let runs = std::path::absolute("target/check-runs")?;

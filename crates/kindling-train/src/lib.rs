@@ -15,11 +15,12 @@ mod checkpoint;
 mod clip;
 mod early;
 mod export;
+mod figures;
 mod fit;
 mod history;
 mod stage;
 
-pub use batch::{Batches, evaluate};
+pub use batch::{Batches, Evaluation, Mistake, evaluate, evaluate_detailed};
 pub use checkpoint::CHECKPOINT_DIR;
 pub use clip::clip_grad_norm;
 pub use early::EarlyStopping;

@@ -6,8 +6,8 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use kindling_core::{
-    Artifact, DataSpec, Dataset, Issues, PlanCx, Resume, Stage, StageConfig, StageDef, StageError, StageIo, Summary,
-    derive_seed,
+    Artifact, DataSpec, Dataset, Issues, PlanCx, Resume, Split, Stage, StageConfig, StageDef, StageError, StageIo,
+    Summary, derive_seed,
 };
 use kindling_metrics::ConfusionMatrix;
 use kindling_metrics::tensorboard::{self, EventFile};
@@ -16,9 +16,10 @@ use kindling_models::device::ResolvedDevice;
 use kindling_optim::{Monitor, OptimizerConfig, Scheduler, SchedulerConfig, Warmup};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::evaluate;
+use crate::batch::{evaluate, evaluate_detailed};
 use crate::checkpoint;
 use crate::early::{EarlyStopping, Watch, monitored};
+use crate::figures;
 use crate::fit::Fit;
 use crate::history::{EpochRecord, History, SplitMetrics};
 
@@ -346,25 +347,48 @@ impl Stage for Train {
         });
 
         let eval_net = net.valid();
-        let (_, train_confusion) =
-            evaluate(&eval_net, &data.train, shape, classes, c.eval_batch_size, &criterion, &plain)?;
-        let test = data
-            .test
-            .as_ref()
-            .map(|t| evaluate(&eval_net, t, shape, classes, c.eval_batch_size, &criterion, &plain))
-            .transpose()?;
+        // The gallery of mistakes comes from the split the run is judged on: test, else valid.
+        let gallery_split = match (&data.test, data.valid.is_empty()) {
+            (Some(_), _) => "test",
+            (None, false) => "valid",
+            (None, true) => "train",
+        };
+        let detailed = |split: &Split, name: &str| {
+            evaluate_detailed(
+                &eval_net,
+                split,
+                shape,
+                classes,
+                c.eval_batch_size,
+                &criterion,
+                &plain,
+                name == gallery_split,
+            )
+        };
+        let train_eval = detailed(&data.train, "train")?;
+        let test = data.test.as_ref().map(|t| detailed(t, "test")).transpose()?;
+        // The kept model's validation matrix is known; its mistakes need one more pass.
+        let valid_mistakes =
+            if gallery_split == "valid" { detailed(&data.valid, "valid")?.mistakes } else { Vec::new() };
         let confusions = [
-            ("train", Some(train_confusion)),
+            ("test", test.as_ref().map(|t| t.confusion.clone())),
             ("valid", last_valid_confusion),
-            ("test", test.as_ref().map(|t| t.1.clone())),
+            ("train", Some(train_eval.confusion.clone())),
         ];
+        let confusions: Vec<(&'static str, ConfusionMatrix)> =
+            confusions.into_iter().filter_map(|(split, cm)| Some((split, cm?))).collect();
         let mut reports = serde_json::Map::new();
-        for (split, confusion) in confusions {
-            let Some(confusion) = confusion else { continue };
+        for (split, confusion) in &confusions {
             write(io, &format!("confusion_{split}.csv"), confusion.to_csv(&data.classes).as_bytes())?;
-            reports.insert(split.to_owned(), per_class_json(&confusion, &data.classes));
+            reports.insert((*split).to_owned(), per_class_json(confusion, &data.classes));
         }
-        let test = test.map(|t| t.0);
+        let gallery = match gallery_split {
+            "test" => data.test.as_ref().zip(test.as_ref()).map(|(s, e)| (s, e.mistakes.clone())),
+            "valid" => Some((&data.valid, valid_mistakes)),
+            _ => Some((&data.train, train_eval.mistakes.clone())),
+        }
+        .map(|(split, mistakes)| figures::Gallery { split_name: gallery_split, split, mistakes, shape });
+        let test = test.map(|t| t.metrics);
         if c.save_model {
             let path = io.run_dir.path().join("model.safetensors");
             let mut store = SafetensorsStore::from_file(&path).overwrite(true);
@@ -385,8 +409,22 @@ impl Stage for Train {
             early,
         };
         write(io, "metrics.json", report.metrics_json().as_bytes())?;
+        let mut own = Summary::default();
+        report.summarize(&mut own);
+        // The page shows the earlier stages' lines (data, model) and this stage's.
+        let mut summary = io.artifacts.get::<Summary>().map(|s| s.lines.clone()).unwrap_or_default();
+        summary.push(("parameters".into(), report.parameters.to_string()));
+        summary.extend(own.lines.iter().cloned());
+        let kept = report.early.as_ref().and_then(|e| {
+            let best = e["best_epoch"].as_u64().filter(|&b| b > 0)? as usize;
+            let restored = if e["restored_best"] == true { ", restored" } else { "" };
+            Some((best, format!("best epoch {best}{restored}")))
+        });
+        let run_figures =
+            figures::RunFigures { history: &history, kept, classes: &data.classes, confusions, gallery, summary };
+        figures::write(io, &run_figures)?;
         if let Some(summary) = io.artifacts.get_mut::<Summary>() {
-            report.summarize(summary);
+            summary.lines.extend(own.lines);
         }
         io.artifacts.insert(Model { net, layers: model.layers, infos: model.infos });
         io.artifacts.insert(history);
