@@ -247,10 +247,10 @@ impl Sequential {
         let mut x = Act::Image(input);
         for (i, layer) in self.layers.iter().enumerate() {
             x = match (layer, x) {
-                (Layer::Conv2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::Conv2d(l), Act::Image(t)) => Act::Image(conv2d(l, t)),
                 (Layer::BatchNorm(l), Act::Image(t)) => Act::Image(batch_norm(l, t)),
                 (Layer::BatchNorm(l), Act::Flat(t)) => Act::Flat(batch_norm(l, t)),
-                (Layer::MaxPool2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
+                (Layer::MaxPool2d(l), Act::Image(t)) => Act::Image(max_pool2d(l, t)),
                 (Layer::AvgPool2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::Dropout2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::LeakyRelu(l), Act::Image(t)) => Act::Image(l.forward(t)),
@@ -279,4 +279,35 @@ impl Sequential {
             Act::Image(t) => t.flatten(1, 3),
         }
     }
+}
+
+/// `Conv2d::forward` through `kindling_cpu::conv2d`, which fuses the weight gradient on the
+/// autodiff CPU device and is burn's own convolution everywhere else. Kindling builds its
+/// convolutions with explicit padding; any other padding goes through burn's module.
+fn conv2d(layer: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+    let padding = match layer.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Same => return layer.forward(input),
+    };
+    let options = burn::tensor::ops::ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
+    kindling_cpu::conv2d(input, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()), options)
+}
+
+/// `MaxPool2d::forward` through `kindling_cpu::max_pool2d` (faster on the CPU device, burn's
+/// elsewhere). Kindling builds its pools with explicit, symmetric padding.
+fn max_pool2d(layer: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
+    let padding = match layer.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
+        PaddingConfig2d::Valid => [0, 0],
+        _ => return layer.forward(input),
+    };
+    let pool = kindling_cpu::MaxPool {
+        kernel: layer.kernel_size,
+        stride: layer.stride,
+        padding,
+        dilation: layer.dilation,
+        ceil_mode: layer.ceil_mode,
+    };
+    kindling_cpu::max_pool2d(input, pool)
 }

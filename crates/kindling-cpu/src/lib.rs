@@ -1,0 +1,383 @@
+//! Faster CPU kernels for the training path on burn's flex backend, without patching burn.
+//!
+//! [`conv2d`] is a drop-in for `burn::tensor::module::conv2d`. On the autodiff CPU device
+//! (flex under `Autodiff`) it records its own step with burn's autodiff: forward and input
+//! gradient by im2col + GEMM per image, images spread over the rayon pool, and a weight
+//! gradient that is one fused reduction over the batch:
+//!
+//! ```text
+//! dW[o, (c, ky, kx)] = sum over images b of  dY_b[o, :] · im2col(x_b)[(c, ky, kx), :]ᵀ
+//! ```
+//!
+//! one GEMM per image (m = out channels, n = in channels x kernel area, k = output pixels),
+//! each worker accumulating its own `dW`. burn 0.22's generic weight gradient instead runs a
+//! convolution over batch/channel-swapped tensors, one GEMM with n = kernel area per input
+//! channel, each re-reading the whole output gradient; BENCHMARKS.md has the measured
+//! difference per layer. On plain flex tensors (evaluation) it is the same forward pass; on any
+//! other device, or for grouped convolutions, it is burn's `conv2d`.
+//!
+//! Every path is checked against burn's own convolution and its gradients (tests/conv.rs).
+//! Setting `KINDLING_FAST_CPU=0` turns the fast path off, for comparisons.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Shape, Tensor, TensorData};
+use kindling_kernels::{MatRef, sgemm};
+use rayon::prelude::*;
+
+mod pool;
+
+pub use pool::{MaxPool, max_pool_backward_values, max_pool2d};
+
+type Ad = Autodiff<Flex, NoCheckpointing>;
+
+/// Whether the fast path is on: unless `KINDLING_FAST_CPU=0`.
+pub fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KINDLING_FAST_CPU").map_or(true, |v| v != "0"))
+}
+
+static FUSED_WEIGHT_GRADS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many weight gradients the fused kernel has computed in this process (so tests and
+/// benchmarks can tell that the fast path ran).
+pub fn fused_weight_grads() -> usize {
+    FUSED_WEIGHT_GRADS.load(Ordering::Relaxed)
+}
+
+/// `burn::tensor::module::conv2d`, faster on the CPU device: on autodiff flex tensors with
+/// this crate's forward pass and backward step, on plain flex tensors (evaluation) with its
+/// forward pass, anywhere else burn's own.
+pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
+    if enabled() && options.groups == 1 {
+        let tracked = (
+            x.clone().try_into_primitive::<Ad>(),
+            weight.clone().try_into_primitive::<Ad>(),
+            bias.clone().map(|b| b.try_into_primitive::<Ad>()).transpose(),
+        );
+        if let (Ok(x), Ok(w), Ok(b)) = tracked {
+            return Tensor::from_primitive::<Ad>(autodiff_conv(x, w, b, options));
+        }
+        let plain = (
+            x.clone().try_into_primitive::<Flex>(),
+            weight.clone().try_into_primitive::<Flex>(),
+            bias.clone().map(|b| b.try_into_primitive::<Flex>()).transpose(),
+        );
+        if let (Ok(x), Ok(w), Ok(b)) = plain {
+            return Tensor::from_primitive::<Flex>(forward(&x, &w, b.as_ref(), &options));
+        }
+    }
+    burn::tensor::module::conv2d(x, weight, bias, options)
+}
+
+type AdTensor = burn::backend::tensor::FloatTensor<Ad>;
+
+/// What the backward step keeps: the input, the weight and the options.
+type State = (FlexTensor, FlexTensor, ConvOptions<2>);
+
+#[derive(Debug)]
+struct ConvWithBias;
+#[derive(Debug)]
+struct ConvNoBias;
+
+/// Registers the gradients of the parents that need one.
+fn backward_grads(
+    state: State,
+    grad: FlexTensor,
+    [node_x, node_w, node_b]: [Option<burn::backend::autodiff::NodeId>; 3],
+    grads: &mut Gradients,
+) {
+    let (x, w, options) = state;
+    let (xd, wd) = (dims4(&x), dims4(&w));
+    let g = Geometry::new(xd, wd, &options);
+    let dy = values(&grad);
+    if let Some(id) = node_w {
+        let dw = weight_grad_values(&values(&x), &dy, xd[0], wd[0], &g);
+        FUSED_WEIGHT_GRADS.fetch_add(1, Ordering::Relaxed);
+        grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(dw, Shape::new(wd))));
+    }
+    if let Some(id) = node_b {
+        grads.register::<Flex>(id, bias_grad(&grad));
+    }
+    if let Some(id) = node_x {
+        let dx = input_grad_values(&dy, &values(&w), xd[0], wd[0], &g);
+        grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(dx, Shape::new(xd))));
+    }
+}
+
+impl Backward<Flex, 3> for ConvWithBias {
+    type State = State;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x, w, b] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        backward_grads(ops.state, grad, [x.map(|n| n.id), w.map(|n| n.id), b.map(|n| n.id)], grads);
+    }
+}
+
+impl Backward<Flex, 2> for ConvNoBias {
+    type State = State;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x, w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        backward_grads(ops.state, grad, [x.map(|n| n.id), w.map(|n| n.id), None], grads);
+    }
+}
+
+/// The forward convolution of flex tensors.
+fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, options: &ConvOptions<2>) -> FlexTensor {
+    let (xd, wd) = (dims4(x), dims4(w));
+    let g = Geometry::new(xd, wd, options);
+    let bias = b.map(values);
+    let y = forward_values(&values(x), &values(w), bias.as_deref(), xd[0], wd[0], &g);
+    FlexTensor::from_data(TensorData::new(y, Shape::new([xd[0], wd[0], g.output[0], g.output[1]])))
+}
+
+fn autodiff_conv(x: AdTensor, w: AdTensor, b: Option<AdTensor>, options: ConvOptions<2>) -> AdTensor {
+    let y = || forward(x.primitive(), w.primitive(), b.as_ref().map(|b| b.primitive()), &options);
+    let state = || (x.primitive().clone(), w.primitive().clone(), options.clone());
+    match &b {
+        Some(bias) => {
+            match ConvWithBias.prepare::<NoCheckpointing>([x.node(), w.node(), bias.node()]).compute_bound().stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state(), y()),
+                OpsKind::UnTracked(prep) => prep.finish(y()),
+            }
+        }
+        None => match ConvNoBias.prepare::<NoCheckpointing>([x.node(), w.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(state(), y()),
+            OpsKind::UnTracked(prep) => prep.finish(y()),
+        },
+    }
+}
+
+/// The values of a flex tensor in row-major order (copied only when it is not contiguous).
+pub(crate) fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("contiguous f32").to_vec()),
+    }
+}
+
+pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let d = t.layout().shape().dims::<4>();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// The geometry of one convolution, in the terms the kernels use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Input channels, height, width.
+    pub input: [usize; 3],
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Output height and width.
+    pub output: [usize; 2],
+    /// Stride per axis.
+    pub stride: [usize; 2],
+    /// Padding before the first row and column.
+    pub pad: [usize; 2],
+    /// Dilation per axis.
+    pub dilation: [usize; 2],
+}
+
+impl Geometry {
+    /// The geometry of `x [n, c, h, w]` convolved with `w [o, c, kh, kw]` under `options`.
+    pub fn new(x: [usize; 4], w: [usize; 4], options: &ConvOptions<2>) -> Self {
+        let [_, c, h, wd] = x;
+        let [_, _, kh, kw] = w;
+        let out = |len: usize, axis: usize, k: usize| {
+            let (p0, p1) = options.padding[axis];
+            (len + p0 + p1 - options.dilation[axis] * (k - 1) - 1) / options.stride[axis] + 1
+        };
+        Self {
+            input: [c, h, wd],
+            kernel: [kh, kw],
+            output: [out(h, 0, kh), out(wd, 1, kw)],
+            stride: options.stride,
+            pad: [options.padding[0].0, options.padding[1].0],
+            dilation: options.dilation,
+        }
+    }
+
+    /// Rows of the column matrix: `c * kh * kw`.
+    pub fn patch(&self) -> usize {
+        self.input[0] * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Columns of the column matrix: `oh * ow`.
+    pub fn pixels(&self) -> usize {
+        self.output[0] * self.output[1]
+    }
+
+    /// The input index read by output position `o` through tap `k` on `axis`, if inside.
+    fn source(&self, axis: usize, o: usize, k: usize) -> Option<usize> {
+        (o * self.stride[axis] + k * self.dilation[axis])
+            .checked_sub(self.pad[axis])
+            .filter(|&i| i < self.input[axis + 1])
+    }
+
+    /// Fills `cols` (`patch()` rows by `pixels()` columns) with the receptive fields of
+    /// `image` (`c * h * w` values): row `(c * kh + ky) * kw + kx`, column `oy * ow + ox`
+    /// holds `image[c, oy·s + ky·d - p, ox·s + kx·d - p]`, or 0 in the padding.
+    pub fn im2col(&self, image: &[f32], cols: &mut [f32]) {
+        let [c, h, w] = self.input;
+        let [kh, kw] = self.kernel;
+        let [oh, ow] = self.output;
+        assert_eq!(image.len(), c * h * w);
+        assert_eq!(cols.len(), self.patch() * self.pixels());
+        let mut rows = cols.chunks_exact_mut(oh * ow);
+        for ch in 0..c {
+            let plane = &image[ch * h * w..][..h * w];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let row = rows.next().expect("one row per tap");
+                    // Output columns whose tap lands inside the input row: a contiguous range.
+                    let valid: Vec<usize> = (0..ow).filter(|&ox| self.source(1, ox, kx).is_some()).collect();
+                    let (lo, hi) = (valid.first().copied().unwrap_or(0), valid.last().map_or(0, |v| v + 1));
+                    for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
+                        let Some(iy) = self.source(0, oy, ky) else {
+                            out.fill(0.0);
+                            continue;
+                        };
+                        out[..lo].fill(0.0);
+                        out[hi.max(lo)..].fill(0.0);
+                        if hi <= lo {
+                            continue;
+                        }
+                        let input = &plane[iy * w..][..w];
+                        let first = lo * self.stride[1] + kx * self.dilation[1] - self.pad[1];
+                        if self.stride[1] == 1 {
+                            out[lo..hi].copy_from_slice(&input[first..first + hi - lo]);
+                        } else {
+                            out[lo..hi]
+                                .iter_mut()
+                                .zip(input[first..].iter().step_by(self.stride[1]))
+                                .for_each(|(o, i)| *o = *i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of [`im2col`](Self::im2col): adds every entry of `cols` onto the input
+    /// pixel it was copied from, into `image`; entries from the padding are dropped.
+    pub fn col2im(&self, cols: &[f32], image: &mut [f32]) {
+        let [c, h, w] = self.input;
+        let [kh, kw] = self.kernel;
+        let [oh, ow] = self.output;
+        assert_eq!(image.len(), c * h * w);
+        assert_eq!(cols.len(), self.patch() * self.pixels());
+        let mut rows = cols.chunks_exact(oh * ow);
+        for ch in 0..c {
+            let plane = &mut image[ch * h * w..][..h * w];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let row = rows.next().expect("one row per tap");
+                    let valid: Vec<usize> = (0..ow).filter(|&ox| self.source(1, ox, kx).is_some()).collect();
+                    let (Some(&lo), Some(&last)) = (valid.first(), valid.last()) else { continue };
+                    for (oy, grads) in row.chunks_exact(ow).enumerate() {
+                        let Some(iy) = self.source(0, oy, ky) else { continue };
+                        let input = &mut plane[iy * w..][..w];
+                        let first = lo * self.stride[1] + kx * self.dilation[1] - self.pad[1];
+                        let taps = input[first..].iter_mut().step_by(self.stride[1]);
+                        taps.zip(&grads[lo..=last]).for_each(|(i, g)| *i += g);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The forward convolution: per image `W · im2col(x_b)` plus the bias, images in parallel.
+pub fn forward_values(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    out_channels: usize,
+    g: &Geometry,
+) -> Vec<f32> {
+    let [c, h, wd] = g.input;
+    let (image, patch, pixels) = (c * h * wd, g.patch(), g.pixels());
+    let mut y = vec![0.0f32; n * out_channels * pixels];
+    y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(
+        || vec![0.0f32; patch * pixels],
+        |cols, (b, out)| {
+            g.im2col(&x[b * image..][..image], cols);
+            if let Some(bias) = bias {
+                out.chunks_exact_mut(pixels).zip(bias).for_each(|(row, v)| row.fill(*v));
+            }
+            sgemm(MatRef::new(w, out_channels, patch), MatRef::new(cols, patch, pixels), out, bias.is_some(), 1);
+        },
+    );
+    y
+}
+
+/// The input gradient: per image `col2im(Wᵀ · dY_b)`, images in parallel.
+pub fn input_grad_values(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
+    let [c, h, wd] = g.input;
+    let (image, patch, pixels) = (c * h * wd, g.patch(), g.pixels());
+    let mut dx = vec![0.0f32; n * image];
+    dx.par_chunks_mut(image).enumerate().for_each_init(
+        || vec![0.0f32; patch * pixels],
+        |cols, (b, out)| {
+            let grad = MatRef::new(&dy[b * out_channels * pixels..][..out_channels * pixels], out_channels, pixels);
+            sgemm(MatRef::new(w, out_channels, patch).t(), grad, cols, false, 1);
+            g.col2im(cols, out);
+        },
+    );
+    dx
+}
+
+/// `dW` of a convolution: per image one GEMM `dY_b · im2col(x_b)ᵀ`, the batch split across
+/// the rayon pool, each worker with its own accumulator and column buffer.
+pub fn weight_grad_values(x: &[f32], dy: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
+    let [c, h, w] = g.input;
+    let (image, patch, pixels) = (c * h * w, g.patch(), g.pixels());
+    assert_eq!(x.len(), n * image);
+    assert_eq!(dy.len(), n * out_channels * pixels);
+    let workers = rayon::current_num_threads().clamp(1, n.max(1));
+    let per = n.div_ceil(workers);
+    let partials: Vec<Vec<f32>> = (0..workers)
+        .into_par_iter()
+        .map(|t| {
+            let mut dw = vec![0.0f32; out_channels * patch];
+            let mut cols = vec![0.0f32; patch * pixels];
+            for b in (t * per)..((t + 1) * per).min(n) {
+                g.im2col(&x[b * image..][..image], &mut cols);
+                let grad = MatRef::new(&dy[b * out_channels * pixels..][..out_channels * pixels], out_channels, pixels);
+                sgemm(grad, MatRef::new(&cols, patch, pixels).t(), &mut dw, true, 1);
+            }
+            dw
+        })
+        .collect();
+    let total = partials.into_iter().reduce(|mut a, b| {
+        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+        a
+    });
+    total.unwrap_or_else(|| vec![0.0; out_channels * patch])
+}
+
+/// `db[o]`: the output gradient summed over images and pixels.
+fn bias_grad(dy: &FlexTensor) -> FlexTensor {
+    let [n, o, oh, ow] = dims4(dy);
+    let v = values(dy);
+    let mut db = vec![0.0f32; o];
+    for b in 0..n {
+        for (ch, acc) in db.iter_mut().enumerate() {
+            *acc += v[(b * o + ch) * oh * ow..][..oh * ow].iter().sum::<f32>();
+        }
+    }
+    FlexTensor::from_data(TensorData::new(db, Shape::new([o])))
+}

@@ -1,0 +1,205 @@
+//! Max pooling on the CPU device: one pass that keeps each window's argmax as a `u32` offset in
+//! its plane, and a backward step that adds each output gradient onto that input pixel. flex
+//! runs 2-D pooling as 3-D pooling and keeps 64-bit indices; this is the same arithmetic with a
+//! quarter of the index traffic and planes spread over the rayon pool.
+
+use std::sync::Arc;
+
+use burn::backend::Flex;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{Shape, Tensor, TensorData};
+use rayon::prelude::*;
+
+use crate::{Ad, AdTensor, dims4, enabled, values};
+
+/// A max-pooling window: kernel, stride, padding (both sides), dilation and ceil mode, as
+/// `torch.nn.MaxPool2d` takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPool {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Implicit `-inf` border on each side.
+    pub padding: [usize; 2],
+    /// Spacing of the window's taps.
+    pub dilation: [usize; 2],
+    /// Round the output size up, keeping a last window that starts inside the input.
+    pub ceil_mode: bool,
+}
+
+impl MaxPool {
+    /// Output length along `axis` for an input of `len` (PyTorch's rule).
+    pub fn output_len(&self, axis: usize, len: usize) -> usize {
+        let (k, s, p, d) = (self.kernel[axis], self.stride[axis], self.padding[axis], self.dilation[axis]);
+        let span = d * (k - 1) + 1;
+        let padded = len + 2 * p;
+        if padded < span {
+            return usize::from(self.ceil_mode);
+        }
+        if self.ceil_mode {
+            let out = (padded - span).div_ceil(s) + 1;
+            if (out - 1) * s >= len + p { out - 1 } else { out }
+        } else {
+            (padded - span) / s + 1
+        }
+    }
+
+    /// Pools `x` (`planes` planes of `h x w`): the outputs and, per output, the offset of the
+    /// maximum in its plane.
+    pub fn forward_values(&self, x: &[f32], planes: usize, [h, w]: [usize; 2]) -> (Vec<f32>, Vec<u32>) {
+        let (oh, ow) = (self.output_len(0, h), self.output_len(1, w));
+        let mut out = vec![0.0f32; planes * oh * ow];
+        let mut arg = vec![0u32; planes * oh * ow];
+        let simple = self.padding == [0, 0] && self.dilation == [1, 1];
+        out.par_chunks_mut(oh * ow).zip(arg.par_chunks_mut(oh * ow)).enumerate().for_each(|(p, (out, arg))| {
+            let plane = &x[p * h * w..][..h * w];
+            if simple && self.kernel == [2, 2] && self.stride == [2, 2] && oh * 2 <= h && ow * 2 <= w {
+                // The presets' pool: four taps, two from each of two rows, first tap wins ties.
+                for oy in 0..oh {
+                    let (r0, r1) = (&plane[2 * oy * w..][..w], &plane[(2 * oy + 1) * w..][..w]);
+                    let (out, arg) = (&mut out[oy * ow..][..ow], &mut arg[oy * ow..][..ow]);
+                    for ox in 0..ow {
+                        let x0 = 2 * ox;
+                        let taps = [(r0[x0], x0), (r0[x0 + 1], x0 + 1), (r1[x0], w + x0), (r1[x0 + 1], w + x0 + 1)];
+                        let (mut best, mut at) = taps[0];
+                        for &(v, i) in &taps[1..] {
+                            if v > best || (v.is_nan() && !best.is_nan()) {
+                                (best, at) = (v, i);
+                            }
+                        }
+                        out[ox] = best;
+                        arg[ox] = (2 * oy * w + at) as u32;
+                    }
+                }
+                return;
+            }
+            if simple {
+                // No border, contiguous taps: the window is rows y0..y1, columns x0..x1.
+                for oy in 0..oh {
+                    let (y0, y1) = (oy * self.stride[0], (oy * self.stride[0] + self.kernel[0]).min(h));
+                    for ox in 0..ow {
+                        let (x0, x1) = (ox * self.stride[1], (ox * self.stride[1] + self.kernel[1]).min(w));
+                        let (mut best, mut at) = (plane[y0 * w + x0], y0 * w + x0);
+                        for iy in y0..y1 {
+                            for (ix, &v) in plane[iy * w + x0..iy * w + x1].iter().enumerate() {
+                                if v > best || (v.is_nan() && !best.is_nan()) {
+                                    (best, at) = (v, iy * w + x0 + ix);
+                                }
+                            }
+                        }
+                        out[oy * ow + ox] = best;
+                        arg[oy * ow + ox] = at as u32;
+                    }
+                }
+                return;
+            }
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (mut best, mut at) = (f32::NEG_INFINITY, u32::MAX);
+                    for ky in 0..self.kernel[0] {
+                        let Some(iy) = (oy * self.stride[0] + ky * self.dilation[0]).checked_sub(self.padding[0])
+                        else {
+                            continue;
+                        };
+                        if iy >= h {
+                            break;
+                        }
+                        for kx in 0..self.kernel[1] {
+                            let Some(ix) = (ox * self.stride[1] + kx * self.dilation[1]).checked_sub(self.padding[1])
+                            else {
+                                continue;
+                            };
+                            if ix >= w {
+                                break;
+                            }
+                            let v = plane[iy * w + ix];
+                            // NaN wins, as in PyTorch; ties keep the first tap.
+                            if v > best || (v.is_nan() && !best.is_nan()) || at == u32::MAX {
+                                (best, at) = (v, (iy * w + ix) as u32);
+                            }
+                        }
+                    }
+                    out[oy * ow + ox] = best;
+                    arg[oy * ow + ox] = at;
+                }
+            }
+        });
+        (out, arg)
+    }
+}
+
+/// The input gradient: each output gradient added onto its window's maximum.
+pub fn max_pool_backward_values(dy: &[f32], arg: &[u32], planes: usize, plane_in: usize) -> Vec<f32> {
+    let plane_out = dy.len() / planes.max(1);
+    let mut dx = vec![0.0f32; planes * plane_in];
+    dx.par_chunks_mut(plane_in).enumerate().for_each(|(p, dx)| {
+        let (dy, arg) = (&dy[p * plane_out..][..plane_out], &arg[p * plane_out..][..plane_out]);
+        for (g, &a) in dy.iter().zip(arg) {
+            if let Some(slot) = dx.get_mut(a as usize) {
+                *slot += g;
+            }
+        }
+    });
+    dx
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    /// The argmax offsets and the input's shape.
+    type State = (Arc<Vec<u32>>, [usize; 4]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (arg, [n, c, h, w]) = ops.state;
+        if let Some(node) = node {
+            let dx = max_pool_backward_values(&values(&grad), &arg, n * c, h * w);
+            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, Shape::new([n, c, h, w]))));
+        }
+    }
+}
+
+fn pool_flex(x: &FlexTensor, pool: &MaxPool) -> (FlexTensor, Vec<u32>) {
+    let [n, c, h, w] = dims4(x);
+    let (out, arg) = pool.forward_values(&values(x), n * c, [h, w]);
+    let shape = [n, c, pool.output_len(0, h), pool.output_len(1, w)];
+    (FlexTensor::from_data(TensorData::new(out, Shape::new(shape))), arg)
+}
+
+fn autodiff_pool(x: AdTensor, pool: &MaxPool) -> AdTensor {
+    match MaxPoolBackward.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (y, arg) = pool_flex(x.primitive(), pool);
+            prep.finish((Arc::new(arg), dims4(x.primitive())), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(pool_flex(x.primitive(), pool).0),
+    }
+}
+
+/// `burn::tensor::module::max_pool2d`, faster on the CPU device (autodiff or not); burn's own
+/// anywhere else.
+pub fn max_pool2d(x: Tensor<4>, pool: MaxPool) -> Tensor<4> {
+    if enabled() && pool.kernel.iter().all(|&k| k > 0) && pool.stride.iter().all(|&s| s > 0) {
+        if let Ok(t) = x.clone().try_into_primitive::<Ad>() {
+            return Tensor::from_primitive::<Ad>(autodiff_pool(t, &pool));
+        }
+        if let Ok(t) = x.clone().try_into_primitive::<Flex>() {
+            return Tensor::from_primitive::<Flex>(pool_flex(&t, &pool).0);
+        }
+    }
+    let options = burn::tensor::ops::MaxPoolOptions {
+        kernel_size: pool.kernel,
+        stride: pool.stride,
+        padding: pool.padding.map(|p| (p, p)),
+        dilation: pool.dilation,
+        ceil_mode: pool.ceil_mode,
+    };
+    burn::tensor::module::max_pool2d(x, options)
+}

@@ -1,0 +1,167 @@
+//! The fast convolution against burn's own: the same outputs and the same gradients for the
+//! input, the weight and the bias, within 1e-4 relative, over strides, paddings (also uneven),
+//! dilations and layers with and without bias; and proof that the fused kernel ran.
+
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Deterministic values in [-1, 1) from a small linear congruential stream.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn tensor<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
+    let n = shape.iter().product();
+    Tensor::from_data(TensorData::new(values(n, seed), shape), device)
+}
+
+fn assert_close(what: &str, got: Tensor<4>, want: Tensor<4>) {
+    let (g, w): (Vec<f32>, Vec<f32>) = (got.into_data().iter().collect(), want.into_data().iter().collect());
+    assert_eq!(g.len(), w.len(), "{what}: sizes");
+    let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * b.abs().max(scale), "{what}[{i}]: {a} vs {b} (scale {scale})");
+    }
+}
+
+/// Output and gradients of `conv` for one case: (y, dx, dw, db).
+fn run(
+    conv: fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>, ConvOptions<2>) -> Tensor<4>,
+    x: [usize; 4],
+    w: [usize; 4],
+    bias: bool,
+    options: &ConvOptions<2>,
+) -> (Tensor<4>, Tensor<4>, Tensor<4>, Option<Tensor<4>>) {
+    let device = Device::flex().autodiff();
+    let xt = tensor(x, 1, &device).require_grad();
+    let wt = tensor(w, 2, &device).require_grad();
+    let bt = bias.then(|| tensor([w[0]], 3, &device).require_grad());
+    let y = conv(xt.clone(), wt.clone(), bt.clone(), options.clone());
+    let r = tensor(y.dims(), 4, &device);
+    let grads = (y.clone() * r).sum().backward();
+    let dx = xt.grad(&grads).expect("dx");
+    let dw = wt.grad(&grads).expect("dw");
+    let db = bt.map(|b| b.grad(&grads).expect("db").reshape([1, 1, 1, w[0]]));
+    (y.inner(), dx, dw, db)
+}
+
+#[test]
+fn fast_conv_matches_burn_values_and_gradients() {
+    let cases: Vec<([usize; 4], [usize; 4], bool, ConvOptions<2>)> = vec![
+        // mnist_cnn's layers.
+        ([8, 1, 28, 28], [16, 1, 3, 3], true, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([8, 16, 28, 28], [32, 16, 3, 3], true, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([8, 32, 14, 14], [64, 32, 3, 3], true, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        // The stereo CNN's first layer: 7x7, stride 2, no padding.
+        ([3, 4, 33, 41], [8, 4, 7, 7], true, ConvOptions::new([2, 2], [0, 0], [1, 1], 1)),
+        // Dilation, no bias, odd sizes, a one-image batch.
+        ([1, 3, 11, 9], [5, 3, 3, 2], false, ConvOptions::new([1, 2], [2, 1], [2, 1], 1)),
+        // Uneven padding (as PaddingConfig2d::Same gives for even kernels) and stride 3.
+        ([5, 2, 10, 12], [4, 2, 4, 4], true, ConvOptions::new_with_padding([3, 3], [(1, 2), (2, 1)], [1, 1], 1)),
+    ];
+    for (x, w, bias, options) in cases {
+        let before = kindling_cpu::fused_weight_grads();
+        let fast = run(kindling_cpu::conv2d, x, w, bias, &options);
+        assert!(kindling_cpu::fused_weight_grads() > before, "{x:?} * {w:?}: the fused kernel did not run");
+        let reference = run(burn::tensor::module::conv2d, x, w, bias, &options);
+        let case = format!("{x:?} * {w:?} {options:?}");
+        assert_close(&format!("y {case}"), fast.0, reference.0);
+        assert_close(&format!("dx {case}"), fast.1, reference.1);
+        assert_close(&format!("dw {case}"), fast.2, reference.2);
+        if let (Some(a), Some(b)) = (fast.3, reference.3) {
+            assert_close(&format!("db {case}"), a, b);
+        }
+    }
+}
+
+#[test]
+fn evaluation_on_plain_flex_tensors_matches_burn() {
+    let device = Device::flex();
+    for (x, w, options) in [
+        ([4, 3, 13, 17], [6, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([2, 4, 20, 20], [5, 4, 5, 3], ConvOptions::new_with_padding([2, 1], [(0, 1), (2, 0)], [1, 2], 1)),
+    ] {
+        let (xt, wt, bt) = (tensor(x, 7, &device), tensor(w, 8, &device), tensor([w[0]], 9, &device));
+        let fast = kindling_cpu::conv2d(xt.clone(), wt.clone(), Some(bt.clone()), options.clone());
+        let reference = burn::tensor::module::conv2d(xt, wt, Some(bt), options);
+        assert_close(&format!("plain {x:?} * {w:?}"), fast, reference);
+    }
+}
+
+#[test]
+fn grouped_convolutions_use_burns_conv() {
+    let device = Device::flex().autodiff();
+    let x = tensor([2, 4, 6, 6], 5, &device).require_grad();
+    let w = tensor([4, 2, 3, 3], 6, &device).require_grad();
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 2);
+    let before = kindling_cpu::fused_weight_grads();
+    let y = kindling_cpu::conv2d(x.clone(), w.clone(), None, options.clone());
+    drop(y.sum().backward());
+    assert_eq!(kindling_cpu::fused_weight_grads(), before, "groups are burn's");
+    let reference = burn::tensor::module::conv2d(x.clone(), w, None, options.clone());
+    let y = kindling_cpu::conv2d(x, tensor([4, 2, 3, 3], 6, &device), None, options);
+    assert_close("grouped", y.inner(), reference.inner());
+}
+
+#[test]
+fn max_pooling_matches_burn_values_and_gradients() {
+    use kindling_cpu::MaxPool;
+    let pools = [
+        (
+            [3, 4, 28, 28],
+            MaxPool { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceil_mode: false },
+        ),
+        (
+            [2, 3, 15, 13],
+            MaxPool { kernel: [3, 3], stride: [2, 2], padding: [1, 1], dilation: [1, 1], ceil_mode: true },
+        ),
+        (
+            [2, 2, 11, 12],
+            MaxPool { kernel: [3, 2], stride: [2, 3], padding: [1, 0], dilation: [1, 1], ceil_mode: false },
+        ),
+        ([1, 2, 9, 9], MaxPool { kernel: [2, 2], stride: [1, 1], padding: [0, 0], dilation: [2, 2], ceil_mode: false }),
+    ];
+    for (shape, pool) in pools {
+        let device = Device::flex().autodiff();
+        let reference_pool = |x: Tensor<4>| {
+            let options = burn::tensor::ops::MaxPoolOptions {
+                kernel_size: pool.kernel,
+                stride: pool.stride,
+                padding: pool.padding.map(|p| (p, p)),
+                dilation: pool.dilation,
+                ceil_mode: pool.ceil_mode,
+            };
+            burn::tensor::module::max_pool2d(x, options)
+        };
+        let grads_of = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+            let x = tensor(shape, 11, &device).require_grad();
+            let y = f(x.clone());
+            let r = tensor(y.dims(), 12, &device);
+            let grads = (y.clone() * r).sum().backward();
+            (y.inner(), x.grad(&grads).expect("dx"))
+        };
+        let fast = grads_of(&|x| kindling_cpu::max_pool2d(x, pool));
+        let reference = grads_of(&reference_pool);
+        assert_close(&format!("pool y {shape:?} {pool:?}"), fast.0, reference.0);
+        assert_close(&format!("pool dx {shape:?} {pool:?}"), fast.1, reference.1);
+        // And without autodiff.
+        let plain = tensor(shape, 11, &Device::flex());
+        let expected = {
+            let options = burn::tensor::ops::MaxPoolOptions {
+                kernel_size: pool.kernel,
+                stride: pool.stride,
+                padding: pool.padding.map(|p| (p, p)),
+                dilation: pool.dilation,
+                ceil_mode: pool.ceil_mode,
+            };
+            burn::tensor::module::max_pool2d(plain.clone(), options)
+        };
+        assert_close(&format!("pool plain {shape:?}"), kindling_cpu::max_pool2d(plain, pool), expected);
+    }
+}
