@@ -1,5 +1,7 @@
 //! Times each part of a convolution on the flex backend against this crate's kernels, on the
-//! layers of `mnist_cnn` at batch 64: `cargo run --release --example conv_parts`.
+//! layers of `mnist_cnn` at batch 64, and the max pooling after its second convolution:
+//! `cargo run --release --example conv_parts` (from the workspace root, so the build shares
+//! the workspace's features).
 
 use std::time::Instant;
 
@@ -35,26 +37,6 @@ fn time(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    {
-        use burn::tensor::{Device, Tensor};
-        let shape = [64, 32, 28, 28];
-        let v = data(shape.iter().product());
-        let pool = kindling_cpu::MaxPool {
-            kernel: [2, 2],
-            stride: [2, 2],
-            padding: [0, 0],
-            dilation: [1, 1],
-            ceil_mode: false,
-        };
-        let values = time(|| drop(pool.forward_values(&v, 64 * 32, [28, 28])));
-        let dev = Device::flex();
-        let t = Tensor::<4>::from_data(TensorData::new(v.clone(), shape), &dev);
-        let tensor = time(|| drop(kindling_cpu::max_pool2d(t.clone(), pool)));
-        let ad = Device::flex().autodiff();
-        let ta = Tensor::<4>::from_data(TensorData::new(v.clone(), shape), &ad).require_grad();
-        let tracked = time(|| drop(kindling_cpu::max_pool2d(ta.clone(), pool)));
-        println!("max pool 64x32x28x28: values {values:.2} ms, plain tensor {tensor:.2} ms, tracked {tracked:.2} ms");
-    }
     let layers =
         [([64, 1, 28, 28], [16, 1, 3, 3]), ([64, 16, 28, 28], [32, 16, 3, 3]), ([64, 32, 14, 14], [64, 32, 3, 3])];
     println!("| layer | part | flex (ms) | kindling-cpu (ms) |\n|---|---|---:|---:|");
@@ -92,7 +74,23 @@ fn main() {
         let k = time(|| drop(kindling_cpu::weight_grad_values(&x, &dy, xs[0], ws[0], &g)));
         println!("| {name} | weight grad | {f:.2} | {k:.2} |");
     }
+    // The max pooling after the second convolution, as training runs it (keeping the argmax).
+    let shape = [64, 32, 28, 28];
+    let v = data(shape.iter().product());
+    let f = time(|| {
+        let out = <Flex as ModuleOps<Flex>>::max_pool2d_with_indices(
+            flex(&v, shape),
+            [2, 2],
+            [2, 2],
+            [0, 0],
+            [1, 1],
+            false,
+            burn::tensor::IntDType::I64,
+        );
+        drop(out);
+    });
+    let pool =
+        kindling_cpu::MaxPool { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceil_mode: false };
+    let k = time(|| drop(pool.forward_values(&v, 64 * 32, [28, 28])));
+    println!("| 32 ch 28x28 | max pool 2x2 with argmax | {f:.2} | {k:.2} |");
 }
-
-#[allow(dead_code)]
-fn pool_only() {}

@@ -19,8 +19,8 @@
 //! Every path is checked against burn's own convolution and its gradients (tests/conv.rs).
 //! Setting `KINDLING_FAST_CPU=0` turns the fast path off, for comparisons.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -35,7 +35,7 @@ use rayon::prelude::*;
 
 mod pool;
 
-pub use pool::{MaxPool, max_pool_backward_values, max_pool2d};
+pub use pool::{AvgPool, MaxPool, avg_pool2d, max_pool_backward_values, max_pool2d};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
 
@@ -45,12 +45,14 @@ pub fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var("KINDLING_FAST_CPU").map_or(true, |v| v != "0"))
 }
 
-static FUSED_WEIGHT_GRADS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static FUSED_WEIGHT_GRADS: Cell<usize> = const { Cell::new(0) };
+}
 
-/// How many weight gradients the fused kernel has computed in this process (so tests and
-/// benchmarks can tell that the fast path ran).
+/// How many weight gradients the fused kernel has computed for backward passes run on this
+/// thread (so tests and benchmarks can tell that the fast path ran).
 pub fn fused_weight_grads() -> usize {
-    FUSED_WEIGHT_GRADS.load(Ordering::Relaxed)
+    FUSED_WEIGHT_GRADS.with(Cell::get)
 }
 
 /// `burn::tensor::module::conv2d`, faster on the CPU device: on autodiff flex tensors with
@@ -101,7 +103,7 @@ fn backward_grads(
     let dy = values(&grad);
     if let Some(id) = node_w {
         let dw = weight_grad_values(&values(&x), &dy, xd[0], wd[0], &g);
-        FUSED_WEIGHT_GRADS.fetch_add(1, Ordering::Relaxed);
+        FUSED_WEIGHT_GRADS.with(|n| n.set(n.get() + 1));
         grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(dw, Shape::new(wd))));
     }
     if let Some(id) = node_b {

@@ -203,3 +203,134 @@ pub fn max_pool2d(x: Tensor<4>, pool: MaxPool) -> Tensor<4> {
     };
     burn::tensor::module::max_pool2d(x, options)
 }
+
+/// An average-pooling window as `torch.nn.AvgPool2d` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvgPool {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Implicit zero border on each side.
+    pub padding: [usize; 2],
+    /// Round the output size up, keeping a last window that starts inside the input.
+    pub ceil_mode: bool,
+    /// Divide by the whole window (padding included) rather than by the pixels inside.
+    pub count_include_pad: bool,
+}
+
+impl AvgPool {
+    fn as_max(&self) -> MaxPool {
+        MaxPool {
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: [1, 1],
+            ceil_mode: self.ceil_mode,
+        }
+    }
+
+    /// Output length along `axis` (PyTorch's rule, as for max pooling).
+    pub fn output_len(&self, axis: usize, len: usize) -> usize {
+        self.as_max().output_len(axis, len)
+    }
+
+    /// The window of output `o` along `axis` inside an input of `len`, and its length in
+    /// the padded input (PyTorch's divisor with `count_include_pad`).
+    fn window(&self, axis: usize, o: usize, len: usize) -> (std::ops::Range<usize>, usize) {
+        let (k, s, p) = (self.kernel[axis], self.stride[axis], self.padding[axis]);
+        let start = o * s;
+        let end = (start + k).min(len + 2 * p);
+        let padded = end - start;
+        (start.saturating_sub(p).min(len)..end.saturating_sub(p).min(len), padded)
+    }
+
+    fn divisor(&self, ys: &std::ops::Range<usize>, xs: &std::ops::Range<usize>, padded: usize) -> f32 {
+        let n = if self.count_include_pad { padded } else { ys.len() * xs.len() };
+        n.max(1) as f32
+    }
+
+    /// Pools `x` (`planes` planes of `h x w`).
+    pub fn forward_values(&self, x: &[f32], planes: usize, [h, w]: [usize; 2]) -> Vec<f32> {
+        let (oh, ow) = (self.output_len(0, h), self.output_len(1, w));
+        let mut out = vec![0.0f32; planes * oh * ow];
+        out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, out)| {
+            let plane = &x[p * h * w..][..h * w];
+            for oy in 0..oh {
+                let (ys, ph) = self.window(0, oy, h);
+                for ox in 0..ow {
+                    let (xs, pw) = self.window(1, ox, w);
+                    let sum: f32 = ys.clone().map(|iy| plane[iy * w..][xs.clone()].iter().sum::<f32>()).sum();
+                    out[oy * ow + ox] = sum / self.divisor(&ys, &xs, ph * pw);
+                }
+            }
+        });
+        out
+    }
+
+    /// The input gradient: each output gradient spread evenly over its window.
+    pub fn backward_values(&self, dy: &[f32], planes: usize, [h, w]: [usize; 2]) -> Vec<f32> {
+        let (oh, ow) = (self.output_len(0, h), self.output_len(1, w));
+        let mut dx = vec![0.0f32; planes * h * w];
+        dx.par_chunks_mut(h * w).enumerate().for_each(|(p, dx)| {
+            let dy = &dy[p * oh * ow..][..oh * ow];
+            for oy in 0..oh {
+                let (ys, ph) = self.window(0, oy, h);
+                for ox in 0..ow {
+                    let (xs, pw) = self.window(1, ox, w);
+                    let g = dy[oy * ow + ox] / self.divisor(&ys, &xs, ph * pw);
+                    for iy in ys.clone() {
+                        dx[iy * w..][xs.clone()].iter_mut().for_each(|d| *d += g);
+                    }
+                }
+            }
+        });
+        dx
+    }
+}
+
+#[derive(Debug)]
+struct AvgPoolBackward;
+
+impl Backward<Flex, 1> for AvgPoolBackward {
+    /// The pool and the input's shape.
+    type State = (AvgPool, [usize; 4]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (pool, [n, c, h, w]) = ops.state;
+        if let Some(node) = node {
+            let dx = pool.backward_values(&values(&grad), n * c, [h, w]);
+            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, Shape::new([n, c, h, w]))));
+        }
+    }
+}
+
+fn avg_flex(x: &FlexTensor, pool: &AvgPool) -> FlexTensor {
+    let [n, c, h, w] = dims4(x);
+    let out = pool.forward_values(&values(x), n * c, [h, w]);
+    FlexTensor::from_data(TensorData::new(out, Shape::new([n, c, pool.output_len(0, h), pool.output_len(1, w)])))
+}
+
+/// `burn::tensor::module::avg_pool2d`, faster on the CPU device; burn's own anywhere else.
+pub fn avg_pool2d(x: Tensor<4>, pool: AvgPool) -> Tensor<4> {
+    if enabled() && pool.kernel.iter().all(|&k| k > 0) && pool.stride.iter().all(|&s| s > 0) {
+        if let Ok(t) = x.clone().try_into_primitive::<Ad>() {
+            let y = match AvgPoolBackward.prepare::<NoCheckpointing>([t.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish((pool, dims4(t.primitive())), avg_flex(t.primitive(), &pool)),
+                OpsKind::UnTracked(prep) => prep.finish(avg_flex(t.primitive(), &pool)),
+            };
+            return Tensor::from_primitive::<Ad>(y);
+        }
+        if let Ok(t) = x.clone().try_into_primitive::<Flex>() {
+            return Tensor::from_primitive::<Flex>(avg_flex(&t, &pool));
+        }
+    }
+    let options = burn::tensor::ops::AvgPoolOptions::new(pool.kernel)
+        .with_stride(pool.stride)
+        .with_padding_pairs(pool.padding.map(|p| (p, p)))
+        .with_count_include_pad(pool.count_include_pad)
+        .with_ceil_mode(pool.ceil_mode);
+    burn::tensor::module::avg_pool2d(x, options)
+}

@@ -165,3 +165,45 @@ fn max_pooling_matches_burn_values_and_gradients() {
         assert_close(&format!("pool plain {shape:?}"), kindling_cpu::max_pool2d(plain, pool), expected);
     }
 }
+
+#[test]
+fn average_pooling_matches_burn_values_and_gradients() {
+    use kindling_cpu::AvgPool;
+    let pool = |kernel, stride, padding, ceil_mode, count_include_pad| AvgPool {
+        kernel,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+    };
+    let cases = [
+        // LeNet-5's pool.
+        ([3, 6, 28, 28], pool([2, 2], [2, 2], [0, 0], false, true)),
+        ([2, 3, 15, 13], pool([3, 3], [2, 2], [1, 1], false, true)),
+        ([2, 3, 15, 13], pool([3, 3], [2, 2], [1, 1], false, false)),
+        ([2, 2, 11, 12], pool([3, 2], [2, 3], [1, 0], true, true)),
+        ([2, 2, 11, 12], pool([3, 2], [2, 3], [1, 1], true, false)),
+    ];
+    for (shape, p) in cases {
+        let device = Device::flex().autodiff();
+        let reference = |x: Tensor<4>| {
+            let options = burn::tensor::ops::AvgPoolOptions::new(p.kernel)
+                .with_stride(p.stride)
+                .with_padding_pairs(p.padding.map(|v| (v, v)))
+                .with_count_include_pad(p.count_include_pad)
+                .with_ceil_mode(p.ceil_mode);
+            burn::tensor::module::avg_pool2d(x, options)
+        };
+        let grads_of = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+            let x = tensor(shape, 21, &device).require_grad();
+            let y = f(x.clone());
+            let r = tensor(y.dims(), 22, &device);
+            let grads = (y.clone() * r).sum().backward();
+            (y.inner(), x.grad(&grads).expect("dx"))
+        };
+        let fast = grads_of(&|x| kindling_cpu::avg_pool2d(x, p));
+        let want = grads_of(&reference);
+        assert_close(&format!("avg y {shape:?} {p:?}"), fast.0, want.0);
+        assert_close(&format!("avg dx {shape:?} {p:?}"), fast.1, want.1);
+    }
+}
