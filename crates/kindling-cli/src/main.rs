@@ -273,10 +273,11 @@ report: {} (also {}, {})",
                     "{} batch {} on {}: train {:.0} samples/s, inference {:.0} samples/s",
                     r.model, r.batch_size, r.device, r.train_samples_per_s, r.infer_samples_per_s
                 );
-                let total: f64 = r.profile.iter().map(|p| p.ms_per_step).sum();
+                // Indented rows are parts of the row above them, not more time.
+                let total: f64 = r.profile.iter().filter(|p| !p.part.starts_with(' ')).map(|p| p.ms_per_step).sum();
                 for p in &r.profile {
                     println!(
-                        "  {:<32} {:>8.2} ms/step  {:>5.1}%",
+                        "  {:<38} {:>8.2} ms/step  {:>5.1}%",
                         p.part,
                         p.ms_per_step,
                         100.0 * p.ms_per_step / total

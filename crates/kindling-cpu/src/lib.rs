@@ -55,6 +55,57 @@ pub fn fused_weight_grads() -> usize {
     FUSED_WEIGHT_GRADS.with(Cell::get)
 }
 
+/// Seconds spent in this crate's backward steps on this thread, by kind (for profiles: burn
+/// runs a backward pass as one call, so this is how its parts are told apart).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BackwardTimes {
+    /// Convolution weight gradients (the fused kernel).
+    pub conv_weight: f64,
+    /// Convolution input gradients.
+    pub conv_input: f64,
+    /// Convolution bias gradients.
+    pub conv_bias: f64,
+    /// Max-pooling input gradients.
+    pub max_pool: f64,
+    /// Average-pooling input gradients.
+    pub avg_pool: f64,
+}
+
+impl BackwardTimes {
+    /// Each field of `self` minus the same field of `before`.
+    #[must_use]
+    pub fn since(&self, before: &Self) -> Self {
+        Self {
+            conv_weight: self.conv_weight - before.conv_weight,
+            conv_input: self.conv_input - before.conv_input,
+            conv_bias: self.conv_bias - before.conv_bias,
+            max_pool: self.max_pool - before.max_pool,
+            avg_pool: self.avg_pool - before.avg_pool,
+        }
+    }
+}
+
+thread_local! {
+    static TIMES: Cell<BackwardTimes> = Cell::new(BackwardTimes::default());
+}
+
+/// The backward time so far on this thread.
+pub fn backward_times() -> BackwardTimes {
+    TIMES.with(Cell::get)
+}
+
+/// Runs `f`, adding its duration to the field `slot` picks.
+pub(crate) fn timed<T>(slot: fn(&mut BackwardTimes) -> &mut f64, f: impl FnOnce() -> T) -> T {
+    let start = std::time::Instant::now();
+    let out = f();
+    TIMES.with(|t| {
+        let mut times = t.get();
+        *slot(&mut times) += start.elapsed().as_secs_f64();
+        t.set(times);
+    });
+    out
+}
+
 /// `burn::tensor::module::conv2d`, faster on the CPU device: on autodiff flex tensors with
 /// this crate's forward pass and backward step, on plain flex tensors (evaluation) with its
 /// forward pass, anywhere else burn's own.
@@ -102,15 +153,15 @@ fn backward_grads(
     let g = Geometry::new(xd, wd, &options);
     let dy = values(&grad);
     if let Some(id) = node_w {
-        let dw = weight_grad_values(&values(&x), &dy, xd[0], wd[0], &g);
+        let dw = timed(|t| &mut t.conv_weight, || weight_grad_values(&values(&x), &dy, xd[0], wd[0], &g));
         FUSED_WEIGHT_GRADS.with(|n| n.set(n.get() + 1));
         grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(dw, Shape::new(wd))));
     }
     if let Some(id) = node_b {
-        grads.register::<Flex>(id, bias_grad(&grad));
+        grads.register::<Flex>(id, timed(|t| &mut t.conv_bias, || bias_grad(&grad)));
     }
     if let Some(id) = node_x {
-        let dx = input_grad_values(&dy, &values(&w), xd[0], wd[0], &g);
+        let dx = timed(|t| &mut t.conv_input, || input_grad_values(&dy, &values(&w), xd[0], wd[0], &g));
         grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(dx, Shape::new(xd))));
     }
 }

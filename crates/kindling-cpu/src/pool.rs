@@ -160,7 +160,7 @@ impl Backward<Flex, 1> for MaxPoolBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (arg, [n, c, h, w]) = ops.state;
         if let Some(node) = node {
-            let dx = max_pool_backward_values(&values(&grad), &arg, n * c, h * w);
+            let dx = crate::timed(|t| &mut t.max_pool, || max_pool_backward_values(&values(&grad), &arg, n * c, h * w));
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, Shape::new([n, c, h, w]))));
         }
     }
@@ -301,7 +301,7 @@ impl Backward<Flex, 1> for AvgPoolBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (pool, [n, c, h, w]) = ops.state;
         if let Some(node) = node {
-            let dx = pool.backward_values(&values(&grad), n * c, [h, w]);
+            let dx = crate::timed(|t| &mut t.avg_pool, || pool.backward_values(&values(&grad), n * c, [h, w]));
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, Shape::new([n, c, h, w]))));
         }
     }

@@ -143,7 +143,19 @@ fn profile_training(
     }
     let loss_fn = CrossEntropyLossConfig::new().init(dev);
     let mut names: Vec<String> = layers.iter().map(|l| format!("forward: {l}")).collect();
-    names.extend(["loss (cross-entropy)", "backward (all layers)", "optimizer step (Adam)"].map(String::from));
+    names.extend(
+        [
+            "loss (cross-entropy)",
+            "backward (all layers)",
+            "optimizer step (Adam)",
+            "  of backward: conv weight gradients",
+            "  of backward: conv input gradients",
+            "  of backward: conv bias gradients",
+            "  of backward: max pooling",
+            "  of backward: average pooling",
+        ]
+        .map(String::from),
+    );
     let mut secs = vec![0.0; names.len()];
     let n = layers.len();
     for step in 0..steps {
@@ -162,12 +174,21 @@ fn profile_training(
         };
         let loss = loss_fn.forward(logits, y);
         lap(n, &mut mark);
+        let before = kindling_cpu::backward_times();
         let grads = loss.backward();
         lap(n + 1, &mut mark);
+        // The parts of the backward pass that Kindling's CPU kernels ran (timed inside them).
+        let parts = kindling_cpu::backward_times().since(&before);
         let grads = GradientsParams::from_grads(grads, &*net);
         let taken = std::mem::replace(net, Sequential { layers: Vec::new() });
         *net = optimizer.step(1e-3, taken, grads);
         lap(n + 2, &mut mark);
+        for (slot, s) in [parts.conv_weight, parts.conv_input, parts.conv_bias, parts.max_pool, parts.avg_pool]
+            .into_iter()
+            .enumerate()
+        {
+            secs[n + 3 + slot] += s;
+        }
     }
     names.into_iter().zip(secs).map(|(part, s)| ProfileRow { part, ms_per_step: 1e3 * s / steps as f64 }).collect()
 }
@@ -178,4 +199,21 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The profile splits the backward pass into the parts Kindling's CPU kernels ran: on the
+    /// CPU device LeNet-5 has convolution and average-pooling gradients, and no max pooling.
+    #[test]
+    fn the_profile_names_the_parts_of_the_backward_pass() {
+        let r = bench_train("lenet5", 8, DeviceChoice::Cpu, 1, 1, 2).unwrap();
+        let ms = |name: &str| r.profile.iter().find(|p| p.part.contains(name)).map(|p| p.ms_per_step).unwrap();
+        assert!(ms("conv weight gradients") > 0.0 && ms("conv input gradients") > 0.0);
+        assert!(ms("average pooling") > 0.0);
+        assert_eq!(ms("max pooling"), 0.0);
+        assert!(ms("conv weight gradients") < ms("backward (all layers)"));
+    }
 }
