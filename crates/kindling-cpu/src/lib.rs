@@ -39,6 +39,11 @@ pub use pool::{AvgPool, MaxPool, avg_pool2d, max_pool_backward_values, max_pool2
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
 
+/// The kernels compute in `f32`; tensors of any other type take burn's ops.
+pub(crate) fn f32_only(types: &[burn::tensor::DType]) -> bool {
+    types.iter().all(|t| *t == burn::tensor::DType::F32)
+}
+
 /// Whether the fast path is on: unless `KINDLING_FAST_CPU=0`.
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
@@ -110,7 +115,7 @@ pub(crate) fn timed<T>(slot: fn(&mut BackwardTimes) -> &mut f64, f: impl FnOnce(
 /// this crate's forward pass and backward step, on plain flex tensors (evaluation) with its
 /// forward pass, anywhere else burn's own.
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
-    if enabled() && options.groups == 1 {
+    if enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) {
         let tracked = (
             x.clone().try_into_primitive::<Ad>(),
             weight.clone().try_into_primitive::<Ad>(),

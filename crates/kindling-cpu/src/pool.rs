@@ -186,7 +186,11 @@ fn autodiff_pool(x: AdTensor, pool: &MaxPool) -> AdTensor {
 /// `burn::tensor::module::max_pool2d`, faster on the CPU device (autodiff or not); burn's own
 /// anywhere else.
 pub fn max_pool2d(x: Tensor<4>, pool: MaxPool) -> Tensor<4> {
-    if enabled() && pool.kernel.iter().all(|&k| k > 0) && pool.stride.iter().all(|&s| s > 0) {
+    if enabled()
+        && crate::f32_only(&[x.dtype()])
+        && pool.kernel.iter().all(|&k| k > 0)
+        && pool.stride.iter().all(|&s| s > 0)
+    {
         if let Ok(t) = x.clone().try_into_primitive::<Ad>() {
             return Tensor::from_primitive::<Ad>(autodiff_pool(t, &pool));
         }
@@ -315,7 +319,11 @@ fn avg_flex(x: &FlexTensor, pool: &AvgPool) -> FlexTensor {
 
 /// `burn::tensor::module::avg_pool2d`, faster on the CPU device; burn's own anywhere else.
 pub fn avg_pool2d(x: Tensor<4>, pool: AvgPool) -> Tensor<4> {
-    if enabled() && pool.kernel.iter().all(|&k| k > 0) && pool.stride.iter().all(|&s| s > 0) {
+    if enabled()
+        && crate::f32_only(&[x.dtype()])
+        && pool.kernel.iter().all(|&k| k > 0)
+        && pool.stride.iter().all(|&s| s > 0)
+    {
         if let Ok(t) = x.clone().try_into_primitive::<Ad>() {
             let y = match AvgPoolBackward.prepare::<NoCheckpointing>([t.node()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => prep.finish((pool, dims4(t.primitive())), avg_flex(t.primitive(), &pool)),

@@ -207,3 +207,19 @@ fn average_pooling_matches_burn_values_and_gradients() {
         assert_close(&format!("avg dx {shape:?} {p:?}"), fast.1, want.1);
     }
 }
+
+#[test]
+fn other_float_types_take_burns_ops() {
+    // f64 tensors on the CPU: the kernels are f32-only, so burn computes (and no fused
+    // gradient runs); the values still agree with burn's.
+    let device = Device::flex().autodiff();
+    let x = tensor([2, 3, 8, 8], 31, &device).cast(burn::tensor::DType::F64).require_grad();
+    let w = tensor([4, 3, 3, 3], 32, &device).cast(burn::tensor::DType::F64).require_grad();
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let before = kindling_cpu::fused_weight_grads();
+    let y = kindling_cpu::conv2d(x.clone(), w.clone(), None, options.clone());
+    drop(y.clone().sum().backward());
+    assert_eq!(kindling_cpu::fused_weight_grads(), before);
+    let want = burn::tensor::module::conv2d(x, w, None, options);
+    assert_close("f64", y.inner().cast(burn::tensor::DType::F32), want.inner().cast(burn::tensor::DType::F32));
+}
