@@ -2,6 +2,13 @@
 //! files/s, Kindling cold (no feature cache), filling the cache and warm (cache hits), against
 //! torch.stft, librosa and numpy on the same files in the same run. The files are a stereo
 //! direction set (10 directions x 20), built with `kindling data spatialize`.
+//!
+//! Then the trivial baseline of experiment 1 (`xtask/bench/audio_baseline.py`): a logistic
+//! regression on 32 per-band interaural level differences, trained on `kemar-hard` and tested on
+//! `fabian-hard` (the setting of `pipelines/stereo-direction-hard.yaml`), and on 80/20 splits of
+//! the clean and hard KEMAR sets for reference. It needs `data/stereo-direction/` (built with
+//! `cargo xtask data stereo` when missing). `--baseline-only` skips the files/s rounds,
+//! `--no-baseline` the baseline.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,13 +18,45 @@ use serde_json::Value;
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut repeat = 3;
+    let (mut speed, mut baseline) = (true, true);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "--repeat" => repeat = it.next().context("--repeat needs a value")?.parse()?,
-            other => bail!("unknown flag {other} (usage: cargo xtask bench audio [--repeat N])"),
+            "--baseline-only" => speed = false,
+            "--no-baseline" => baseline = false,
+            other => bail!(
+                "unknown flag {other} (usage: cargo xtask bench audio [--repeat N] [--baseline-only | --no-baseline])"
+            ),
         }
     }
+    if speed {
+        files_per_second(repeat)?;
+    }
+    if baseline {
+        level_difference_baseline()?;
+    }
+    Ok(())
+}
+
+/// The Python of the bench venv, with numpy, scipy and librosa installed.
+fn peer_python() -> Result<std::path::PathBuf> {
+    let python = crate::bench::venv()?;
+    let has_peers = Command::new(&python).args(["-c", "import numpy, scipy, librosa"]).output()?.status.success();
+    if !has_peers {
+        eprintln!("installing numpy and librosa into the bench environment (once)");
+        let ok = Command::new(python.with_file_name("pip"))
+            .args(["install", "--quiet", "--no-cache-dir", "numpy", "scipy", "librosa"])
+            .status()?
+            .success();
+        if !ok {
+            bail!("pip install numpy scipy librosa failed");
+        }
+    }
+    Ok(python)
+}
+
+fn files_per_second(repeat: usize) -> Result<()> {
     crate::data::ensure_packages()?;
     crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
     crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-audio", "--example", "bench_features"])?;
@@ -25,18 +64,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if !wavs.join("manifest.csv").exists() {
         crate::data::spatialize(wavs, "20", &["--classes", "10", "--seed", "7"])?;
     }
-    let python = crate::bench::venv()?;
-    let has_peers = Command::new(&python).args(["-c", "import numpy, librosa"]).output()?.status.success();
-    if !has_peers {
-        eprintln!("installing numpy and librosa into the bench environment (once)");
-        let ok = Command::new(python.with_file_name("pip"))
-            .args(["install", "--quiet", "--no-cache-dir", "numpy", "librosa"])
-            .status()?
-            .success();
-        if !ok {
-            bail!("pip install numpy librosa failed");
-        }
-    }
+    let python = peer_python()?;
     let mut ours = Vec::new();
     let mut peers: Vec<Value> = Vec::new();
     for round in 0..repeat {
@@ -82,5 +110,54 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         println!("| {name} | {v:.0} | {:.2}x |", v / fastest);
     }
     println!("goal: Kindling cold >= 3x the fastest peer: {:.2}x", cold / fastest);
+    Ok(())
+}
+
+/// Runs `audio_baseline.py` on the experiment's sets and prints its accuracies, and the
+/// confusion matrix of the cross-head experiment.
+fn level_difference_baseline() -> Result<()> {
+    let data = Path::new("data/stereo-direction");
+    let sets = ["kemar", "kemar-hard", "fabian-hard"];
+    if sets.iter().any(|s| !data.join(s).join("manifest.csv").exists()) {
+        eprintln!("building the stereo direction sets for the baseline (cargo xtask data stereo)");
+        crate::data::run(&["stereo".to_owned()])?;
+    }
+    let python = peer_python()?;
+    eprintln!("baseline: logistic regression on per-band level differences");
+    let out = Command::new(&python).arg("xtask/bench/audio_baseline.py").arg(data).output()?;
+    if !out.status.success() {
+        bail!("the baseline script failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let results: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    println!();
+    println!("baseline: multinomial logistic regression on 32 per-band level differences (dB, 250 Hz bands)");
+    println!("| trained and tested on | train / test files | L2 lambda (5-fold CV) | test accuracy |");
+    println!("|---|---:|---:|---:|");
+    for r in &results {
+        println!(
+            "| {} | {} / {} | {} | {:.2}% |",
+            r["baseline"].as_str().unwrap_or("?"),
+            r["train"],
+            r["test"],
+            r["lambda"],
+            100.0 * r["accuracy"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(r) = results.first() {
+        let classes: Vec<&str> =
+            r["classes"].as_array().map(|c| c.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        println!();
+        println!(
+            "confusion matrix of {} (rows: true class, columns: predicted)",
+            r["baseline"].as_str().unwrap_or("?")
+        );
+        println!("| true class | {} |", classes.join(" | "));
+        println!("|---|{}", "---:|".repeat(classes.len()));
+        for (name, row) in classes.iter().zip(r["confusion"].as_array().into_iter().flatten()) {
+            let cells: Vec<String> = row.as_array().into_iter().flatten().map(Value::to_string).collect();
+            println!("| {name} | {} |", cells.join(" | "));
+        }
+    }
     Ok(())
 }

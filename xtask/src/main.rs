@@ -12,8 +12,9 @@
 //! - `bench conv [--iterations N]`: the direct loop, im2col + GEMM and burn's conv2d on the
 //!   seed's shapes and a realistic layer, forward and forward + backward (the kernels'
 //!   `bench_conv` example).
-//! - `bench audio`: 200 stereo WAVs -> normalised 4 x 257 x 382 features, files/s cold and warm,
-//!   against torch.stft, librosa and numpy in the same run.
+//! - `bench audio [--baseline-only | --no-baseline]`: 200 stereo WAVs -> normalised 4 x 257 x
+//!   382 features, files/s cold and warm, against torch.stft, librosa and numpy in the same run;
+//!   then experiment 1's trivial baseline (logistic regression on per-band level differences).
 //! - `bench sweep [--parallel N]`: a 16-trial sweep of a ~1 s model against 16 single runs
 //!   divided by the parallelism: the sweep's overhead per trial.
 //! - `bench train [--model M] [--batch-size N] [--device D] [--no-peer]`: training and inference
@@ -48,7 +49,7 @@ fn main() -> Result<()> {
         Some("data") => data::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio | bench conv [--iterations N] | bench sweep [--parallel N]"
+                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio [--baseline-only | --no-baseline] | bench conv [--iterations N] | bench sweep [--parallel N]"
             );
             bail!("unknown or missing task")
         }
