@@ -115,7 +115,13 @@ pub(crate) fn timed<T>(slot: fn(&mut BackwardTimes) -> &mut f64, f: impl FnOnce(
 /// this crate's forward pass and backward step, on plain flex tensors (evaluation) with its
 /// forward pass, anywhere else burn's own.
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
-    if enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) {
+    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
+    // A kernel wider than the padded input has no output: burn's op says so.
+    let fits = |len: usize, k: usize, axis: usize| {
+        let (p0, p1) = options.padding[axis];
+        len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
+    };
+    if enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) && fits(h, kh, 0) && fits(w, kw, 1) {
         let tracked = (
             x.clone().try_into_primitive::<Ad>(),
             weight.clone().try_into_primitive::<Ad>(),
