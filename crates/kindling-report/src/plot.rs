@@ -394,7 +394,7 @@ pub fn gallery_png(title: &str, items: &[GalleryItem]) -> Result<Vec<u8>, DrawEr
     let caption_lines = items.iter().map(|i| i.caption.len()).max().unwrap_or(0);
     let cell_w = box_w + 16;
     let cell_h = box_h + 8 + caption_lines * (CELL as usize + 4) + 12;
-    let width = (cols * cell_w + 16).max(420) as u32;
+    let width = (cols * cell_w + 16).max(420).max(text_size(title, 16.0).0 as usize + 16) as u32;
     let height = (40 + rows * cell_h + 8) as u32;
     let mut rgb = vec![255u8; width as usize * height as usize * 3];
     let mut origins = Vec::with_capacity(items.len());
@@ -513,6 +513,10 @@ mod tests {
         // A constant picture has no range: it is drawn black (value 0 of the stretch).
         let black = img.pixels().filter(|p| p.0 == [0, 0, 0]).count();
         assert!(black >= 3 * 120 * 120, "three 120 px thumbnails ({black})");
+        // The title always fits, however few the pictures.
+        let title = "Most confident mistakes on valid (3 of 3)";
+        let one = decode(&gallery_png(title, &[item(0.0)]).unwrap());
+        assert!(one.width() as usize >= title.len() * 16 + 16, "{}", one.width());
         let empty = decode(&gallery_png("Mistakes", &[]).unwrap());
         assert!(empty.pixels().any(|p| p.0 == [0, 0, 0]), "an empty gallery still says so");
     }
