@@ -77,6 +77,17 @@ pub struct BackwardTimes {
 }
 
 impl BackwardTimes {
+    /// Each kind with its name, in a fixed order (how profiles list them).
+    pub fn parts(&self) -> [(&'static str, f64); 5] {
+        [
+            ("conv weight gradients", self.conv_weight),
+            ("conv input gradients", self.conv_input),
+            ("conv bias gradients", self.conv_bias),
+            ("max pooling", self.max_pool),
+            ("average pooling", self.avg_pool),
+        ]
+    }
+
     /// Each field of `self` minus the same field of `before`.
     #[must_use]
     pub fn since(&self, before: &Self) -> Self {
@@ -290,6 +301,16 @@ impl Geometry {
             .filter(|&i| i < self.input[axis + 1])
     }
 
+    /// The output columns whose kernel column `kx` reads inside the input row: those with
+    /// `ox·s + kx·d - p` in `0..w`, a contiguous range found by arithmetic (it runs once per
+    /// tap and image, so it allocates nothing).
+    fn valid_columns(&self, kx: usize) -> std::ops::Range<usize> {
+        let (s, p, offset, w, ow) = (self.stride[1], self.pad[1], kx * self.dilation[1], self.input[2], self.output[1]);
+        let lo = p.saturating_sub(offset).div_ceil(s).min(ow);
+        let hi = (w + p).saturating_sub(offset).div_ceil(s).min(ow);
+        lo..hi.max(lo)
+    }
+
     /// Fills `cols` (`patch()` rows by `pixels()` columns) with the receptive fields of
     /// `image` (`c * h * w` values): row `(c * kh + ky) * kw + kx`, column `oy * ow + ox`
     /// holds `image[c, oy·s + ky·d - p, ox·s + kx·d - p]`, or 0 in the padding.
@@ -305,9 +326,7 @@ impl Geometry {
             for ky in 0..kh {
                 for kx in 0..kw {
                     let row = rows.next().expect("one row per tap");
-                    // Output columns whose tap lands inside the input row: a contiguous range.
-                    let valid: Vec<usize> = (0..ow).filter(|&ox| self.source(1, ox, kx).is_some()).collect();
-                    let (lo, hi) = (valid.first().copied().unwrap_or(0), valid.last().map_or(0, |v| v + 1));
+                    let std::ops::Range { start: lo, end: hi } = self.valid_columns(kx);
                     for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
                         let Some(iy) = self.source(0, oy, ky) else {
                             out.fill(0.0);
@@ -348,14 +367,16 @@ impl Geometry {
             for ky in 0..kh {
                 for kx in 0..kw {
                     let row = rows.next().expect("one row per tap");
-                    let valid: Vec<usize> = (0..ow).filter(|&ox| self.source(1, ox, kx).is_some()).collect();
-                    let (Some(&lo), Some(&last)) = (valid.first(), valid.last()) else { continue };
+                    let std::ops::Range { start: lo, end: hi } = self.valid_columns(kx);
+                    if hi <= lo {
+                        continue;
+                    }
                     for (oy, grads) in row.chunks_exact(ow).enumerate() {
                         let Some(iy) = self.source(0, oy, ky) else { continue };
                         let input = &mut plane[iy * w..][..w];
                         let first = lo * self.stride[1] + kx * self.dilation[1] - self.pad[1];
                         let taps = input[first..].iter_mut().step_by(self.stride[1]);
-                        taps.zip(&grads[lo..=last]).for_each(|(i, g)| *i += g);
+                        taps.zip(&grads[lo..hi]).for_each(|(i, g)| *i += g);
                     }
                 }
             }

@@ -33,6 +33,17 @@ pub struct MaxPool {
 }
 
 impl MaxPool {
+    /// The same window as burn's options (for burn's op, the fallback and the reference).
+    pub fn options(&self) -> burn::tensor::ops::MaxPoolOptions<2> {
+        burn::tensor::ops::MaxPoolOptions {
+            kernel_size: self.kernel,
+            stride: self.stride,
+            padding: self.padding.map(|p| (p, p)),
+            dilation: self.dilation,
+            ceil_mode: self.ceil_mode,
+        }
+    }
+
     /// Output length along `axis` for an input of `len` (PyTorch's rule).
     pub fn output_len(&self, axis: usize, len: usize) -> usize {
         let (k, s, p, d) = (self.kernel[axis], self.stride[axis], self.padding[axis], self.dilation[axis]);
@@ -198,14 +209,7 @@ pub fn max_pool2d(x: Tensor<4>, pool: MaxPool) -> Tensor<4> {
             return Tensor::from_primitive::<Flex>(pool_flex(&t, &pool).0);
         }
     }
-    let options = burn::tensor::ops::MaxPoolOptions {
-        kernel_size: pool.kernel,
-        stride: pool.stride,
-        padding: pool.padding.map(|p| (p, p)),
-        dilation: pool.dilation,
-        ceil_mode: pool.ceil_mode,
-    };
-    burn::tensor::module::max_pool2d(x, options)
+    burn::tensor::module::max_pool2d(x, pool.options())
 }
 
 /// An average-pooling window as `torch.nn.AvgPool2d` takes it.
@@ -224,6 +228,15 @@ pub struct AvgPool {
 }
 
 impl AvgPool {
+    /// The same window as burn's options (for burn's op, the fallback and the reference).
+    pub fn options(&self) -> burn::tensor::ops::AvgPoolOptions<2> {
+        burn::tensor::ops::AvgPoolOptions::new(self.kernel)
+            .with_stride(self.stride)
+            .with_padding_pairs(self.padding.map(|p| (p, p)))
+            .with_count_include_pad(self.count_include_pad)
+            .with_ceil_mode(self.ceil_mode)
+    }
+
     fn as_max(&self) -> MaxPool {
         MaxPool {
             kernel: self.kernel,
@@ -335,10 +348,5 @@ pub fn avg_pool2d(x: Tensor<4>, pool: AvgPool) -> Tensor<4> {
             return Tensor::from_primitive::<Flex>(avg_flex(&t, &pool));
         }
     }
-    let options = burn::tensor::ops::AvgPoolOptions::new(pool.kernel)
-        .with_stride(pool.stride)
-        .with_padding_pairs(pool.padding.map(|p| (p, p)))
-        .with_count_include_pad(pool.count_include_pad)
-        .with_ceil_mode(pool.ceil_mode);
-    burn::tensor::module::avg_pool2d(x, options)
+    burn::tensor::module::avg_pool2d(x, pool.options())
 }

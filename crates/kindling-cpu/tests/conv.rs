@@ -62,6 +62,8 @@ fn fast_conv_matches_burn_values_and_gradients() {
         ([3, 4, 33, 41], [8, 4, 7, 7], true, ConvOptions::new([2, 2], [0, 0], [1, 1], 1)),
         // Dilation, no bias, odd sizes, a one-image batch.
         ([1, 3, 11, 9], [5, 3, 3, 2], false, ConvOptions::new([1, 2], [2, 1], [2, 1], 1)),
+        // Padding wider than the input: some taps read only padding (an empty valid range).
+        ([2, 2, 1, 4], [3, 2, 5, 3], true, ConvOptions::new([1, 1], [3, 1], [1, 1], 1)),
         // Uneven padding (as PaddingConfig2d::Same gives for even kernels) and stride 3.
         ([5, 2, 10, 12], [4, 2, 4, 4], true, ConvOptions::new_with_padding([3, 3], [(1, 2), (2, 1)], [1, 1], 1)),
     ];
@@ -129,16 +131,7 @@ fn max_pooling_matches_burn_values_and_gradients() {
     ];
     for (shape, pool) in pools {
         let device = Device::flex().autodiff();
-        let reference_pool = |x: Tensor<4>| {
-            let options = burn::tensor::ops::MaxPoolOptions {
-                kernel_size: pool.kernel,
-                stride: pool.stride,
-                padding: pool.padding.map(|p| (p, p)),
-                dilation: pool.dilation,
-                ceil_mode: pool.ceil_mode,
-            };
-            burn::tensor::module::max_pool2d(x, options)
-        };
+        let reference_pool = |x: Tensor<4>| burn::tensor::module::max_pool2d(x, pool.options());
         let grads_of = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
             let x = tensor(shape, 11, &device).require_grad();
             let y = f(x.clone());
@@ -152,16 +145,7 @@ fn max_pooling_matches_burn_values_and_gradients() {
         assert_close(&format!("pool dx {shape:?} {pool:?}"), fast.1, reference.1);
         // And without autodiff.
         let plain = tensor(shape, 11, &Device::flex());
-        let expected = {
-            let options = burn::tensor::ops::MaxPoolOptions {
-                kernel_size: pool.kernel,
-                stride: pool.stride,
-                padding: pool.padding.map(|p| (p, p)),
-                dilation: pool.dilation,
-                ceil_mode: pool.ceil_mode,
-            };
-            burn::tensor::module::max_pool2d(plain.clone(), options)
-        };
+        let expected = burn::tensor::module::max_pool2d(plain.clone(), pool.options());
         assert_close(&format!("pool plain {shape:?}"), kindling_cpu::max_pool2d(plain, pool), expected);
     }
 }
@@ -186,14 +170,7 @@ fn average_pooling_matches_burn_values_and_gradients() {
     ];
     for (shape, p) in cases {
         let device = Device::flex().autodiff();
-        let reference = |x: Tensor<4>| {
-            let options = burn::tensor::ops::AvgPoolOptions::new(p.kernel)
-                .with_stride(p.stride)
-                .with_padding_pairs(p.padding.map(|v| (v, v)))
-                .with_count_include_pad(p.count_include_pad)
-                .with_ceil_mode(p.ceil_mode);
-            burn::tensor::module::avg_pool2d(x, options)
-        };
+        let reference = |x: Tensor<4>| burn::tensor::module::avg_pool2d(x, p.options());
         let grads_of = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
             let x = tensor(shape, 21, &device).require_grad();
             let y = f(x.clone());

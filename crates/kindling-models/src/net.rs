@@ -294,14 +294,20 @@ fn conv2d(layer: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     kindling_cpu::conv2d(input, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()), options)
 }
 
+/// The padding of a pool as `[rows, columns]` when it is the same on both sides (how Kindling
+/// builds its pools); `None` sends the layer to burn's own module.
+fn symmetric_padding(padding: &PaddingConfig2d) -> Option<[usize; 2]> {
+    match *padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => Some([top, left]),
+        PaddingConfig2d::Valid => Some([0, 0]),
+        _ => None,
+    }
+}
+
 /// `MaxPool2d::forward` through `kindling_cpu::max_pool2d` (faster on the CPU device, burn's
 /// elsewhere). Kindling builds its pools with explicit, symmetric padding.
 fn max_pool2d(layer: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
-    let padding = match layer.padding {
-        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
-        PaddingConfig2d::Valid => [0, 0],
-        _ => return layer.forward(input),
-    };
+    let Some(padding) = symmetric_padding(&layer.padding) else { return layer.forward(input) };
     let pool = kindling_cpu::MaxPool {
         kernel: layer.kernel_size,
         stride: layer.stride,
@@ -315,11 +321,7 @@ fn max_pool2d(layer: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
 /// `AvgPool2d::forward` through `kindling_cpu::avg_pool2d` (faster on the CPU device, burn's
 /// elsewhere).
 fn avg_pool2d(layer: &AvgPool2d, input: Tensor<4>) -> Tensor<4> {
-    let padding = match layer.padding {
-        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
-        PaddingConfig2d::Valid => [0, 0],
-        _ => return layer.forward(input),
-    };
+    let Some(padding) = symmetric_padding(&layer.padding) else { return layer.forward(input) };
     let pool = kindling_cpu::AvgPool {
         kernel: layer.kernel_size,
         stride: layer.stride,

@@ -143,19 +143,8 @@ fn profile_training(
     }
     let loss_fn = CrossEntropyLossConfig::new().init(dev);
     let mut names: Vec<String> = layers.iter().map(|l| format!("forward: {l}")).collect();
-    names.extend(
-        [
-            "loss (cross-entropy)",
-            "backward (all layers)",
-            "optimizer step (Adam)",
-            "  of backward: conv weight gradients",
-            "  of backward: conv input gradients",
-            "  of backward: conv bias gradients",
-            "  of backward: max pooling",
-            "  of backward: average pooling",
-        ]
-        .map(String::from),
-    );
+    names.extend(["loss (cross-entropy)", "backward (all layers)", "optimizer step (Adam)"].map(String::from));
+    names.extend(kindling_cpu::BackwardTimes::default().parts().map(|(part, _)| format!("  of backward: {part}")));
     let mut secs = vec![0.0; names.len()];
     let n = layers.len();
     for step in 0..steps {
@@ -183,10 +172,7 @@ fn profile_training(
         let taken = std::mem::replace(net, Sequential { layers: Vec::new() });
         *net = optimizer.step(1e-3, taken, grads);
         lap(n + 2, &mut mark);
-        for (slot, s) in [parts.conv_weight, parts.conv_input, parts.conv_bias, parts.max_pool, parts.avg_pool]
-            .into_iter()
-            .enumerate()
-        {
+        for (slot, (_, s)) in parts.parts().into_iter().enumerate() {
             secs[n + 3 + slot] += s;
         }
     }
