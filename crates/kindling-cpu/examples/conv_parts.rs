@@ -93,4 +93,11 @@ fn main() {
         kindling_cpu::MaxPool { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceil_mode: false };
     let k = time(|| drop(pool.forward_values(&v, 64 * 32, [28, 28])));
     println!("| 32 ch 28x28 | max pool 2x2 with argmax | {f:.2} | {k:.2} |");
+    // The same after a ReLU, as in training: half the inputs are 0, so ties are common.
+    let relu: Vec<f32> = v.iter().map(|x| x.max(0.0)).collect();
+    let k = time(|| drop(pool.forward_values(&relu, 64 * 32, [28, 28])));
+    println!("| 32 ch 28x28 | max pool 2x2 with argmax, after ReLU | | {k:.2} |");
+    let (out, arg) = pool.forward_values(&relu, 64 * 32, [28, 28]);
+    let k = time(|| drop(kindling_cpu::max_pool_backward_values(&out, &arg, 64 * 32, 28 * 28, true)));
+    println!("| 32 ch 28x28 | max pool 2x2 backward | | {k:.2} |");
 }

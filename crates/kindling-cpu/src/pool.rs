@@ -60,6 +60,20 @@ impl MaxPool {
         }
     }
 
+    /// The presets' pool: 2x2 windows, stride 2, no border.
+    fn is_2x2(&self) -> bool {
+        self.kernel == [2, 2] && self.stride == [2, 2] && self.padding == [0, 0] && self.dilation == [1, 1]
+    }
+
+    /// Whether the windows tile the input without overlapping (each input pixel is in at most
+    /// one window), so the backward step can store gradients instead of adding them.
+    fn disjoint(&self) -> bool {
+        self.stride[0] >= self.kernel[0]
+            && self.stride[1] >= self.kernel[1]
+            && self.padding == [0, 0]
+            && self.dilation == [1, 1]
+    }
+
     /// Pools `x` (`planes` planes of `h x w`): the outputs and, per output, the offset of the
     /// maximum in its plane.
     pub fn forward_values(&self, x: &[f32], planes: usize, [h, w]: [usize; 2]) -> (Vec<f32>, Vec<u32>) {
@@ -69,23 +83,11 @@ impl MaxPool {
         let simple = self.padding == [0, 0] && self.dilation == [1, 1];
         out.par_chunks_mut(oh * ow).zip(arg.par_chunks_mut(oh * ow)).enumerate().for_each(|(p, (out, arg))| {
             let plane = &x[p * h * w..][..h * w];
-            if simple && self.kernel == [2, 2] && self.stride == [2, 2] && oh * 2 <= h && ow * 2 <= w {
-                // The presets' pool: four taps, two from each of two rows, first tap wins ties.
+            if self.is_2x2() && oh * 2 <= h && ow * 2 <= w {
                 for oy in 0..oh {
-                    let (r0, r1) = (&plane[2 * oy * w..][..w], &plane[(2 * oy + 1) * w..][..w]);
+                    let rows = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
                     let (out, arg) = (&mut out[oy * ow..][..ow], &mut arg[oy * ow..][..ow]);
-                    for ox in 0..ow {
-                        let x0 = 2 * ox;
-                        let taps = [(r0[x0], x0), (r0[x0 + 1], x0 + 1), (r1[x0], w + x0), (r1[x0 + 1], w + x0 + 1)];
-                        let (mut best, mut at) = taps[0];
-                        for &(v, i) in &taps[1..] {
-                            if v > best || (v.is_nan() && !best.is_nan()) {
-                                (best, at) = (v, i);
-                            }
-                        }
-                        out[ox] = best;
-                        arg[ox] = (2 * oy * w + at) as u32;
-                    }
+                    pool_2x2_row(rows, (2 * oy * w) as u32, w as u32, out, arg);
                 }
                 return;
             }
@@ -144,15 +146,39 @@ impl MaxPool {
     }
 }
 
+/// One output row of the 2x2/stride-2 pool, without branches (after a ReLU the maximum is a
+/// coin toss between zeros and positives, which a branch mispredicts about half the time): `rows`
+/// are the two input rows, `first` the plane offset of the window row's first pixel, `w` the
+/// input width. The first tap wins ties and a NaN wins over numbers, as in PyTorch.
+fn pool_2x2_row((r0, r1): (&[f32], &[f32]), first: u32, w: u32, out: &mut [f32], arg: &mut [u32]) {
+    let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+    for (ox, ((o, a), (p, q))) in out.iter_mut().zip(arg.iter_mut()).zip(windows).enumerate() {
+        let (mut best, mut at) = (p[0], 0u32);
+        for (v, offset) in [(p[1], 1), (q[0], w), (q[1], w + 1)] {
+            let take = (v > best) | (v.is_nan() & !best.is_nan());
+            best = if take { v } else { best };
+            at = if take { offset } else { at };
+        }
+        *o = best;
+        *a = first + 2 * ox as u32 + at;
+    }
+}
+
 /// The input gradient: each output gradient added onto its window's maximum.
-pub fn max_pool_backward_values(dy: &[f32], arg: &[u32], planes: usize, plane_in: usize) -> Vec<f32> {
+/// `disjoint` says no input pixel is in two windows, so each gradient is stored rather than
+/// added (no read of the slot, no dependency between neighbours).
+pub fn max_pool_backward_values(dy: &[f32], arg: &[u32], planes: usize, plane_in: usize, disjoint: bool) -> Vec<f32> {
     let plane_out = dy.len() / planes.max(1);
     let mut dx = vec![0.0f32; planes * plane_in];
     dx.par_chunks_mut(plane_in).enumerate().for_each(|(p, dx)| {
         let (dy, arg) = (&dy[p * plane_out..][..plane_out], &arg[p * plane_out..][..plane_out]);
         for (g, &a) in dy.iter().zip(arg) {
             if let Some(slot) = dx.get_mut(a as usize) {
-                *slot += g;
+                if disjoint {
+                    *slot = *g;
+                } else {
+                    *slot += g;
+                }
             }
         }
     });
@@ -163,15 +189,18 @@ pub fn max_pool_backward_values(dy: &[f32], arg: &[u32], planes: usize, plane_in
 struct MaxPoolBackward;
 
 impl Backward<Flex, 1> for MaxPoolBackward {
-    /// The argmax offsets and the input's shape.
-    type State = (Arc<Vec<u32>>, [usize; 4]);
+    /// The argmax offsets, the input's shape and whether the windows are disjoint.
+    type State = (Arc<Vec<u32>>, [usize; 4], bool);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (arg, [n, c, h, w]) = ops.state;
+        let (arg, [n, c, h, w], disjoint) = ops.state;
         if let Some(node) = node {
-            let dx = crate::timed(|t| &mut t.max_pool, || max_pool_backward_values(&values(&grad), &arg, n * c, h * w));
+            let dx = crate::timed(
+                |t| &mut t.max_pool,
+                || max_pool_backward_values(&values(&grad), &arg, n * c, h * w, disjoint),
+            );
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, Shape::new([n, c, h, w]))));
         }
     }
@@ -188,7 +217,7 @@ fn autodiff_pool(x: AdTensor, pool: &MaxPool) -> AdTensor {
     match MaxPoolBackward.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
             let (y, arg) = pool_flex(x.primitive(), pool);
-            prep.finish((Arc::new(arg), dims4(x.primitive())), y)
+            prep.finish((Arc::new(arg), dims4(x.primitive()), pool.disjoint()), y)
         }
         OpsKind::UnTracked(prep) => prep.finish(pool_flex(x.primitive(), pool).0),
     }

@@ -128,8 +128,30 @@ fn max_pooling_matches_burn_values_and_gradients() {
             MaxPool { kernel: [3, 2], stride: [2, 3], padding: [1, 0], dilation: [1, 1], ceil_mode: false },
         ),
         ([1, 2, 9, 9], MaxPool { kernel: [2, 2], stride: [1, 1], padding: [0, 0], dilation: [2, 2], ceil_mode: false }),
+        // The presets' pool on odd sizes: the last row and column belong to no window.
+        ([2, 3, 7, 9], MaxPool { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceil_mode: false }),
+        // Disjoint windows wider than 2: the backward step stores rather than adds.
+        (
+            [2, 2, 9, 10],
+            MaxPool { kernel: [3, 3], stride: [3, 3], padding: [0, 0], dilation: [1, 1], ceil_mode: false },
+        ),
     ];
     for (shape, pool) in pools {
+        // After a ReLU, as in the presets, windows often hold several zeros: ties must send the
+        // gradient to the same tap as burn's op (the first).
+        let device = Device::flex().autodiff();
+        let relu_first = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+            let x = burn::tensor::activation::relu(tensor(shape, 13, &device)).detach().require_grad();
+            let y = f(x.clone());
+            let r = tensor(y.dims(), 14, &device);
+            let grads = (y.clone() * r).sum().backward();
+            (y.inner(), x.grad(&grads).expect("dx"))
+        };
+        let fast = relu_first(&|x| kindling_cpu::max_pool2d(x, pool));
+        let reference = relu_first(&|x| burn::tensor::module::max_pool2d(x, pool.options()));
+        assert_close(&format!("pool after relu y {shape:?} {pool:?}"), fast.0, reference.0);
+        assert_close(&format!("pool after relu dx {shape:?} {pool:?}"), fast.1, reference.1);
+
         let device = Device::flex().autodiff();
         let reference_pool = |x: Tensor<4>| burn::tensor::module::max_pool2d(x, pool.options());
         let grads_of = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
