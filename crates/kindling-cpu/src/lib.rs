@@ -375,8 +375,14 @@ impl Geometry {
                         let Some(iy) = self.source(0, oy, ky) else { continue };
                         let input = &mut plane[iy * w..][..w];
                         let first = lo * self.stride[1] + kx * self.dilation[1] - self.pad[1];
-                        let taps = input[first..].iter_mut().step_by(self.stride[1]);
-                        taps.zip(&grads[lo..hi]).for_each(|(i, g)| *i += g);
+                        if self.stride[1] == 1 {
+                            // Contiguous on both sides: plain slices, so the adds vectorise.
+                            let taps = &mut input[first..first + hi - lo];
+                            taps.iter_mut().zip(&grads[lo..hi]).for_each(|(i, g)| *i += g);
+                        } else {
+                            let taps = input[first..].iter_mut().step_by(self.stride[1]);
+                            taps.zip(&grads[lo..hi]).for_each(|(i, g)| *i += g);
+                        }
                     }
                 }
             }
