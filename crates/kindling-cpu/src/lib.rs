@@ -16,7 +16,11 @@
 //! difference per layer. On plain flex tensors (evaluation) it is the same forward pass; on any
 //! other device, or for grouped convolutions, it is burn's `conv2d`.
 //!
-//! Every path is checked against burn's own convolution and its gradients (tests/conv.rs).
+//! [`max_pool2d`], [`avg_pool2d`], [`relu`] and [`tanh`] are drop-ins of the same kind for
+//! burn's ops: one parallel pass each, activations in place when the buffer is not shared.
+//!
+//! Every path is checked against burn's own op and its gradients (tests/conv.rs,
+//! tests/act.rs).
 //! Setting `KINDLING_FAST_CPU=0` turns the fast path off, for comparisons.
 
 use std::cell::Cell;
@@ -33,8 +37,10 @@ use burn::tensor::{Shape, Tensor, TensorData};
 use kindling_kernels::{MatRef, sgemm};
 use rayon::prelude::*;
 
+mod act;
 mod pool;
 
+pub use act::{relu, tanh};
 pub use pool::{AvgPool, MaxPool, avg_pool2d, max_pool_backward_values, max_pool2d};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
@@ -74,17 +80,23 @@ pub struct BackwardTimes {
     pub max_pool: f64,
     /// Average-pooling input gradients.
     pub avg_pool: f64,
+    /// Batch-normalisation gradients (input, scale and shift).
+    pub batch_norm: f64,
+    /// Activation (ReLU, tanh) input gradients.
+    pub activation: f64,
 }
 
 impl BackwardTimes {
     /// Each kind with its name, in a fixed order (how profiles list them).
-    pub fn parts(&self) -> [(&'static str, f64); 5] {
+    pub fn parts(&self) -> [(&'static str, f64); 7] {
         [
             ("conv weight gradients", self.conv_weight),
             ("conv input gradients", self.conv_input),
             ("conv bias gradients", self.conv_bias),
             ("max pooling", self.max_pool),
             ("average pooling", self.avg_pool),
+            ("batch norm", self.batch_norm),
+            ("activations", self.activation),
         ]
     }
 
@@ -97,6 +109,8 @@ impl BackwardTimes {
             conv_bias: self.conv_bias - before.conv_bias,
             max_pool: self.max_pool - before.max_pool,
             avg_pool: self.avg_pool - before.avg_pool,
+            batch_norm: self.batch_norm - before.batch_norm,
+            activation: self.activation - before.activation,
         }
     }
 }
