@@ -1,7 +1,7 @@
 //! Times each part of a convolution on the flex backend against this crate's kernels, on the
 //! layers of `mnist_cnn` at batch 64, and the max pooling after its second convolution:
-//! `cargo run --release --example conv_parts` (from the workspace root, so the build shares
-//! the workspace's features).
+//! `cargo run --release --example conv_parts [-- --vgg3]` (from the workspace root, so the build
+//! shares the workspace's features).
 
 use std::time::Instant;
 
@@ -37,8 +37,12 @@ fn time(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let layers =
-        [([64, 1, 28, 28], [16, 1, 3, 3]), ([64, 16, 28, 28], [32, 16, 3, 3]), ([64, 32, 14, 14], [64, 32, 3, 3])];
+    // `--vgg3`: the square layers of `vgg3` instead (one per resolution).
+    let layers = if std::env::args().any(|a| a == "--vgg3") {
+        [([64, 32, 28, 28], [32, 32, 3, 3]), ([64, 64, 14, 14], [64, 64, 3, 3]), ([64, 128, 7, 7], [128, 128, 3, 3])]
+    } else {
+        [([64, 1, 28, 28], [16, 1, 3, 3]), ([64, 16, 28, 28], [32, 16, 3, 3]), ([64, 32, 14, 14], [64, 32, 3, 3])]
+    };
     println!("| layer | part | flex (ms) | kindling-cpu (ms) |\n|---|---|---:|---:|");
     for (xs, ws) in layers {
         let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);

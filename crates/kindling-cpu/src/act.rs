@@ -30,6 +30,7 @@ enum Kind {
 }
 
 impl Kind {
+    #[inline(always)]
     fn apply(self, v: &mut [f32]) {
         match self {
             Kind::Relu => v.iter_mut().for_each(|x| *x = relu_f32(*x)),
@@ -38,6 +39,7 @@ impl Kind {
     }
 
     /// `dy` becomes the input gradient, given the forward pass's output `y`.
+    #[inline(always)]
     fn backward(self, y: &[f32], dy: &mut [f32]) {
         match self {
             // The gradient passes where the output is positive (or NaN, as in flex and PyTorch).
@@ -55,11 +57,13 @@ impl Kind {
     }
 }
 
+#[inline(always)]
 fn relu_f32(x: f32) -> f32 {
     if x > 0.0 || x.is_nan() { x } else { 0.0 }
 }
 
 /// `tanh(x)` without branches (see the module's documentation).
+#[inline(always)]
 pub(crate) fn tanh_f32(x: f32) -> f32 {
     // tanh(9) rounds to 1 in f32; clamping keeps 2^n a normal number.
     let a = x.abs().min(9.0);
@@ -67,7 +71,8 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
     // y = n ln2 + r with |r| <= ln2 / 2; n rounded to nearest by the 1.5 * 2^23 trick (|y| is
     // far below 2^22), which vectorises where `round` does not.
     const SHIFT: f32 = 12_582_912.0;
-    let n = (y * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
+    let shifted = y * std::f32::consts::LOG2_E + SHIFT;
+    let n = shifted - SHIFT;
     // ln 2 split in two so that n * LN2_HI is exact for |n| <= 26.
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
@@ -78,8 +83,10 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
         p = p * r + 1.0 / k;
     }
     let p = p * r;
-    // 2^n from its exponent bits; n is in -26..=0.
-    let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+    // 2^n from its exponent bits; n is in -26..=0, and as an integer it sits in the low bits of
+    // `shifted` (an integer subtraction, where `n as i32` would not vectorise).
+    let n_int = shifted.to_bits().wrapping_sub(SHIFT.to_bits());
+    let scale = f32::from_bits(n_int.wrapping_add(127) << 23);
     // expm1(y) = 2^n (1 + p) - 1, exact in p when n = 0 (small |x|, where it matters).
     let e = scale * p + (scale - 1.0);
     let t = -e / (2.0 + e);
@@ -101,7 +108,7 @@ fn forward_flex(x: FlexTensor, kind: Kind) -> FlexTensor {
     let mut y = owned(x);
     let n = y.layout().num_elements();
     let v = &mut y.try_storage_mut::<f32>().expect("an owned buffer")[..n];
-    v.par_chunks_mut(CHUNK).for_each(|c| kind.apply(c));
+    v.par_chunks_mut(CHUNK).for_each(|c| crate::simd(|| kind.apply(c)));
     y
 }
 
@@ -124,7 +131,9 @@ impl Backward<Flex, 1> for ActivationBackward {
                 let n = dx.layout().num_elements();
                 let yv = crate::values(&y);
                 let dv = &mut dx.try_storage_mut::<f32>().expect("an owned buffer")[..n];
-                dv.par_chunks_mut(CHUNK).zip(yv.par_chunks(CHUNK)).for_each(|(g, y)| self.0.backward(y, g));
+                dv.par_chunks_mut(CHUNK)
+                    .zip(yv.par_chunks(CHUNK))
+                    .for_each(|(g, y)| crate::simd(|| self.0.backward(y, g)));
                 dx
             },
         );

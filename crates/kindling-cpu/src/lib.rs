@@ -50,6 +50,24 @@ pub(crate) fn f32_only(types: &[burn::tensor::DType]) -> bool {
     types.iter().all(|t| *t == burn::tensor::DType::F32)
 }
 
+/// Runs `f` compiled for the widest vector instructions this CPU has (AVX-512, else AVX2 with
+/// FMA, else the baseline), chosen at run time: the crate is built for baseline x86-64, where
+/// the compiler vectorises a loop only 4 lanes wide. `f` should be a plain loop over slices,
+/// inlined into the closure, so that the compiler can vectorise it for the chosen set.
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(isa) = pulp::x86::V4::try_new() {
+            return isa.vectorize(f);
+        }
+        if let Some(isa) = pulp::x86::V3::try_new() {
+            return isa.vectorize(f);
+        }
+    }
+    f()
+}
+
 /// Whether the fast path is on: unless `KINDLING_FAST_CPU=0`.
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
@@ -479,13 +497,16 @@ fn bias_grad(dy: &FlexTensor) -> FlexTensor {
     let [n, o, oh, ow] = dims4(dy);
     let v = values(dy);
     let pixels = oh * ow;
-    let db: Vec<f32> =
-        (0..o).into_par_iter().map(|ch| (0..n).map(|b| sum(&v[(b * o + ch) * pixels..][..pixels])).sum()).collect();
+    let db: Vec<f32> = (0..o)
+        .into_par_iter()
+        .map(|ch| simd(|| (0..n).map(|b| sum(&v[(b * o + ch) * pixels..][..pixels])).sum()))
+        .collect();
     FlexTensor::from_data(TensorData::new(db, Shape::new([o])))
 }
 
 /// A sum in 16 independent lanes, which the compiler turns into vector adds (a plain
 /// `iter().sum()` is one serial chain of float additions).
+#[inline(always)]
 fn sum(v: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 16];
     let chunks = v.chunks_exact(16);

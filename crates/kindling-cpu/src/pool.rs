@@ -87,7 +87,7 @@ impl MaxPool {
                 for oy in 0..oh {
                     let rows = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
                     let (out, arg) = (&mut out[oy * ow..][..ow], &mut arg[oy * ow..][..ow]);
-                    pool_2x2_row(rows, (2 * oy * w) as u32, w as u32, out, arg);
+                    crate::simd(|| pool_2x2_row(rows, (2 * oy * w) as u32, w as u32, out, arg));
                 }
                 return;
             }
@@ -150,6 +150,7 @@ impl MaxPool {
 /// coin toss between zeros and positives, which a branch mispredicts about half the time): `rows`
 /// are the two input rows, `first` the plane offset of the window row's first pixel, `w` the
 /// input width. The first tap wins ties and a NaN wins over numbers, as in PyTorch.
+#[inline(always)]
 fn pool_2x2_row((r0, r1): (&[f32], &[f32]), first: u32, w: u32, out: &mut [f32], arg: &mut [u32]) {
     let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
     for (ox, ((o, a), (p, q))) in out.iter_mut().zip(arg.iter_mut()).zip(windows).enumerate() {
