@@ -38,9 +38,11 @@ use kindling_kernels::{MatRef, sgemm};
 use rayon::prelude::*;
 
 mod act;
+mod norm;
 mod pool;
 
 pub use act::{relu, tanh};
+pub use norm::*;
 pub use pool::{AvgPool, MaxPool, avg_pool2d, max_pool_backward_values, max_pool2d};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
