@@ -36,7 +36,25 @@ fn time(mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
+/// `--gemm`: single-thread GFLOP/s of the products the convolutions run, per image and for
+/// several images at once.
+fn gemm_shapes() {
+    use kindling_kernels::{MatRef, sgemm};
+    println!("| m x n x k | GFLOP/s, one thread |\n|---|---:|");
+    for (m, n, k) in
+        [(512, 512, 512), (32, 784, 288), (64, 196, 576), (128, 49, 1152), (128, 392, 1152), (64, 784, 576)]
+    {
+        let (a, b) = (data(m * k), data(k * n));
+        let mut c = vec![0.0f32; m * n];
+        let ms = time(|| sgemm(MatRef::new(&a, m, k), MatRef::new(&b, k, n), &mut c, false, 1));
+        println!("| {m} x {n} x {k} | {:.0} |", 2.0 * (m * n * k) as f64 / ms / 1e6);
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--gemm") {
+        return gemm_shapes();
+    }
     // `--vgg3`: the square layers of `vgg3` instead (one per resolution).
     let layers = if std::env::args().any(|a| a == "--vgg3") {
         [([64, 32, 28, 28], [32, 32, 3, 3]), ([64, 64, 14, 14], [64, 64, 3, 3]), ([64, 128, 7, 7], [128, 128, 3, 3])]

@@ -64,9 +64,17 @@ fn fast_conv_matches_burn_values_and_gradients() {
         ([1, 3, 11, 9], [5, 3, 3, 2], false, ConvOptions::new([1, 2], [2, 1], [2, 1], 1)),
         // Padding wider than the input: some taps read only padding (an empty valid range).
         ([2, 2, 1, 4], [3, 2, 5, 3], true, ConvOptions::new([1, 1], [3, 1], [1, 1], 1)),
+        // The input gradient's "wide" layout (stride 1, narrow padding): uneven padding, a 4x4
+        // kernel, and no padding at all.
+        ([3, 3, 20, 24], [4, 3, 4, 4], true, ConvOptions::new_with_padding([1, 1], [(1, 2), (2, 1)], [1, 1], 1)),
+        ([2, 3, 30, 30], [4, 3, 3, 3], false, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
         // Uneven padding (as PaddingConfig2d::Same gives for even kernels) and stride 3.
         ([5, 2, 10, 12], [4, 2, 4, 4], true, ConvOptions::new_with_padding([3, 3], [(1, 2), (2, 1)], [1, 1], 1)),
     ];
+    // Both layouts of the input gradient are exercised: the wide one (mnist_cnn's layers, the
+    // two cases above) and the general one (stride, dilation, broad padding).
+    let wide = cases.iter().filter(|(x, w, _, o)| kindling_cpu::Geometry::new(*x, *w, o).wide()).count();
+    assert!((5..cases.len() - 2).contains(&wide), "{wide} of {} cases take the wide layout", cases.len());
     for (x, w, bias, options) in cases {
         let before = kindling_cpu::fused_weight_grads();
         let fast = run(kindling_cpu::conv2d, x, w, bias, &options);
