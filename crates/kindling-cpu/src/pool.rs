@@ -297,12 +297,33 @@ impl AvgPool {
         n.max(1) as f32
     }
 
+    /// LeNet-5's pool: 2x2 windows, stride 2, no border, every window inside the input (so
+    /// every divisor is 4, whatever `count_include_pad` says).
+    fn is_2x2(&self, [h, w]: [usize; 2]) -> bool {
+        self.kernel == [2, 2]
+            && self.stride == [2, 2]
+            && self.padding == [0, 0]
+            && self.output_len(0, h) * 2 <= h
+            && self.output_len(1, w) * 2 <= w
+    }
+
     /// Pools `x` (`planes` planes of `h x w`).
     pub fn forward_values(&self, x: &[f32], planes: usize, [h, w]: [usize; 2]) -> Vec<f32> {
         let (oh, ow) = (self.output_len(0, h), self.output_len(1, w));
         let mut out = vec![0.0f32; planes * oh * ow];
+        let quad = self.is_2x2([h, w]);
         out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, out)| {
             let plane = &x[p * h * w..][..h * w];
+            if quad {
+                for (oy, out) in out.chunks_exact_mut(ow).enumerate() {
+                    let (r0, r1) = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
+                    crate::simd(|| {
+                        let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+                        out.iter_mut().zip(windows).for_each(|(o, (a, b))| *o = ((a[0] + a[1]) + (b[0] + b[1])) * 0.25);
+                    });
+                }
+                return;
+            }
             for oy in 0..oh {
                 let (ys, ph) = self.window(0, oy, h);
                 for ox in 0..ow {
@@ -319,8 +340,25 @@ impl AvgPool {
     pub fn backward_values(&self, dy: &[f32], planes: usize, [h, w]: [usize; 2]) -> Vec<f32> {
         let (oh, ow) = (self.output_len(0, h), self.output_len(1, w));
         let mut dx = vec![0.0f32; planes * h * w];
+        let quad = self.is_2x2([h, w]);
         dx.par_chunks_mut(h * w).enumerate().for_each(|(p, dx)| {
             let dy = &dy[p * oh * ow..][..oh * ow];
+            if quad {
+                // Disjoint windows: each input pixel gets a quarter of its window's gradient.
+                for (oy, dy) in dy.chunks_exact(ow).enumerate() {
+                    let (r0, rest) = dx[2 * oy * w..].split_at_mut(w);
+                    let r1 = &mut rest[..w];
+                    crate::simd(|| {
+                        let pairs = r0.chunks_exact_mut(2).zip(r1.chunks_exact_mut(2));
+                        dy.iter().zip(pairs).for_each(|(g, (a, b))| {
+                            let q = g * 0.25;
+                            a.fill(q);
+                            b.fill(q);
+                        });
+                    });
+                }
+                return;
+            }
             for oy in 0..oh {
                 let (ys, ph) = self.window(0, oy, h);
                 for ox in 0..ow {

@@ -193,6 +193,10 @@ fn average_pooling_matches_burn_values_and_gradients() {
     let cases = [
         // LeNet-5's pool.
         ([3, 6, 28, 28], pool([2, 2], [2, 2], [0, 0], false, true)),
+        // The same on odd sizes (the last row and column are in no window), and with ceil mode
+        // (a last, partial window: the general path).
+        ([2, 3, 7, 9], pool([2, 2], [2, 2], [0, 0], false, false)),
+        ([2, 3, 7, 9], pool([2, 2], [2, 2], [0, 0], true, false)),
         ([2, 3, 15, 13], pool([3, 3], [2, 2], [1, 1], false, true)),
         ([2, 3, 15, 13], pool([3, 3], [2, 2], [1, 1], false, false)),
         ([2, 2, 11, 12], pool([3, 2], [2, 3], [1, 0], true, true)),
