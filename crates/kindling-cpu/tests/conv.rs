@@ -75,6 +75,10 @@ fn fast_conv_matches_burn_values_and_gradients() {
     // two cases above) and the general one (stride, dilation, broad padding).
     let wide = cases.iter().filter(|(x, w, _, o)| kindling_cpu::Geometry::new(*x, *w, o).wide()).count();
     assert!((5..cases.len() - 2).contains(&wide), "{wide} of {} cases take the wide layout", cases.len());
+    // The forward pass and weight gradient take it only for short rows (the 14 x 14 layer).
+    let wide_forward =
+        cases.iter().filter(|(x, w, _, o)| kindling_cpu::Geometry::new(*x, *w, o).wide_forward()).count();
+    assert!((1..wide).contains(&wide_forward), "{wide_forward} cases take the wide forward pass");
     for (x, w, bias, options) in cases {
         let before = kindling_cpu::fused_weight_grads();
         let fast = run(kindling_cpu::conv2d, x, w, bias, &options);
