@@ -93,19 +93,9 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
     if x.is_nan() { x } else { t.copysign(x) }
 }
 
-/// `t` with a buffer of its own, contiguous from offset 0 (moved when it already is, copied
-/// otherwise), so it can be written in place.
-fn owned(t: FlexTensor) -> FlexTensor {
-    if t.is_unique() && t.layout().is_contiguous() && t.layout().start_offset() == 0 {
-        return t;
-    }
-    let shape = t.layout().shape().clone();
-    FlexTensor::from_data(burn::tensor::TensorData::new(crate::values(&t).into_owned(), shape))
-}
-
 /// The activation of a flex tensor, in place when its buffer is its own.
 fn forward_flex(x: FlexTensor, kind: Kind) -> FlexTensor {
-    let mut y = owned(x);
+    let mut y = crate::owned(x);
     let n = y.layout().num_elements();
     let v = &mut y.try_storage_mut::<f32>().expect("an owned buffer")[..n];
     v.par_chunks_mut(CHUNK).for_each(|c| crate::simd(|| kind.apply(c)));
@@ -127,7 +117,7 @@ impl Backward<Flex, 1> for ActivationBackward {
         let dx = crate::timed(
             |t| &mut t.activation,
             || {
-                let mut dx = owned(grad);
+                let mut dx = crate::owned(grad);
                 let n = dx.layout().num_elements();
                 let yv = crate::values(&y);
                 let dv = &mut dx.try_storage_mut::<f32>().expect("an owned buffer")[..n];

@@ -39,10 +39,12 @@ use rayon::prelude::*;
 
 mod act;
 mod norm;
+mod optim;
 mod pool;
 
 pub use act::{relu, tanh};
 pub use norm::*;
+pub use optim::{AdamInputs, AdamScalars, AdamUpdate, adam_step};
 pub use pool::{AvgPool, MaxPool, avg_pool2d, max_pool_backward_values, max_pool2d};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
@@ -275,6 +277,16 @@ pub(crate) fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("contiguous f32").to_vec()),
     }
+}
+
+/// `t` with a buffer of its own, contiguous from offset 0 (moved when it already is, copied
+/// otherwise), so it can be written in place.
+pub(crate) fn owned(t: FlexTensor) -> FlexTensor {
+    if t.is_unique() && t.layout().is_contiguous() && t.layout().start_offset() == 0 {
+        return t;
+    }
+    let shape = t.layout().shape().clone();
+    FlexTensor::from_data(burn::tensor::TensorData::new(crate::values(&t).into_owned(), shape))
 }
 
 pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
