@@ -5,15 +5,17 @@
 //! `BatchNorm{1,2}d` moves it towards the unbiased one, `n / (n - 1)` times larger with `n`
 //! values per channel (batch x height x width). The running statistics are what evaluation
 //! uses and what the PyTorch export carries, so Kindling keeps burn's module (its parameters,
-//! records and export names) and replaces only the training-mode forward.
+//! records and export names) and replaces its forward: the arithmetic is `kindling_cpu`'s batch
+//! norm (one pass per channel and its own backward step on the CPU device, burn's ops anywhere
+//! else), the running statistics are updated here.
 
 use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
 
 /// `bn` applied to `[batch, channels, ...]` as `torch.nn.BatchNorm{1,2}d` applies it:
 ///
-/// - evaluating (no autodiff, or the layer frozen): normalised with the running statistics,
-///   burn's forward unchanged;
+/// - evaluating (no autodiff, or the layer frozen): normalised with the running statistics, as
+///   burn's forward does;
 /// - training: normalised with the batch mean and biased variance, and the running statistics
 ///   updated as `running = (1 - momentum) running + momentum batch`, with the batch's
 ///   unbiased variance for `running_var`.
