@@ -16,11 +16,13 @@
 //! difference per layer. On plain flex tensors (evaluation) it is the same forward pass; on any
 //! other device, or for grouped convolutions, it is burn's `conv2d`.
 //!
-//! [`max_pool2d`], [`avg_pool2d`], [`relu`] and [`tanh`] are drop-ins of the same kind for
-//! burn's ops: one parallel pass each, activations in place when the buffer is not shared.
+//! [`max_pool2d`], [`avg_pool2d`], [`relu`], [`tanh`], [`batch_norm_train`] and
+//! [`batch_norm_eval`] are drop-ins of the same kind for burn's ops: one parallel pass each (per
+//! channel for batch norm), activations in place when the buffer is not shared. [`adam_step`]
+//! is the Adam/AdamW update of one parameter in one pass, bit for bit the tensor operations'.
 //!
 //! Every path is checked against burn's own op and its gradients (tests/conv.rs,
-//! tests/act.rs).
+//! tests/act.rs, tests/norm.rs; the Adam step in kindling-optim).
 //! Setting `KINDLING_FAST_CPU=0` turns the fast path off, for comparisons.
 
 use std::cell::Cell;
