@@ -58,6 +58,8 @@ fn fast_conv_matches_burn_values_and_gradients() {
         ([8, 1, 28, 28], [16, 1, 3, 3], true, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
         ([8, 16, 28, 28], [32, 16, 3, 3], true, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
         ([8, 32, 14, 14], [64, 32, 3, 3], true, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        // LeNet-5's second layer: 5x5, no padding, 10 of 14 columns kept in the wide forward pass.
+        ([4, 6, 14, 14], [16, 6, 5, 5], true, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
         // The stereo CNN's first layer: 7x7, stride 2, no padding.
         ([3, 4, 33, 41], [8, 4, 7, 7], true, ConvOptions::new([2, 2], [0, 0], [1, 1], 1)),
         // Dilation, no bias, odd sizes, a one-image batch.
