@@ -1,60 +1,31 @@
 //! The fast ReLU and tanh against burn's: the same outputs within 1e-6 relative and input
 //! gradients within 1e-4 relative to the largest (tanh's gradient `1 - y²` turns a last-place
-//! difference in `y` near ±1 into a large relative difference of a tiny gradient), on image and flat tensors, with and without autodiff; and the caller's tensor is
-//! left alone when its buffer is shared (the kernels write in place only into buffers of their
-//! own).
+//! difference in `y` near ±1 into a large relative difference of a tiny gradient), on image and
+//! flat tensors, with and without autodiff; and the caller's tensor is left alone when its
+//! buffer is shared (the kernels write in place only into buffers of their own).
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// Deterministic values in [-4, 4) from a small linear congruential stream.
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 8.0 - 4.0
-        })
-        .collect()
-}
-
-fn tensor<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
-    let n = shape.iter().product();
-    Tensor::from_data(TensorData::new(values(n, seed), shape), device)
-}
-
-fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>, tolerance: f32) {
-    let (g, w): (Vec<f32>, Vec<f32>) = (got.into_data().iter().collect(), want.into_data().iter().collect());
-    assert_eq!(g.len(), w.len(), "{what}: sizes");
-    // Relative to the value, or to the largest value for those near 0 (as the convolution
-    // tests measure).
-    let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        assert!((a - b).abs() <= tolerance * b.abs().max(scale), "{what}[{i}]: {a} vs {b} (scale {scale})");
-    }
-}
+mod common;
+use common::{assert_within, output_and_grad, scaled};
 
 type Activation<const D: usize> = fn(Tensor<D>) -> Tensor<D>;
 
-/// Output and input gradient of `f` (then times a fixed random tensor, summed).
+/// Output and input gradient of `f` on values in [-4, 4).
 fn run<const D: usize>(f: Activation<D>, shape: [usize; D]) -> (Tensor<D>, Tensor<D>) {
-    let device = Device::flex().autodiff();
     // Through a product first, so the activation's input is an intermediate whose buffer the
     // graph does not keep, as after a convolution.
-    let x = tensor(shape, 1, &device).require_grad();
-    let y = f(x.clone() * 1.5);
-    let r = tensor(shape, 2, &device);
-    let grads = (y.clone() * r).sum().backward();
-    (y.inner(), x.grad(&grads).expect("dx"))
+    output_and_grad(scaled(shape, 1, 4.0, 0.0, &Device::flex().autodiff()), |x| f(x * 1.5), 2)
 }
 
 fn check<const D: usize>(name: &str, fast: Activation<D>, reference: Activation<D>, shape: [usize; D]) {
     let (y, dx) = run(fast, shape);
     let (y_ref, dx_ref) = run(reference, shape);
-    assert_close(&format!("{name} y {shape:?}"), y, y_ref, 1e-6);
-    assert_close(&format!("{name} dx {shape:?}"), dx, dx_ref, 1e-4);
+    assert_within(&format!("{name} y {shape:?}"), y, y_ref, 1e-6);
+    assert_within(&format!("{name} dx {shape:?}"), dx, dx_ref, 1e-4);
     // Without autodiff.
-    let plain = tensor(shape, 3, &Device::flex());
-    assert_close(&format!("{name} plain {shape:?}"), fast(plain.clone()), reference(plain), 1e-6);
+    let plain = scaled(shape, 3, 4.0, 0.0, &Device::flex());
+    assert_within(&format!("{name} plain {shape:?}"), fast(plain.clone()), reference(plain), 1e-6);
 }
 
 #[test]
@@ -68,7 +39,7 @@ fn relu_and_tanh_match_burn() {
 #[test]
 fn a_shared_input_is_not_written() {
     for device in [Device::flex(), Device::flex().autodiff()] {
-        let x = tensor([2, 3, 4, 4], 4, &device);
+        let x = scaled([2, 3, 4, 4], 4, 4.0, 0.0, &device);
         let before: Vec<f32> = x.clone().into_data().iter().collect();
         let _relu = kindling_cpu::relu(x.clone());
         let _tanh = kindling_cpu::tanh(x.clone());

@@ -3,32 +3,10 @@
 //! dilations and layers with and without bias; and proof that the fused kernel ran.
 
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
-/// Deterministic values in [-1, 1) from a small linear congruential stream.
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-fn tensor<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
-    let n = shape.iter().product();
-    Tensor::from_data(TensorData::new(values(n, seed), shape), device)
-}
-
-fn assert_close(what: &str, got: Tensor<4>, want: Tensor<4>) {
-    let (g, w): (Vec<f32>, Vec<f32>) = (got.into_data().iter().collect(), want.into_data().iter().collect());
-    assert_eq!(g.len(), w.len(), "{what}: sizes");
-    let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        assert!((a - b).abs() <= 1e-4 * b.abs().max(scale), "{what}[{i}]: {a} vs {b} (scale {scale})");
-    }
-}
+mod common;
+use common::{assert_close, output_and_grad, tensor};
 
 /// Output and gradients of `conv` for one case: (y, dx, dw, db).
 fn run(
@@ -154,29 +132,15 @@ fn max_pooling_matches_burn_values_and_gradients() {
         // After a ReLU, as in the presets, windows often hold several zeros: ties must send the
         // gradient to the same tap as burn's op (the first).
         let device = Device::flex().autodiff();
-        let relu_first = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-            let x = burn::tensor::activation::relu(tensor(shape, 13, &device)).detach().require_grad();
-            let y = f(x.clone());
-            let r = tensor(y.dims(), 14, &device);
-            let grads = (y.clone() * r).sum().backward();
-            (y.inner(), x.grad(&grads).expect("dx"))
-        };
-        let fast = relu_first(&|x| kindling_cpu::max_pool2d(x, pool));
-        let reference = relu_first(&|x| burn::tensor::module::max_pool2d(x, pool.options()));
+        let relu_x = || burn::tensor::activation::relu(tensor(shape, 13, &device)).detach();
+        let fast = output_and_grad(relu_x(), |x| kindling_cpu::max_pool2d(x, pool), 14);
+        let reference = output_and_grad(relu_x(), |x| burn::tensor::module::max_pool2d(x, pool.options()), 14);
         assert_close(&format!("pool after relu y {shape:?} {pool:?}"), fast.0, reference.0);
         assert_close(&format!("pool after relu dx {shape:?} {pool:?}"), fast.1, reference.1);
 
-        let device = Device::flex().autodiff();
-        let reference_pool = |x: Tensor<4>| burn::tensor::module::max_pool2d(x, pool.options());
-        let grads_of = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-            let x = tensor(shape, 11, &device).require_grad();
-            let y = f(x.clone());
-            let r = tensor(y.dims(), 12, &device);
-            let grads = (y.clone() * r).sum().backward();
-            (y.inner(), x.grad(&grads).expect("dx"))
-        };
-        let fast = grads_of(&|x| kindling_cpu::max_pool2d(x, pool));
-        let reference = grads_of(&reference_pool);
+        let fast = output_and_grad(tensor(shape, 11, &device), |x| kindling_cpu::max_pool2d(x, pool), 12);
+        let reference =
+            output_and_grad(tensor(shape, 11, &device), |x| burn::tensor::module::max_pool2d(x, pool.options()), 12);
         assert_close(&format!("pool y {shape:?} {pool:?}"), fast.0, reference.0);
         assert_close(&format!("pool dx {shape:?} {pool:?}"), fast.1, reference.1);
         // And without autodiff.
@@ -210,16 +174,9 @@ fn average_pooling_matches_burn_values_and_gradients() {
     ];
     for (shape, p) in cases {
         let device = Device::flex().autodiff();
-        let reference = |x: Tensor<4>| burn::tensor::module::avg_pool2d(x, p.options());
-        let grads_of = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-            let x = tensor(shape, 21, &device).require_grad();
-            let y = f(x.clone());
-            let r = tensor(y.dims(), 22, &device);
-            let grads = (y.clone() * r).sum().backward();
-            (y.inner(), x.grad(&grads).expect("dx"))
-        };
-        let fast = grads_of(&|x| kindling_cpu::avg_pool2d(x, p));
-        let want = grads_of(&reference);
+        let fast = output_and_grad(tensor(shape, 21, &device), |x| kindling_cpu::avg_pool2d(x, p), 22);
+        let want =
+            output_and_grad(tensor(shape, 21, &device), |x| burn::tensor::module::avg_pool2d(x, p.options()), 22);
         assert_close(&format!("avg y {shape:?} {p:?}"), fast.0, want.0);
         assert_close(&format!("avg dx {shape:?} {p:?}"), fast.1, want.1);
     }

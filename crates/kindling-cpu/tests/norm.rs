@@ -6,32 +6,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// Deterministic values in [-1, 1) from a small linear congruential stream.
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-/// Random values scaled by `scale` around `offset`.
-fn tensor<const D: usize>(shape: [usize; D], seed: u64, scale: f32, offset: f32, device: &Device) -> Tensor<D> {
-    let n = shape.iter().product();
-    let v = values(n, seed).into_iter().map(|v| v * scale + offset).collect::<Vec<_>>();
-    Tensor::from_data(TensorData::new(v, shape), device)
-}
-
-fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
-    assert_eq!(got.dims(), want.dims(), "{what}: shapes");
-    let (g, w): (Vec<f32>, Vec<f32>) = (got.into_data().iter().collect(), want.into_data().iter().collect());
-    let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        assert!((a - b).abs() <= 1e-4 * b.abs().max(scale), "{what}[{i}]: {a} vs {b} (scale {scale})");
-    }
-}
+mod common;
+use common::{assert_close, scaled, values};
 
 /// Which of input, gamma and beta require a gradient.
 #[derive(Clone, Copy, Debug)]
@@ -70,15 +46,15 @@ fn step<const D: usize>(train: Train<D>, shape: [usize; D], tracked: Tracked, x:
     let device = Device::flex().autodiff();
     let c = shape[1];
     let track = |t: Tensor<1>, on: bool| if on { t.require_grad() } else { t };
-    let x = x.unwrap_or_else(|| tensor(shape, 1, 2.0, 0.5, &device));
+    let x = x.unwrap_or_else(|| scaled(shape, 1, 2.0, 0.5, &device));
     let x = if tracked.x { x.require_grad() } else { x };
-    let gamma = track(tensor([c], 2, 0.5, 1.0, &device), tracked.gamma);
-    let beta = track(tensor([c], 3, 1.0, 0.0, &device), tracked.beta);
+    let gamma = track(scaled([c], 2, 0.5, 1.0, &device), tracked.gamma);
+    let beta = track(scaled([c], 3, 1.0, 0.0, &device), tracked.beta);
     let (y, mean, var) = train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
     assert!(!mean.is_require_grad() && !var.is_require_grad(), "statistics are detached");
     let (mut dx, mut dgamma, mut dbeta) = (None, None, None);
     if tracked.x || tracked.gamma || tracked.beta {
-        let r = tensor(y.dims(), 4, 1.0, 0.0, &device);
+        let r = scaled(y.dims(), 4, 1.0, 0.0, &device);
         let grads = (y.clone() * r).sum().backward();
         dx = tracked.x.then(|| x.grad(&grads).expect("dx"));
         dgamma = tracked.gamma.then(|| gamma.grad(&grads).expect("dgamma"));
@@ -150,11 +126,11 @@ fn only_the_tracked_parents_get_gradients() {
 fn non_contiguous_input_and_single_values_match_burn() {
     let device = Device::flex().autodiff();
     // [C, N, H, W] swapped to [N, C, H, W]: a strided view.
-    let x = tensor([3, 4, 6, 5], 9, 1.5, -0.5, &device).swap_dims(0, 1);
+    let x = scaled([3, 4, 6, 5], 9, 1.5, -0.5, &device).swap_dims(0, 1);
     let fast = step(ours::<4>, [4, 3, 6, 5], ALL, Some(x.clone()));
     compare("swapped [4, 3, 6, 5]", fast, step(burns::<4>, [4, 3, 6, 5], ALL, Some(x)));
     // (A batch of 2 would make dx nearly 0: the output then hardly depends on the input.)
-    let x = tensor([6, 5], 10, 1.0, 0.0, &device).transpose();
+    let x = scaled([6, 5], 10, 1.0, 0.0, &device).transpose();
     let fast = step(ours::<2>, [5, 6], ALL, Some(x.clone()));
     compare("transposed [5, 6]", fast, step(burns::<2>, [5, 6], ALL, Some(x)));
     // One value per channel: variance 0, the output is beta (the forward pass allows it).
@@ -168,16 +144,16 @@ fn non_contiguous_input_and_single_values_match_burn() {
 fn plain_flex_training_forward_matches_burn() {
     let device = Device::flex();
     for (shape, seed) in [([4usize, 3, 5, 6], 20u64), ([2, 6, 9, 11], 21), ([3, 5, 2, 2], 22)] {
-        let x = tensor(shape, seed, 3.0, 1.0, &device);
-        let (g, b) = (tensor([shape[1]], seed + 1, 0.5, 1.0, &device), tensor([shape[1]], seed + 2, 1.0, 0.0, &device));
+        let x = scaled(shape, seed, 3.0, 1.0, &device);
+        let (g, b) = (scaled([shape[1]], seed + 1, 0.5, 1.0, &device), scaled([shape[1]], seed + 2, 1.0, 0.0, &device));
         let fast = kindling_cpu::batch_norm_train(x.clone(), g.clone(), b.clone(), 1e-3);
         let reference = burn::tensor::module::batch_norm_train(x, g, b, 1e-3);
         assert_close(&format!("plain y {shape:?}"), fast.output, reference.output);
         assert_close(&format!("plain mean {shape:?}"), fast.mean, reference.mean);
         assert_close(&format!("plain variance {shape:?}"), fast.variance, reference.variance);
     }
-    let x = tensor([9, 7], 30, 2.0, -1.0, &device);
-    let (g, b) = (tensor([7], 31, 0.5, 1.0, &device), tensor([7], 32, 1.0, 0.0, &device));
+    let x = scaled([9, 7], 30, 2.0, -1.0, &device);
+    let (g, b) = (scaled([7], 31, 0.5, 1.0, &device), scaled([7], 32, 1.0, 0.0, &device));
     let fast = kindling_cpu::batch_norm_train(x.clone(), g.clone(), b.clone(), 1e-5);
     let reference = burn::tensor::module::batch_norm_train(x, g, b, 1e-5);
     assert_close("plain y [9, 7]", fast.output, reference.output);
@@ -196,12 +172,12 @@ fn composed<const D: usize>(x: Tensor<D>, stats: [Tensor<1>; 4], eps: f64) -> Te
 
 fn eval_case<const D: usize>(shape: [usize; D], device: &Device) {
     let c = shape[1];
-    let x = tensor(shape, 40, 2.0, 0.3, device);
+    let x = scaled(shape, 40, 2.0, 0.3, device);
     let stats = [
-        tensor([c], 41, 0.5, 0.0, device),
-        tensor([c], 42, 0.4, 0.6, device),
-        tensor([c], 43, 0.5, 1.0, device),
-        tensor([c], 44, 1.0, 0.0, device),
+        scaled([c], 41, 0.5, 0.0, device),
+        scaled([c], 42, 0.4, 0.6, device),
+        scaled([c], 43, 0.5, 1.0, device),
+        scaled([c], 44, 1.0, 0.0, device),
     ];
     let [mean, var, gamma, beta] = stats.clone();
     let fast = kindling_cpu::batch_norm_eval(x.clone(), mean, var, gamma, beta, 1e-5);
@@ -220,7 +196,7 @@ fn evaluation_matches_the_formula() {
     // A frozen layer during training: burn's ops on autodiff tensors, gradients included.
     let device = Device::flex().autodiff();
     eval_case([2, 3, 4, 5], &device);
-    let x = tensor([2, 3, 4, 5], 50, 1.0, 0.0, &device).require_grad();
+    let x = scaled([2, 3, 4, 5], 50, 1.0, 0.0, &device).require_grad();
     let stats = || vec![0.1f32, 0.2, 0.3];
     let t = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [3]), &device);
     let y = kindling_cpu::batch_norm_eval(x.clone(), t(stats()), t(stats()), t(vec![2.0; 3]), t(vec![0.0; 3]), 0.0);
