@@ -64,7 +64,7 @@ fn relu_f32(x: f32) -> f32 {
 
 /// `tanh(x)` without branches (see the module's documentation).
 #[inline(always)]
-pub(crate) fn tanh_f32(x: f32) -> f32 {
+fn tanh_f32(x: f32) -> f32 {
     // tanh(9) rounds to 1 in f32; clamping keeps 2^n a normal number.
     let a = x.abs().min(9.0);
     let y = -2.0 * a;

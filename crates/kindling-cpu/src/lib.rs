@@ -680,20 +680,20 @@ fn bias_grad(dy: &FlexTensor) -> FlexTensor {
     let pixels = oh * ow;
     let db: Vec<f32> = (0..o)
         .into_par_iter()
-        .map(|ch| simd(|| (0..n).map(|b| sum(&v[(b * o + ch) * pixels..][..pixels])).sum()))
+        .map(|ch| simd(|| (0..n).map(|b| lane_sum(&v[(b * o + ch) * pixels..][..pixels], |x| x)).sum()))
         .collect();
     FlexTensor::from_data(TensorData::new(db, Shape::new([o])))
 }
 
-/// A sum in 16 independent lanes, which the compiler turns into vector adds (a plain
+/// `sum f(v)` in 16 independent `f32` lanes, which the compiler turns into vector adds (a plain
 /// `iter().sum()` is one serial chain of float additions).
 #[inline(always)]
-fn sum(v: &[f32]) -> f32 {
+pub(crate) fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut lanes = [0.0f32; 16];
     let chunks = v.chunks_exact(16);
-    let rest: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        lanes.iter_mut().zip(c).for_each(|(l, x)| *l += x);
+    let rest: f32 = chunks.remainder().iter().map(|x| f(*x)).sum();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, x)| *l += f(*x));
     }
     lanes.iter().sum::<f32>() + rest
 }

@@ -37,7 +37,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
-use crate::{Ad, AdTensor, enabled, f32_only, timed, values};
+use crate::{Ad, AdTensor, enabled, f32_only, lane_sum, timed, values};
 
 /// Inputs with at least this many values per image and channel are processed channel by
 /// channel; narrower ones row by row.
@@ -391,17 +391,6 @@ fn by_channel(out: &mut [f32], p: Planes) -> Vec<Vec<&mut [f32]>> {
 /// How many consecutive items of `len` values one task should take at least.
 fn min_items(len: usize) -> usize {
     (GRAIN / len.max(1)).max(1)
-}
-
-/// `sum f(v)` in 16 independent `f32` lanes (vector adds; a plain `sum()` is one serial chain).
-fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let chunks = v.chunks_exact(16);
-    let rest: f32 = chunks.remainder().iter().map(|x| f(*x)).sum();
-    for chunk in chunks {
-        lanes.iter_mut().zip(chunk).for_each(|(l, x)| *l += f(*x));
-    }
-    lanes.iter().sum::<f32>() + rest
 }
 
 /// `(sum dy, sum dy (x - mean))` in 16 `f32` lanes each.

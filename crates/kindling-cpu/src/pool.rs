@@ -60,9 +60,15 @@ impl MaxPool {
         }
     }
 
-    /// The presets' pool: 2x2 windows, stride 2, no border.
-    fn is_2x2(&self) -> bool {
-        self.kernel == [2, 2] && self.stride == [2, 2] && self.padding == [0, 0] && self.dilation == [1, 1]
+    /// The presets' pool on an `h x w` input: 2x2 windows, stride 2, no border, every window
+    /// inside the input.
+    fn is_2x2(&self, [h, w]: [usize; 2]) -> bool {
+        self.kernel == [2, 2]
+            && self.stride == [2, 2]
+            && self.padding == [0, 0]
+            && self.dilation == [1, 1]
+            && self.output_len(0, h) * 2 <= h
+            && self.output_len(1, w) * 2 <= w
     }
 
     /// Whether the windows tile the input without overlapping (each input pixel is in at most
@@ -80,10 +86,10 @@ impl MaxPool {
         let (oh, ow) = (self.output_len(0, h), self.output_len(1, w));
         let mut out = vec![0.0f32; planes * oh * ow];
         let mut arg = vec![0u32; planes * oh * ow];
-        let simple = self.padding == [0, 0] && self.dilation == [1, 1];
+        let (simple, quad) = (self.padding == [0, 0] && self.dilation == [1, 1], self.is_2x2([h, w]));
         out.par_chunks_mut(oh * ow).zip(arg.par_chunks_mut(oh * ow)).enumerate().for_each(|(p, (out, arg))| {
             let plane = &x[p * h * w..][..h * w];
-            if self.is_2x2() && oh * 2 <= h && ow * 2 <= w {
+            if quad {
                 for oy in 0..oh {
                     let rows = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
                     let (out, arg) = (&mut out[oy * ow..][..ow], &mut arg[oy * ow..][..ow]);
@@ -297,14 +303,10 @@ impl AvgPool {
         n.max(1) as f32
     }
 
-    /// LeNet-5's pool: 2x2 windows, stride 2, no border, every window inside the input (so
-    /// every divisor is 4, whatever `count_include_pad` says).
-    fn is_2x2(&self, [h, w]: [usize; 2]) -> bool {
-        self.kernel == [2, 2]
-            && self.stride == [2, 2]
-            && self.padding == [0, 0]
-            && self.output_len(0, h) * 2 <= h
-            && self.output_len(1, w) * 2 <= w
+    /// LeNet-5's pool, the same windows as max pooling's 2x2 case (so every divisor is 4,
+    /// whatever `count_include_pad` says).
+    fn is_2x2(&self, dims: [usize; 2]) -> bool {
+        self.as_max().is_2x2(dims)
     }
 
     /// Pools `x` (`planes` planes of `h x w`).
