@@ -215,14 +215,14 @@ fn backward_grads(
     if let Some(id) = node_w {
         let dw = timed(|t| &mut t.conv_weight, || weight_grad_values(&values(&x), &dy, xd[0], wd[0], &g));
         FUSED_WEIGHT_GRADS.with(|n| n.set(n.get() + 1));
-        grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(dw, Shape::new(wd))));
+        grads.register::<Flex>(id, flex(dw, wd));
     }
     if let Some(id) = node_b {
         grads.register::<Flex>(id, timed(|t| &mut t.conv_bias, || bias_grad(&grad)));
     }
     if let Some(id) = node_x {
         let dx = timed(|t| &mut t.conv_input, || input_grad_values(&dy, &values(&w), xd[0], wd[0], &g));
-        grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(dx, Shape::new(xd))));
+        grads.register::<Flex>(id, flex(dx, xd));
     }
 }
 
@@ -252,7 +252,7 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, options: &Con
     let g = Geometry::new(xd, wd, options);
     let bias = b.map(values);
     let y = forward_values(&values(x), &values(w), bias.as_deref(), xd[0], wd[0], &g);
-    FlexTensor::from_data(TensorData::new(y, Shape::new([xd[0], wd[0], g.output[0], g.output[1]])))
+    flex(y, [xd[0], wd[0], g.output[0], g.output[1]])
 }
 
 fn autodiff_conv(x: AdTensor, w: AdTensor, b: Option<AdTensor>, options: ConvOptions<2>) -> AdTensor {
@@ -288,7 +288,12 @@ pub(crate) fn owned(t: FlexTensor) -> FlexTensor {
         return t;
     }
     let shape = t.layout().shape().clone();
-    FlexTensor::from_data(burn::tensor::TensorData::new(crate::values(&t).into_owned(), shape))
+    flex(crate::values(&t).into_owned(), shape)
+}
+
+/// A contiguous flex tensor of `v` in `shape`.
+pub(crate) fn flex(v: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(v, shape))
 }
 
 pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
@@ -682,7 +687,7 @@ fn bias_grad(dy: &FlexTensor) -> FlexTensor {
         .into_par_iter()
         .map(|ch| simd(|| (0..n).map(|b| lane_sum(&v[(b * o + ch) * pixels..][..pixels], |x| x)).sum()))
         .collect();
-    FlexTensor::from_data(TensorData::new(db, Shape::new([o])))
+    flex(db, [o])
 }
 
 /// `sum f(v)` in 16 independent `f32` lanes, which the compiler turns into vector adds (a plain

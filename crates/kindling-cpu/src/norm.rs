@@ -34,10 +34,10 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Shape, Tensor, TensorData};
+use burn::tensor::{Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::{Ad, AdTensor, enabled, f32_only, lane_sum, timed, values};
+use crate::{Ad, AdTensor, enabled, f32_only, flex, lane_sum, timed, values};
 
 /// Inputs with at least this many values per image and channel are processed channel by
 /// channel; narrower ones row by row.
@@ -217,10 +217,6 @@ fn fast<const D: usize>(input: &Tensor<D>, per_channel: &[&Tensor<1>]) -> bool {
 
 fn planes_of(t: &FlexTensor) -> Planes {
     Planes::of(t.layout().shape())
-}
-
-fn flex(v: Vec<f32>, shape: Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
 }
 
 fn channel_tensor(v: Vec<f32>) -> FlexTensor {

@@ -11,10 +11,10 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Shape, Tensor, TensorData};
+use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::{Ad, AdTensor, dims4, enabled, values};
+use crate::{Ad, AdTensor, dims4, enabled, flex, values};
 
 /// A max-pooling window: kernel, stride, padding (both sides), dilation and ceil mode, as
 /// `torch.nn.MaxPool2d` takes them.
@@ -208,7 +208,7 @@ impl Backward<Flex, 1> for MaxPoolBackward {
                 |t| &mut t.max_pool,
                 || max_pool_backward_values(&values(&grad), &arg, n * c, h * w, disjoint),
             );
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, Shape::new([n, c, h, w]))));
+            grads.register::<Flex>(node.id, flex(dx, [n, c, h, w]));
         }
     }
 }
@@ -217,7 +217,7 @@ fn pool_flex(x: &FlexTensor, pool: &MaxPool) -> (FlexTensor, Vec<u32>) {
     let [n, c, h, w] = dims4(x);
     let (out, arg) = pool.forward_values(&values(x), n * c, [h, w]);
     let shape = [n, c, pool.output_len(0, h), pool.output_len(1, w)];
-    (FlexTensor::from_data(TensorData::new(out, Shape::new(shape))), arg)
+    (flex(out, shape), arg)
 }
 
 fn autodiff_pool(x: AdTensor, pool: &MaxPool) -> AdTensor {
@@ -389,7 +389,7 @@ impl Backward<Flex, 1> for AvgPoolBackward {
         let (pool, [n, c, h, w]) = ops.state;
         if let Some(node) = node {
             let dx = crate::timed(|t| &mut t.avg_pool, || pool.backward_values(&values(&grad), n * c, [h, w]));
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, Shape::new([n, c, h, w]))));
+            grads.register::<Flex>(node.id, flex(dx, [n, c, h, w]));
         }
     }
 }
@@ -397,7 +397,7 @@ impl Backward<Flex, 1> for AvgPoolBackward {
 fn avg_flex(x: &FlexTensor, pool: &AvgPool) -> FlexTensor {
     let [n, c, h, w] = dims4(x);
     let out = pool.forward_values(&values(x), n * c, [h, w]);
-    FlexTensor::from_data(TensorData::new(out, Shape::new([n, c, pool.output_len(0, h), pool.output_len(1, w)])))
+    flex(out, [n, c, pool.output_len(0, h), pool.output_len(1, w)])
 }
 
 /// `burn::tensor::module::avg_pool2d`, faster on the CPU device; burn's own anywhere else.
