@@ -21,8 +21,8 @@
 //! channel for batch norm), activations in place when the buffer is not shared. [`adam_step`]
 //! is the Adam/AdamW update of one parameter in one pass, bit for bit the tensor operations'.
 //!
-//! Every path is checked against burn's own op and its gradients (tests/conv.rs,
-//! tests/act.rs, tests/norm.rs; the Adam step in kindling-optim).
+//! Every path is checked against burn's own op and its gradients (tests/kernels/: conv.rs,
+//! act.rs, norm.rs; the Adam step in kindling-optim).
 //! Setting `KINDLING_FAST_CPU=0` turns the fast path off, for comparisons.
 
 use std::cell::Cell;

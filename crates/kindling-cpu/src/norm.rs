@@ -24,7 +24,7 @@
 //! fixed, so results do not depend on scheduling.
 //!
 //! Everything is checked against burn's `batch_norm_train`, its gradients and its `batch_norm`
-//! (tests/norm.rs).
+//! (tests/kernels/norm.rs).
 
 use std::sync::Arc;
 

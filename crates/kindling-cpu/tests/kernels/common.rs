@@ -1,7 +1,5 @@
 //! What the kernel tests share: seeded inputs, a tolerance check, and the output and input
 //! gradient of an operation.
-// Each test file uses its own subset of these.
-#![allow(dead_code)]
 
 use burn::tensor::{Device, Tensor, TensorData};
 

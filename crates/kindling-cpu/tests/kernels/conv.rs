@@ -5,8 +5,7 @@
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-mod common;
-use common::{assert_close, output_and_grad, tensor};
+use crate::common::{assert_close, output_and_grad, tensor};
 
 /// Output and gradients of `conv` for one case: (y, dx, dw, db).
 fn run(

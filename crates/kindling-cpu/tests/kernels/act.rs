@@ -6,8 +6,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-mod common;
-use common::{assert_within, output_and_grad, scaled};
+use crate::common::{assert_within, output_and_grad, scaled};
 
 type Activation<const D: usize> = fn(Tensor<D>) -> Tensor<D>;
 

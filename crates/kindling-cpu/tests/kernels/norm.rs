@@ -6,8 +6,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-mod common;
-use common::{assert_close, scaled, values};
+use crate::common::{assert_close, scaled, values};
 
 /// Which of input, gamma and beta require a gradient.
 #[derive(Clone, Copy, Debug)]
