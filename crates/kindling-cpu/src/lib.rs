@@ -40,11 +40,13 @@ use kindling_kernels::{MatRef, sgemm};
 use rayon::prelude::*;
 
 mod act;
+mod direct;
 mod norm;
 mod optim;
 mod pool;
 
 pub use act::{relu, tanh};
+pub use direct::has_avx512;
 pub use norm::*;
 pub use optim::{AdamInputs, AdamScalars, AdamUpdate, adam_step};
 pub use pool::{AvgPool, MaxPool, avg_pool2d, max_pool_backward_values, max_pool2d};
@@ -559,8 +561,25 @@ impl Geometry {
     }
 }
 
-/// The forward convolution: per image `W · im2col(x_b)` plus the bias, images in parallel.
+/// The forward convolution plus the bias, images in parallel: the direct kernel where
+/// [`Geometry::direct`] says so, else per image `W · im2col(x_b)`.
 pub fn forward_values(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    out_channels: usize,
+    g: &Geometry,
+) -> Vec<f32> {
+    if g.direct() {
+        return direct::forward_direct(x, w, bias, n, out_channels, g);
+    }
+    forward_im2col(x, w, bias, n, out_channels, g)
+}
+
+/// [`forward_values`] by im2col + GEMM whatever the CPU and the geometry (the path where the
+/// direct kernel does not apply).
+pub fn forward_im2col(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
@@ -603,8 +622,17 @@ pub fn forward_values(
     y
 }
 
-/// The input gradient: per image `col2im(Wᵀ · dY_b)`, images in parallel.
+/// The input gradient, images in parallel: the direct kernel where
+/// [`Geometry::direct_input_grad`] says so, else per image `col2im(Wᵀ · dY_b)`.
 pub fn input_grad_values(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
+    if g.direct_input_grad() {
+        return direct::input_grad_direct(dy, w, n, out_channels, g);
+    }
+    input_grad_im2col(dy, w, n, out_channels, g)
+}
+
+/// [`input_grad_values`] by GEMM + col2im whatever the CPU and the geometry.
+pub fn input_grad_im2col(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
     let [c, h, wd] = g.input;
     let (image, patch, pixels) = (c * h * wd, g.patch(), g.pixels());
     let mut dx = vec![0.0f32; n * image];
@@ -634,9 +662,21 @@ pub fn input_grad_values(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g
     dx
 }
 
-/// `dW` of a convolution: per image one GEMM `dY_b · im2col(x_b)ᵀ`, the batch split across
-/// the rayon pool, each worker with its own accumulator and column buffer.
+/// `dW` of a convolution: the direct kernel where [`Geometry::direct_weight_grad`] says so,
+/// else per image one GEMM `dY_b · im2col(x_b)ᵀ`; the batch split across the rayon pool, each
+/// worker with its own accumulator.
 pub fn weight_grad_values(x: &[f32], dy: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
+    let (image, pixels) = (g.input.iter().product::<usize>(), g.pixels());
+    assert_eq!(x.len(), n * image);
+    assert_eq!(dy.len(), n * out_channels * pixels);
+    if g.direct_weight_grad() {
+        return direct::weight_grad_direct(x, dy, n, out_channels, g);
+    }
+    weight_grad_im2col(x, dy, n, out_channels, g)
+}
+
+/// [`weight_grad_values`] by im2col + GEMM whatever the CPU and the geometry.
+pub fn weight_grad_im2col(x: &[f32], dy: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
     let [c, h, w] = g.input;
     let (image, patch, pixels) = (c * h * w, g.patch(), g.pixels());
     assert_eq!(x.len(), n * image);

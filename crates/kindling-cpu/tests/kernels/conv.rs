@@ -3,9 +3,11 @@
 //! dilations and layers with and without bias; and proof that the fused kernel ran.
 
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::common::{assert_close, output_and_grad, tensor};
+use kindling_cpu::Geometry;
+
+use crate::common::{assert_close, output_and_grad, tensor, values};
 
 /// Output and gradients of `conv` for one case: (y, dx, dw, db).
 fn run(
@@ -49,15 +51,23 @@ fn fast_conv_matches_burn_values_and_gradients() {
         ([2, 3, 30, 30], [4, 3, 3, 3], false, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
         // Uneven padding (as PaddingConfig2d::Same gives for even kernels) and stride 3.
         ([5, 2, 10, 12], [4, 2, 4, 4], true, ConvOptions::new_with_padding([3, 3], [(1, 2), (2, 1)], [1, 1], 1)),
+        // The direct weight gradient with output channels that fill no whole vector (20 of 32
+        // lanes), on odd sizes.
+        ([2, 8, 9, 11], [20, 8, 3, 3], true, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
     ];
     // Both layouts of the input gradient are exercised: the wide one (mnist_cnn's layers, the
     // two cases above) and the general one (stride, dilation, broad padding).
-    let wide = cases.iter().filter(|(x, w, _, o)| kindling_cpu::Geometry::new(*x, *w, o).wide()).count();
+    let wide = cases.iter().filter(|(x, w, _, o)| Geometry::new(*x, *w, o).wide()).count();
     assert!((5..cases.len() - 2).contains(&wide), "{wide} of {} cases take the wide layout", cases.len());
     // The forward pass and weight gradient take it only for short rows (the 14 x 14 layer).
-    let wide_forward =
-        cases.iter().filter(|(x, w, _, o)| kindling_cpu::Geometry::new(*x, *w, o).wide_forward()).count();
+    let wide_forward = cases.iter().filter(|(x, w, _, o)| Geometry::new(*x, *w, o).wide_forward()).count();
     assert!((1..wide).contains(&wide_forward), "{wide_forward} cases take the wide forward pass");
+    // With AVX-512, the direct kernels: the forward pass for long rows (28 x 28, 20 x 24 with
+    // uneven padding, no padding), the input gradient at stride 1, the weight gradient for
+    // 3 x 3 kernels over 8 or more channels. The paths they replace are checked below.
+    let count = |f: fn(&Geometry) -> bool| cases.iter().filter(|(x, w, _, o)| f(&Geometry::new(*x, *w, o))).count();
+    let direct = [count(Geometry::direct), count(Geometry::direct_input_grad), count(Geometry::direct_weight_grad)];
+    assert_eq!(direct, if kindling_cpu::has_avx512() { [4, 7, 3] } else { [0, 0, 0] });
     for (x, w, bias, options) in cases {
         let before = kindling_cpu::fused_weight_grads();
         let fast = run(kindling_cpu::conv2d, x, w, bias, &options);
@@ -70,6 +80,36 @@ fn fast_conv_matches_burn_values_and_gradients() {
         if let (Some(a), Some(b)) = (fast.3, reference.3) {
             assert_close(&format!("db {case}"), a, b);
         }
+    }
+}
+
+/// The im2col + GEMM paths, which the direct kernels replace on AVX-512 machines, still match
+/// burn's op on the cases where the direct kernels would run.
+#[test]
+fn im2col_paths_match_burn_where_the_direct_kernels_apply() {
+    let cases: Vec<([usize; 4], [usize; 4], ConvOptions<2>)> = vec![
+        ([4, 16, 28, 28], [32, 16, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([3, 32, 14, 14], [64, 32, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([3, 3, 20, 24], [4, 3, 4, 4], ConvOptions::new_with_padding([1, 1], [(1, 2), (2, 1)], [1, 1], 1)),
+        ([2, 8, 9, 11], [20, 8, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+    ];
+    for (x, w, options) in cases {
+        let (y, dx, dw, db) = run(burn::tensor::module::conv2d, x, w, true, &options);
+        let g = Geometry::new(x, w, &options);
+        let [n, o] = [x[0], w[0]];
+        let (xv, wv, bv, dy) =
+            (values(x.iter().product(), 1), values(w.iter().product(), 2), values(o, 3), values(n * o * g.pixels(), 4));
+        let case = format!("{x:?} * {w:?}");
+        let device = y.device();
+        let as_tensor = |v: Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v, shape), &device);
+        let [oh, ow] = g.output;
+        let got = kindling_cpu::forward_im2col(&xv, &wv, Some(&bv), n, o, &g);
+        assert_close(&format!("im2col y {case}"), as_tensor(got, [n, o, oh, ow]), y);
+        let got = kindling_cpu::input_grad_im2col(&dy, &wv, n, o, &g);
+        assert_close(&format!("im2col dx {case}"), as_tensor(got, x), dx.inner());
+        let got = kindling_cpu::weight_grad_im2col(&xv, &dy, n, o, &g);
+        assert_close(&format!("im2col dw {case}"), as_tensor(got, w), dw.inner());
+        assert!(db.is_some());
     }
 }
 
