@@ -8,8 +8,7 @@
 //!
 //! - **Forward pass**: a block of 8 output channels x 32 consecutive positions lives in 16
 //!   vector registers; per input channel and tap, two unaligned vector loads of the input and
-//!   8 broadcast weights feed 16 fused multiply-adds. Used where rows are long (28 x 28 in the
-//!   presets); shorter rows take the wide im2col layout.
+//!   8 broadcast weights feed 16 fused multiply-adds.
 //! - **Input gradient**: the same kernel, on the output gradient padded by `k - 1 - pad` with
 //!   the weights flipped and their channel axes swapped.
 //! - **Weight gradient** (3 x 3 kernels): the output gradient is laid out position-major, 16
@@ -18,9 +17,9 @@
 //!   input values per 27 multiply-adds), with no horizontal sums.
 //!
 //! What each replaced on `vgg3`'s layers at batch 64 (milliseconds, the im2col + GEMM paths
-//! against these in one run): the 32-channel 28 x 28 forward pass 4.6 ->
-//! 3.6, its input gradient 4.2 -> 3.6 and weight gradient 5.3 -> 4.0; the 128-channel 7 x 7
-//! input gradient 4.7 -> 3.9.
+//! against these in one run): the 32-channel 28 x 28 forward pass 4.6 -> 3.6, its input
+//! gradient 4.2 -> 3.6 and weight gradient 5.3 -> 4.0; the 64-channel 14 x 14 forward pass
+//! 3.8 -> 3.5; the 128-channel 7 x 7 input gradient 4.7 -> 3.9.
 
 use rayon::prelude::*;
 
@@ -44,17 +43,14 @@ struct Layout {
 }
 
 impl Geometry {
-    /// Whether the forward pass runs as a direct convolution: stride 1, no dilation, rows too
-    /// long for the wide im2col layout, at most a quarter more positions computed than kept,
-    /// and a CPU with AVX-512 (the kernel's register block is sized for its 32 vector
+    /// Whether the forward pass runs as a direct convolution: stride 1, no dilation, at most a
+    /// quarter more positions computed than kept (28 x 28 and 14 x 14 images with 3 x 3
+    /// kernels; not 7 x 7, which computes 64 positions for 49 and stays with the wide im2col
+    /// layout), and a CPU with AVX-512 (the register block is sized for its 32 vector
     /// registers; elsewhere im2col + GEMM).
     pub fn direct(&self) -> bool {
         let l = self.layout();
-        self.stride == [1, 1]
-            && self.dilation == [1, 1]
-            && !self.wide_forward()
-            && l.positions * 4 <= self.pixels() * 5
-            && has_avx512()
+        self.stride == [1, 1] && self.dilation == [1, 1] && l.positions * 4 <= self.pixels() * 5 && has_avx512()
     }
 
     /// Whether the input gradient runs as a direct convolution of the output gradient with

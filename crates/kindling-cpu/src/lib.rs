@@ -444,7 +444,9 @@ impl Geometry {
     /// row count is a poor fit for gemm's 16-row tiles (49 rows at 7 x 7 run as 64), which the
     /// wide rows fit better (63). Measured on `vgg3`: +3% training, +5% inference; on LeNet-5's
     /// second convolution (10 columns kept of 14): +4% training, +8% inference. At 28 x 28 the
-    /// wide forward pass was slower, so it stays general there.
+    /// wide forward pass was slower, so it stays general there. Where the direct kernels apply
+    /// ([`direct`](Self::direct), [`direct_weight_grad`](Self::direct_weight_grad), AVX-512
+    /// only) they come first.
     pub fn wide_forward(&self) -> bool {
         let [_, wp] = self.padded();
         self.stride == [1, 1]
