@@ -149,7 +149,7 @@ pub fn batch_norm_train<const D: usize>(
             beta.clone().try_into_primitive::<Ad>(),
         );
         if let (Ok(x), Ok(g), Ok(b)) = tracked {
-            return autodiff_train(x, g, b, epsilon);
+            return autodiff_train(x, g, b, epsilon, false);
         }
         let plain = (
             input.clone().try_into_primitive::<Flex>(),
@@ -168,6 +168,63 @@ pub fn batch_norm_train<const D: usize>(
     }
     let out = burn::tensor::module::batch_norm_train(input, gamma, beta, epsilon);
     BatchNormBatch { output: out.output, mean: out.mean, variance: out.variance }
+}
+
+/// [`batch_norm_train`] followed by ReLU, as one operation where it pays: on autodiff flex
+/// tensors with at least 16 values per image and channel (`[N, C, H, W]` feature maps), the
+/// forward pass writes `max(y, 0)` in the same pass as `y`, and the backward step masks the
+/// output gradient where `y <= 0` (recomputing `y` from the saved input, bit for bit) inside
+/// batch norm's own two passes, so the ReLU costs neither a pass of its own each way nor a
+/// saved output. Elsewhere it is [`batch_norm_train`] then [`relu`](crate::relu). As with
+/// ReLU, NaN passes through.
+pub fn batch_norm_relu_train<const D: usize>(
+    input: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> BatchNormBatch<D> {
+    check_shapes(&input.dims(), &[&gamma, &beta]);
+    if fast(&input, &[&gamma, &beta]) && Planes::of(&input.dims()).rest >= WIDE {
+        let tracked = (
+            input.clone().try_into_primitive::<Ad>(),
+            gamma.clone().try_into_primitive::<Ad>(),
+            beta.clone().try_into_primitive::<Ad>(),
+        );
+        if let (Ok(x), Ok(g), Ok(b)) = tracked {
+            return autodiff_train(x, g, b, epsilon, true);
+        }
+    }
+    let batch = batch_norm_train(input, gamma, beta, epsilon);
+    BatchNormBatch { output: crate::relu(batch.output), ..batch }
+}
+
+/// [`batch_norm_eval`] followed by ReLU, in one pass on plain flex tensors; elsewhere the two
+/// operations.
+pub fn batch_norm_relu_eval<const D: usize>(
+    input: Tensor<D>,
+    mean: Tensor<1>,
+    variance: Tensor<1>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> Tensor<D> {
+    check_shapes(&input.dims(), &[&mean, &variance, &gamma, &beta]);
+    if fast(&input, &[&mean, &variance, &gamma, &beta]) {
+        let plain = (
+            input.clone().try_into_primitive::<Flex>(),
+            mean.clone().try_into_primitive::<Flex>(),
+            variance.clone().try_into_primitive::<Flex>(),
+            gamma.clone().try_into_primitive::<Flex>(),
+            beta.clone().try_into_primitive::<Flex>(),
+        );
+        if let (Ok(x), Ok(m), Ok(v), Ok(g), Ok(b)) = plain {
+            let stats = BatchStats { mean: values(&m).into_owned(), variance: values(&v).into_owned() };
+            let (p, scale) = (planes_of(&x), eval_scale(&stats, &values(&g), epsilon));
+            let y = normalise(&values(&x), p, &stats.mean, &scale, &values(&b), true);
+            return Tensor::from_primitive::<Flex>(flex(y, x.layout().shape().clone()));
+        }
+    }
+    crate::relu(batch_norm_eval(input, mean, variance, gamma, beta, epsilon))
 }
 
 /// `burn::tensor::module::batch_norm` (note the argument order: statistics first), faster on
@@ -233,6 +290,8 @@ struct Saved {
     stats: Arc<BatchStats>,
     epsilon: f64,
     planes: Planes,
+    /// For a fused ReLU, the scale and shift per channel the forward pass used.
+    relu: Option<Arc<Affine>>,
 }
 
 #[derive(Debug)]
@@ -249,7 +308,7 @@ impl Backward<Flex, 3> for BatchNormStep {
             |t| &mut t.batch_norm,
             || {
                 let (x, dy) = (values(&s.x), values(&grad));
-                batch_norm_grad_values(&x, &dy, s.planes, &s.stats, &s.gamma, s.epsilon, node_x.is_some())
+                grad_values(&x, &dy, s.planes, &s.stats, &s.gamma, s.epsilon, node_x.is_some(), s.relu.as_deref())
             },
         );
         if let Some(node) = node_gamma {
@@ -264,10 +323,17 @@ impl Backward<Flex, 3> for BatchNormStep {
     }
 }
 
-fn autodiff_train<const D: usize>(x: AdTensor, gamma: AdTensor, beta: AdTensor, epsilon: f64) -> BatchNormBatch<D> {
+fn autodiff_train<const D: usize>(
+    x: AdTensor,
+    gamma: AdTensor,
+    beta: AdTensor,
+    epsilon: f64,
+    relu: bool,
+) -> BatchNormBatch<D> {
     let p = planes_of(x.primitive());
     let gamma_values = values(gamma.primitive()).into_owned();
-    let out = batch_norm_train_values(&values(x.primitive()), p, &gamma_values, &values(beta.primitive()), epsilon);
+    let (out, affine) =
+        train_values(&values(x.primitive()), p, &gamma_values, &values(beta.primitive()), epsilon, relu);
     let y = flex(out.output, x.primitive().layout().shape().clone());
     let (mean, variance) = (channel_tensor(out.stats.mean.clone()), channel_tensor(out.stats.variance.clone()));
     let output = match BatchNormStep
@@ -282,6 +348,7 @@ fn autodiff_train<const D: usize>(x: AdTensor, gamma: AdTensor, beta: AdTensor, 
                 stats: Arc::new(out.stats),
                 epsilon,
                 planes: p,
+                relu: relu.then(|| Arc::new(affine)),
             };
             prep.finish(saved, y)
         }
@@ -298,13 +365,39 @@ fn autodiff_train<const D: usize>(x: AdTensor, gamma: AdTensor, beta: AdTensor, 
 /// The training forward pass on values in layout `p`: per-channel mean and biased variance of
 /// `x`, and `y = (x - mean) / sqrt(var + epsilon) * gamma + beta`.
 pub fn batch_norm_train_values(x: &[f32], p: Planes, gamma: &[f32], beta: &[f32], epsilon: f64) -> BatchNormValues {
+    train_values(x, p, gamma, beta, epsilon, false).0
+}
+
+/// The scale and shift per channel of a normalisation: `y = (x - mean) scale + shift`.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Affine {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+/// [`batch_norm_train_values`], followed by ReLU when `relu` is set (channel by channel only:
+/// `p.rest >= WIDE`), and the scale and shift it used (empty on the row-by-row path).
+fn train_values(
+    x: &[f32],
+    p: Planes,
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    relu: bool,
+) -> (BatchNormValues, Affine) {
     assert_eq!(x.len(), p.len(), "input size");
     assert_eq!((gamma.len(), beta.len()), (p.channels, p.channels), "one gamma and beta per channel");
+    assert!(!relu || p.rest >= WIDE, "a fused ReLU runs channel by channel only");
     if p.is_empty() {
         let nan = vec![f32::NAN; p.channels];
-        return BatchNormValues { output: Vec::new(), stats: BatchStats { mean: nan.clone(), variance: nan } };
+        let values = BatchNormValues { output: Vec::new(), stats: BatchStats { mean: nan.clone(), variance: nan } };
+        return (values, Affine::default());
     }
-    if p.rest >= WIDE { train_wide(x, p, gamma, beta, epsilon) } else { train_narrow(x, p, gamma, beta, epsilon) }
+    if p.rest >= WIDE {
+        train_wide(x, p, gamma, beta, epsilon, relu)
+    } else {
+        (train_narrow(x, p, gamma, beta, epsilon), Affine::default())
+    }
 }
 
 /// The evaluation pass on values in layout `p`: `y = (x - mean) / sqrt(var + epsilon) * gamma +
@@ -320,13 +413,12 @@ pub fn batch_norm_eval_values(
     assert_eq!(x.len(), p.len(), "input size");
     let c = p.channels;
     assert!([stats.mean.len(), stats.variance.len(), gamma.len(), beta.len()] == [c; 4], "one value per channel");
-    let scale: Vec<f32> = stats
-        .variance
-        .iter()
-        .zip(gamma)
-        .map(|(v, g)| (f64::from(*g) / (f64::from(*v) + epsilon).sqrt()) as f32)
-        .collect();
-    normalise(x, p, &stats.mean, &scale, beta)
+    normalise(x, p, &stats.mean, &eval_scale(stats, gamma, epsilon), beta, false)
+}
+
+/// `gamma / sqrt(variance + epsilon)` per channel.
+fn eval_scale(stats: &BatchStats, gamma: &[f32], epsilon: f64) -> Vec<f32> {
+    stats.variance.iter().zip(gamma).map(|(v, g)| (f64::from(*g) / (f64::from(*v) + epsilon).sqrt()) as f32).collect()
 }
 
 /// The gradients of the training forward pass, given the input `x`, the output gradient `dy`
@@ -341,7 +433,24 @@ pub fn batch_norm_grad_values(
     epsilon: f64,
     input: bool,
 ) -> BatchNormGrads {
+    grad_values(x, dy, p, stats, gamma, epsilon, input, None)
+}
+
+/// [`batch_norm_grad_values`]; with `relu`, of batch norm followed by ReLU, given the scale
+/// and shift the forward pass used (channel by channel only).
+#[allow(clippy::too_many_arguments)]
+fn grad_values(
+    x: &[f32],
+    dy: &[f32],
+    p: Planes,
+    stats: &BatchStats,
+    gamma: &[f32],
+    epsilon: f64,
+    input: bool,
+    relu: Option<&Affine>,
+) -> BatchNormGrads {
     assert_eq!((x.len(), dy.len()), (p.len(), p.len()), "input and gradient sizes");
+    assert!(relu.is_none() || p.rest >= WIDE, "a fused ReLU runs channel by channel only");
     let c = p.channels;
     assert!([stats.mean.len(), stats.variance.len(), gamma.len()] == [c; 3], "one value per channel");
     if p.is_empty() {
@@ -349,7 +458,7 @@ pub fn batch_norm_grad_values(
     }
     let invstd: Vec<f64> = stats.variance.iter().map(|v| 1.0 / (f64::from(*v) + epsilon).sqrt()).collect();
     if p.rest >= WIDE {
-        grads_wide(x, dy, p, &stats.mean, &invstd, gamma, input)
+        grads_wide(x, dy, p, &stats.mean, &invstd, gamma, input, relu)
     } else {
         grads_narrow(x, dy, p, &stats.mean, &invstd, gamma, input)
     }
@@ -389,17 +498,21 @@ fn min_items(len: usize) -> usize {
     (GRAIN / len.max(1)).max(1)
 }
 
-/// `(sum dy, sum dy (x - mean))` in 16 `f32` lanes each.
-fn lane_dot(dy: &[f32], x: &[f32], mean: f32) -> (f32, f32) {
+/// `(sum dy, sum dy (x - mean))` in 16 `f32` lanes each, with `dy` passed through `mask(dy,
+/// x)` (the identity without a fused ReLU).
+#[inline(always)]
+fn lane_dot(dy: &[f32], x: &[f32], mean: f32, mask: impl Fn(f32, f32) -> f32) -> (f32, f32) {
     let (mut s, mut t) = ([0.0f32; 16], [0.0f32; 16]);
     let (dc, xc) = (dy.chunks_exact(16), x.chunks_exact(16));
     let (mut rs, mut rt) = (0.0f32, 0.0f32);
     for (d, v) in dc.remainder().iter().zip(xc.remainder()) {
+        let d = mask(*d, *v);
         rs += d;
         rt += d * (v - mean);
     }
     for (d, v) in dc.zip(xc) {
         s.iter_mut().zip(t.iter_mut()).zip(d).zip(v).for_each(|(((s, t), d), v)| {
+            let d = mask(*d, *v);
             *s += d;
             *t += d * (v - mean);
         });
@@ -407,10 +520,29 @@ fn lane_dot(dy: &[f32], x: &[f32], mean: f32) -> (f32, f32) {
     (s.iter().sum::<f32>() + rs, t.iter().sum::<f32>() + rt)
 }
 
-fn train_wide(x: &[f32], p: Planes, gamma: &[f32], beta: &[f32], epsilon: f64) -> BatchNormValues {
+/// ReLU of a value, as [`relu`](crate::relu) computes it: NaN passes through.
+#[inline(always)]
+fn relu_f32(y: f32) -> f32 {
+    if y > 0.0 || y.is_nan() { y } else { 0.0 }
+}
+
+/// The output gradient where ReLU let `y` through, else 0.
+#[inline(always)]
+fn relu_mask(dy: f32, y: f32) -> f32 {
+    if y > 0.0 || y.is_nan() { dy } else { 0.0 }
+}
+
+fn train_wide(
+    x: &[f32],
+    p: Planes,
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    relu: bool,
+) -> (BatchNormValues, Affine) {
     let m = p.per_channel() as f64;
     let mut y = vec![0.0f32; x.len()];
-    let stats: Vec<(f32, f32)> = by_channel(&mut y, p)
+    let stats: Vec<(f32, f32, f32)> = by_channel(&mut y, p)
         .into_par_iter()
         .enumerate()
         .with_min_len(min_items(p.per_channel()))
@@ -421,15 +553,26 @@ fn train_wide(x: &[f32], p: Planes, gamma: &[f32], beta: &[f32], epsilon: f64) -
             let var = blocks(x, p, c).map(|b| f64::from(lane_sum(b, dev))).sum::<f64>() / m;
             let (scale, shift) = ((f64::from(gamma[c]) / (var + epsilon).sqrt()) as f32, beta[c]);
             for (out, x) in outs.into_iter().zip(planes(x, p, c)) {
-                out.iter_mut().zip(x).for_each(|(o, v)| *o = (v - mean) * scale + shift);
+                if relu {
+                    out.iter_mut().zip(x).for_each(|(o, v)| *o = relu_f32((v - mean) * scale + shift));
+                } else {
+                    out.iter_mut().zip(x).for_each(|(o, v)| *o = (v - mean) * scale + shift);
+                }
             }
-            (mean, var as f32)
+            (mean, var as f32, scale)
         })
         .collect();
-    let (mean, variance) = stats.into_iter().unzip();
-    BatchNormValues { output: y, stats: BatchStats { mean, variance } }
+    let mut values = BatchNormValues { output: y, stats: BatchStats::default() };
+    let mut scale = Vec::with_capacity(p.channels);
+    for (mean, var, s) in stats {
+        values.stats.mean.push(mean);
+        values.stats.variance.push(var);
+        scale.push(s);
+    }
+    (values, Affine { scale, shift: beta.to_vec() })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn grads_wide(
     x: &[f32],
     dy: &[f32],
@@ -438,6 +581,7 @@ fn grads_wide(
     invstd: &[f64],
     gamma: &[f32],
     input: bool,
+    relu: Option<&Affine>,
 ) -> BatchNormGrads {
     let m = p.per_channel() as f64;
     let mut dx = if input { vec![0.0f32; x.len()] } else { Vec::new() };
@@ -447,17 +591,21 @@ fn grads_wide(
         .enumerate()
         .with_min_len(min_items(p.per_channel()))
         .map(|(c, outs)| {
+            let mu = mean[c];
+            // With a fused ReLU, the output gradient is masked where the forward pass's output
+            // (recomputed here with the same operations, so bit for bit the same) was cut to 0.
+            let (scale, shift) = relu.map_or((0.0, 0.0), |r| (r.scale[c], r.shift[c]));
+            let mask = |d: f32, v: f32| if relu.is_some() { relu_mask(d, (v - mu) * scale + shift) } else { d };
             let (mut sum_dy, mut sum_dy_dev) = (0.0f64, 0.0f64);
             for (d, v) in blocks(dy, p, c).zip(blocks(x, p, c)) {
-                let (s, t) = lane_dot(d, v, mean[c]);
+                let (s, t) = lane_dot(d, v, mu, mask);
                 sum_dy += f64::from(s);
                 sum_dy_dev += f64::from(t);
             }
             if !outs.is_empty() {
                 let [a, b, k] = input_grad_terms(gamma[c], invstd[c], sum_dy, sum_dy_dev, m);
-                let mu = mean[c];
                 for ((out, d), v) in outs.into_iter().zip(planes(dy, p, c)).zip(planes(x, p, c)) {
-                    out.iter_mut().zip(d).zip(v).for_each(|((o, d), v)| *o = a * d + b * (v - mu) + k);
+                    out.iter_mut().zip(d).zip(v).for_each(|((o, d), v)| *o = a * mask(*d, *v) + b * (v - mu) + k);
                 }
             }
             ((sum_dy_dev * invstd[c]) as f32, sum_dy as f32)
@@ -515,7 +663,7 @@ fn train_narrow(x: &[f32], p: Planes, gamma: &[f32], beta: &[f32], epsilon: f64)
     });
     let var: Vec<f64> = channel_totals(&squares, p).iter().map(|s| s / m).collect();
     let scale: Vec<f32> = var.iter().zip(gamma).map(|(v, g)| (f64::from(*g) / (v + epsilon).sqrt()) as f32).collect();
-    let output = normalise(x, p, &mean, &scale, beta);
+    let output = normalise(x, p, &mean, &scale, beta, false);
     BatchNormValues { output, stats: BatchStats { mean, variance: var.iter().map(|v| *v as f32).collect() } }
 }
 
@@ -560,8 +708,10 @@ fn grads_narrow(
     BatchNormGrads { input: dx, gamma: gamma_grad, beta: sum_dy.iter().map(|s| *s as f32).collect() }
 }
 
-/// `y = (x - mean) scale + shift` per channel, in parallel over runs (wide) or rows (narrow).
-fn normalise(x: &[f32], p: Planes, mean: &[f32], scale: &[f32], shift: &[f32]) -> Vec<f32> {
+/// `y = (x - mean) scale + shift` per channel, then ReLU when `relu` is set, in parallel over
+/// runs (wide) or rows (narrow).
+fn normalise(x: &[f32], p: Planes, mean: &[f32], scale: &[f32], shift: &[f32], relu: bool) -> Vec<f32> {
+    let act = |y: f32| if relu { relu_f32(y) } else { y };
     let mut y = vec![0.0f32; x.len()];
     if p.is_empty() {
         return y;
@@ -571,7 +721,7 @@ fn normalise(x: &[f32], p: Planes, mean: &[f32], scale: &[f32], shift: &[f32]) -
             |(i, (out, x))| {
                 let c = i % p.channels;
                 let (mu, s, t) = (mean[c], scale[c], shift[c]);
-                out.iter_mut().zip(x).for_each(|(o, v)| *o = (v - mu) * s + t);
+                out.iter_mut().zip(x).for_each(|(o, v)| *o = act((v - mu) * s + t));
             },
         );
     } else {
@@ -579,7 +729,7 @@ fn normalise(x: &[f32], p: Planes, mean: &[f32], scale: &[f32], shift: &[f32]) -
         let row = p.row();
         y.par_chunks_mut(row).zip(x.par_chunks(row)).with_min_len(min_items(row)).for_each(|(out, x)| {
             let params = mean.iter().zip(&scale).zip(&shift);
-            out.iter_mut().zip(x).zip(params).for_each(|((o, v), ((mu, s), t))| *o = (v - mu) * s + t);
+            out.iter_mut().zip(x).zip(params).for_each(|((o, v), ((mu, s), t))| *o = act((v - mu) * s + t));
         });
     }
     y

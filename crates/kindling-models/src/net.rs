@@ -242,14 +242,29 @@ impl Sequential {
     }
 
     /// [`forward`](Self::forward), calling `after(index, &output)` after each layer: for
-    /// profiling (sync the device in the callback) or for looking at activations.
+    /// profiling (sync the device in the callback) or for looking at activations. A batch norm
+    /// followed by a ReLU runs as one fused operation: both indices get its output (the ReLU's),
+    /// the batch norm's index after the whole of it and the ReLU's right after.
     pub fn forward_inspect(&self, input: Tensor<4>, mut after: impl FnMut(usize, &Activation)) -> Tensor<2> {
         let mut x = Act::Image(input);
+        let mut fused = false;
         for (i, layer) in self.layers.iter().enumerate() {
+            if std::mem::take(&mut fused) {
+                // This ReLU ran inside the batch norm before it.
+                after(i, &x);
+                continue;
+            }
+            let relu_next = matches!(self.layers.get(i + 1), Some(Layer::Relu(_)));
             x = match (layer, x) {
                 (Layer::Conv2d(l), Act::Image(t)) => Act::Image(conv2d(l, t)),
-                (Layer::BatchNorm(l), Act::Image(t)) => Act::Image(batch_norm(l, t)),
-                (Layer::BatchNorm(l), Act::Flat(t)) => Act::Flat(batch_norm(l, t)),
+                (Layer::BatchNorm(l), Act::Image(t)) => {
+                    fused = relu_next;
+                    Act::Image(batch_norm(l, t, relu_next))
+                }
+                (Layer::BatchNorm(l), Act::Flat(t)) => {
+                    fused = relu_next;
+                    Act::Flat(batch_norm(l, t, relu_next))
+                }
                 (Layer::MaxPool2d(l), Act::Image(t)) => Act::Image(max_pool2d(l, t)),
                 (Layer::AvgPool2d(l), Act::Image(t)) => Act::Image(avg_pool2d(l, t)),
                 (Layer::Dropout2d(l), Act::Image(t)) => Act::Image(l.forward(t)),

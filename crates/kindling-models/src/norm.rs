@@ -23,18 +23,30 @@ use burn::tensor::Tensor;
 /// With one value per channel the unbiased variance is undefined: PyTorch refuses to train
 /// ("Expected more than 1 value per channel when training"); here the running variance is left
 /// as it is.
-pub(crate) fn batch_norm<const D: usize>(bn: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
+///
+/// With `relu`, a ReLU follows, fused into the same operation (`kindling_cpu`'s
+/// `batch_norm_relu_*`: no pass of its own each way on the CPU device).
+pub(crate) fn batch_norm<const D: usize>(bn: &BatchNorm, input: Tensor<D>, relu: bool) -> Tensor<D> {
     // The same test as burn's forward, so that frozen layers and validation take the
     // evaluation pass. Both passes are `kindling_cpu`'s, faster on the CPU device and burn's ops
     // anywhere else.
     if !(input.device().is_autodiff() && bn.training.is_enabled()) {
         let device = input.device();
         let (mean, var) = (bn.running_mean.value().to_device(&device), bn.running_var.value().to_device(&device));
-        return kindling_cpu::batch_norm_eval(input, mean, var, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+        let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+        return if relu {
+            kindling_cpu::batch_norm_relu_eval(input, mean, var, gamma, beta, bn.epsilon)
+        } else {
+            kindling_cpu::batch_norm_eval(input, mean, var, gamma, beta, bn.epsilon)
+        };
     }
     let dims = input.dims();
     let per_channel = dims.iter().product::<usize>() / dims[1];
-    let batch = kindling_cpu::batch_norm_train(input, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+    let batch = if relu {
+        kindling_cpu::batch_norm_relu_train(input, bn.gamma.val(), bn.beta.val(), bn.epsilon)
+    } else {
+        kindling_cpu::batch_norm_train(input, bn.gamma.val(), bn.beta.val(), bn.epsilon)
+    };
     let device = batch.output.device();
     let momentum = bn.momentum;
     let running = |old: Tensor<1>, new: Tensor<1>| {

@@ -2,7 +2,8 @@
 //! and the gradients of the input, `gamma` and `beta` within 1e-4 relative, for 4-D inputs
 //! (channel by channel) and 2-D/3-D ones (row by row), with all, some or no parents tracked, a
 //! non-contiguous input and one value per channel; the plain flex forward pass and the
-//! evaluation pass; and statistics against an `f64` reference on a large batch far from 0.
+//! evaluation pass; batch norm with a fused ReLU against burn's batch norm then ReLU; and
+//! statistics against an `f64` reference on a large batch far from 0.
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -80,6 +81,16 @@ fn compare<const D: usize>(case: &str, fast: Step<D>, reference: Step<D>) {
     }
 }
 
+fn ours_relu<const D: usize>(x: Tensor<D>, g: Tensor<1>, b: Tensor<1>, eps: f64) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let out = kindling_cpu::batch_norm_relu_train(x, g, b, eps);
+    (out.output, out.mean, out.variance)
+}
+
+fn burns_relu<const D: usize>(x: Tensor<D>, g: Tensor<1>, b: Tensor<1>, eps: f64) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let out = burn::tensor::module::batch_norm_train(x, g, b, eps);
+    (burn::tensor::activation::relu(out.output), out.mean, out.variance)
+}
+
 /// Runs both with the same tracked parents and checks that this crate's backward step ran.
 fn check<const D: usize>(shape: [usize; D], tracked: Tracked) {
     let before = kindling_cpu::backward_times().batch_norm;
@@ -88,6 +99,34 @@ fn check<const D: usize>(shape: [usize; D], tracked: Tracked) {
         assert!(kindling_cpu::backward_times().batch_norm > before, "{shape:?}: the fast backward step did not run");
     }
     compare(&format!("{shape:?} {tracked:?}"), fast, step(burns::<D>, shape, tracked, None));
+}
+
+/// Batch norm with a fused ReLU against burn's batch norm then ReLU. `fused`: whether the ReLU
+/// should have run inside batch norm's backward step (no activation step of its own).
+fn check_relu<const D: usize>(shape: [usize; D], tracked: Tracked, fused: bool) {
+    let before = kindling_cpu::backward_times();
+    let fast = step(ours_relu::<D>, shape, tracked, None);
+    let after = kindling_cpu::backward_times();
+    assert!(after.batch_norm > before.batch_norm, "{shape:?}: the fast backward step did not run");
+    assert_eq!(after.activation == before.activation, fused, "{shape:?}: a ReLU step of its own ran: {}", !fused);
+    let reference = step(burns_relu::<D>, shape, tracked, None);
+    // The mask matters: a good share of the outputs is cut to 0.
+    let zeros = reference.y.clone().equal_elem(0.0).int().sum().into_scalar::<i64>() as usize;
+    let total = shape.iter().product::<usize>();
+    assert!(zeros * 5 > total && zeros * 5 < total * 4, "{shape:?}: {zeros} of {total} outputs are 0");
+    compare(&format!("relu {shape:?} {tracked:?}"), fast, reference);
+}
+
+#[test]
+fn fused_relu_matches_batch_norm_then_relu() {
+    // Fused channel by channel (at least 16 values per image and channel).
+    check_relu([4, 3, 5, 6], ALL, true);
+    check_relu([2, 5, 40, 30], ALL, true);
+    check_relu([3, 4, 6, 5], Tracked { x: true, gamma: false, beta: false }, true);
+    check_relu([3, 4, 6, 5], Tracked { x: false, gamma: true, beta: true }, true);
+    // Row by row: batch norm, then the ReLU kernel.
+    check_relu([64, 100], ALL, false);
+    check_relu([6, 4, 1, 1], ALL, false);
 }
 
 #[test]
@@ -182,6 +221,32 @@ fn eval_case<const D: usize>(shape: [usize; D], device: &Device) {
     let fast = kindling_cpu::batch_norm_eval(x.clone(), mean, var, gamma, beta, 1e-5);
     let reference = composed(x, stats, 1e-5);
     assert_close(&format!("eval {shape:?} autodiff={}", device.is_autodiff()), fast.inner(), reference.inner());
+}
+
+#[test]
+fn fused_relu_evaluation_matches_the_formula_then_relu() {
+    for device in [Device::flex(), Device::flex().autodiff()] {
+        for shape in [[4usize, 3, 5, 6], [6, 4, 2, 3]] {
+            let c = shape[1];
+            let x = scaled(shape, 40, 2.0, 0.3, &device);
+            let stats = [
+                scaled([c], 41, 0.5, 0.0, &device),
+                scaled([c], 42, 0.4, 0.6, &device),
+                scaled([c], 43, 0.5, 1.0, &device),
+                scaled([c], 44, 1.0, 0.0, &device),
+            ];
+            let [mean, var, gamma, beta] = stats.clone();
+            let fast = kindling_cpu::batch_norm_relu_eval(x.clone(), mean, var, gamma, beta, 1e-5);
+            let reference = burn::tensor::activation::relu(composed(x, stats, 1e-5));
+            let zeros = reference.clone().equal_elem(0.0).int().sum().into_scalar::<i64>() as usize;
+            assert!(zeros > 0, "{shape:?}: no output is cut");
+            assert_close(
+                &format!("eval relu {shape:?} autodiff={}", device.is_autodiff()),
+                fast.inner(),
+                reference.inner(),
+            );
+        }
+    }
 }
 
 #[test]
