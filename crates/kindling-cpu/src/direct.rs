@@ -9,7 +9,11 @@
 //! - **Forward pass**: a block of 8 output channels x 32 consecutive positions lives in 16
 //!   vector registers; per input channel and tap, two unaligned vector loads of the input and
 //!   8 broadcast weights feed 16 fused multiply-adds.
-//! - **Input gradient**: the same kernel, on the output gradient padded by `k - 1 - pad` with
+//! - **Forward pass by rows** (outputs exactly 7 wide, where the flattened layout computes 64
+//!   positions for 49): output channels in the vector lanes, 7 pixels x 48 channels in 21
+//!   registers, 3 weight vectors and 7 broadcast input values per 21 multiply-adds, nothing
+//!   dropped; the pixel-major result is transposed into the output planes.
+//! - **Input gradient**: the flattened forward kernel, on the output gradient padded by `k - 1 - pad` with
 //!   the weights flipped and their channel axes swapped.
 //! - **Weight gradient** (3 x 3 kernels): the output gradient is laid out position-major, 16
 //!   output channels to a vector; per input channel, a block of up to 48 output channels x 9
@@ -19,7 +23,8 @@
 //! What each replaced on `vgg3`'s layers at batch 64 (milliseconds, the im2col + GEMM paths
 //! against these in one run): the 32-channel 28 x 28 forward pass 4.6 -> 3.6, its input
 //! gradient 4.2 -> 3.6 and weight gradient 5.3 -> 4.0; the 64-channel 14 x 14 forward pass
-//! 3.8 -> 3.5; the 128-channel 7 x 7 input gradient 4.7 -> 3.9.
+//! 3.8 -> 3.5; the 128-channel 7 x 7 input gradient 4.7 -> 3.9; the 7 x 7 forward passes 2.3
+//! -> 1.8 (64 -> 128 channels) and 3.9 -> 3.4 (128 -> 128) by rows.
 
 use rayon::prelude::*;
 
@@ -396,6 +401,143 @@ fn taps<S: pulp::Simd, const V: usize>(
         for (v, a) in acc.iter().enumerate() {
             let dst: &mut [S::f32s] = pulp::bytemuck::cast_slice_mut(&mut dw[at(t, v)..][..LANES]);
             dst[0] = *a;
+        }
+    }
+}
+
+/// Output pixels per register block of the row kernel: one whole output row of 7.
+const ROW: usize = 7;
+/// Vectors of output channels per register block of the row kernel: 7 pixels x 3 vectors = 21
+/// accumulators, plus 3 weight vectors and a broadcast input value.
+const RV: usize = 3;
+
+impl Geometry {
+    /// Whether the forward pass runs with the row kernel ([`forward_rows`]): stride 1, no
+    /// dilation, output rows of exactly 7 pixels (`vgg3`'s last block), and AVX-512. There the
+    /// flattened layout of [`direct`](Self::direct) would compute 64 positions for 49.
+    pub fn direct_rows(&self) -> bool {
+        self.stride == [1, 1] && self.dilation == [1, 1] && self.output[1] == ROW && has_avx512()
+    }
+}
+
+/// The forward convolution with output channels in the vector lanes: per image and output row,
+/// a block of 7 pixels x 48 output channels accumulates in registers over every input channel
+/// and tap (3 vector loads of weights and 7 broadcast input values per 21 multiply-adds), with
+/// no dropped positions; the pixel-major result is transposed into the output planes.
+pub(crate) fn forward_rows(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    out_channels: usize,
+    g: &Geometry,
+) -> Vec<f32> {
+    let ([c, h, wd], [oh, ow], [kh, kw]) = (g.input, g.output, g.kernel);
+    let (image, pixels, taps) = (c * h * wd, oh * ow, kh * kw);
+    let (hp, wp) = (oh + kh - 1, ow + kw - 1);
+    let plane = hp * wp;
+    let lanes = out_channels.div_ceil(LANES) * LANES;
+    // [c][t][lanes], zero past the last output channel.
+    let mut packed = vec![0.0f32; c * taps * lanes];
+    for (o, filter) in w.chunks_exact(c * taps).enumerate() {
+        for (ct, v) in filter.iter().enumerate() {
+            packed[ct * lanes + o] = *v;
+        }
+    }
+    let mut bias_lanes = vec![0.0f32; lanes];
+    if let Some(b) = bias {
+        bias_lanes[..out_channels].copy_from_slice(b);
+    }
+    let offsets: Vec<usize> = (0..taps).map(|t| (t / kw) * wp + t % kw).collect();
+    let mut y = vec![0.0f32; n * out_channels * pixels];
+    let scratch = || (vec![0.0f32; c * plane], vec![0.0f32; pixels * lanes]);
+    y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(scratch, |(padded, rows), (b, out)| {
+        for (ch, src) in x[b * image..][..image].chunks_exact(h * wd).enumerate() {
+            for (iy, row) in src.chunks_exact(wd).enumerate() {
+                let at = ch * plane + (iy + g.pad[0]) * wp + g.pad[1];
+                padded[at..at + wd].copy_from_slice(row);
+            }
+        }
+        run_rows(Rows { padded, plane, wp, packed: &packed, offsets: &offsets, bias: &bias_lanes, out: rows });
+        for (o, dst) in out.chunks_exact_mut(pixels).enumerate() {
+            dst.iter_mut().zip(rows.chunks_exact(lanes)).for_each(|(d, r)| *d = r[o]);
+        }
+    });
+    y
+}
+
+/// One image through the row kernel: `out[p][o] = bias[o] + sum over c, t of packed[c][t][o] *
+/// padded[c][row(p) + offsets[t] + col(p)]`, `out` pixel-major (`[pixels][lanes]`).
+struct Rows<'a> {
+    padded: &'a [f32],
+    plane: usize,
+    wp: usize,
+    packed: &'a [f32],
+    offsets: &'a [usize],
+    bias: &'a [f32],
+    out: &'a mut [f32],
+}
+
+#[cfg(target_arch = "x86_64")]
+fn run_rows(rows: Rows<'_>) {
+    let isa = pulp::x86::V4::try_new().expect("the direct kernel runs only where AVX-512 is");
+    pulp::Simd::vectorize(isa, rows);
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn run_rows(_: Rows<'_>) {
+    unreachable!("Geometry::direct_rows is false off x86-64");
+}
+
+impl pulp::WithSimd for Rows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(mut self, simd: S) {
+        assert_eq!(S::F32_LANES, LANES, "the register block is sized for 16-lane vectors");
+        let vectors = self.bias.len() / LANES;
+        let mut first = 0;
+        while first < vectors {
+            match vectors - first {
+                1 => self.block::<S, 1>(simd, first),
+                2 => self.block::<S, 2>(simd, first),
+                _ => self.block::<S, RV>(simd, first),
+            }
+            first += RV.min(vectors - first);
+        }
+    }
+}
+
+impl Rows<'_> {
+    /// Output channel vectors `first..first + V`, every output row.
+    #[inline(always)]
+    fn block<S: pulp::Simd, const V: usize>(&mut self, simd: S, first: usize) {
+        let (padded, plane, wp, packed, offsets, bias) =
+            (self.padded, self.plane, self.wp, self.packed, self.offsets, self.bias);
+        let lanes = bias.len();
+        let taps = offsets.len();
+        let load = |s: &[f32]| -> S::f32s { pulp::bytemuck::cast_slice::<f32, S::f32s>(&s[..LANES])[0] };
+        let out_rows = self.out.len() / (ROW * lanes);
+        for oy in 0..out_rows {
+            let mut acc: [[S::f32s; V]; ROW] = [std::array::from_fn(|v| load(&bias[(first + v) * LANES..])); ROW];
+            for (input, weights) in padded.chunks_exact(plane).zip(packed.chunks_exact(taps * lanes)) {
+                let input = &input[oy * wp..];
+                for (&offset, w) in offsets.iter().zip(weights.chunks_exact(lanes)) {
+                    let xs: &[f32; ROW] = input[offset..offset + ROW].try_into().expect("a row of 7");
+                    let wv: [S::f32s; V] = std::array::from_fn(|v| load(&w[(first + v) * LANES..]));
+                    for (acc, &x) in acc.iter_mut().zip(xs) {
+                        let x = simd.splat_f32s(x);
+                        for (a, w) in acc.iter_mut().zip(&wv) {
+                            *a = simd.mul_add_e_f32s(*w, x, *a);
+                        }
+                    }
+                }
+            }
+            for (p, acc) in acc.iter().enumerate() {
+                let at = (oy * ROW + p) * lanes + first * LANES;
+                let dst: &mut [S::f32s] = pulp::bytemuck::cast_slice_mut(&mut self.out[at..at + V * LANES]);
+                dst.copy_from_slice(acc);
+            }
         }
     }
 }

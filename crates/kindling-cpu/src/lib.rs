@@ -563,8 +563,8 @@ impl Geometry {
     }
 }
 
-/// The forward convolution plus the bias, images in parallel: the direct kernel where
-/// [`Geometry::direct`] says so, else per image `W · im2col(x_b)`.
+/// The forward convolution plus the bias, images in parallel: the direct kernels where
+/// [`Geometry::direct_rows`] or [`Geometry::direct`] says so, else per image `W · im2col(x_b)`.
 pub fn forward_values(
     x: &[f32],
     w: &[f32],
@@ -573,6 +573,9 @@ pub fn forward_values(
     out_channels: usize,
     g: &Geometry,
 ) -> Vec<f32> {
+    if g.direct_rows() {
+        return direct::forward_rows(x, w, bias, n, out_channels, g);
+    }
     if g.direct() {
         return direct::forward_direct(x, w, bias, n, out_channels, g);
     }

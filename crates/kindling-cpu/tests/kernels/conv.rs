@@ -54,21 +54,31 @@ fn fast_conv_matches_burn_values_and_gradients() {
         // The direct weight gradient with output channels that fill no whole vector (20 of 32
         // lanes), on odd sizes.
         ([2, 8, 9, 11], [20, 8, 3, 3], true, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        // The row kernel of 7 x 7 outputs: 24 output channels (one block of 2 vectors, the
+        // second half empty) and 56 (blocks of 3 and 1 vectors).
+        ([3, 16, 7, 7], [24, 16, 3, 3], true, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([2, 8, 7, 7], [56, 8, 3, 3], false, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
     ];
     // Both layouts of the input gradient are exercised: the wide one (mnist_cnn's layers, the
     // two cases above) and the general one (stride, dilation, broad padding).
     let wide = cases.iter().filter(|(x, w, _, o)| Geometry::new(*x, *w, o).wide()).count();
     assert!((5..cases.len() - 2).contains(&wide), "{wide} of {} cases take the wide layout", cases.len());
-    // The forward pass and weight gradient take it only for short rows (the 14 x 14 layer).
+    // The forward pass and weight gradient take it only for short rows (14 x 14, 10 x 10, 7 x 7).
     let wide_forward = cases.iter().filter(|(x, w, _, o)| Geometry::new(*x, *w, o).wide_forward()).count();
-    assert!((1..wide).contains(&wide_forward), "{wide_forward} cases take the wide forward pass");
-    // With AVX-512, the direct kernels: the forward pass where few positions are dropped (28 x
-    // 28, 14 x 14, 20 x 24 with uneven padding, no padding), the input gradient at stride 1,
+    assert!((1..cases.len() - 2).contains(&wide_forward), "{wide_forward} cases take the wide forward pass");
+    // With AVX-512, the direct kernels: the forward pass by rows of 7 pixels, or where few
+    // positions are dropped (28 x 28, 14 x 14, 20 x 24 with uneven padding, no padding), the
+    // input gradient at stride 1,
     // the weight gradient for 3 x 3 kernels over 8 or more channels. The paths they replace
     // are checked below.
     let count = |f: fn(&Geometry) -> bool| cases.iter().filter(|(x, w, _, o)| f(&Geometry::new(*x, *w, o))).count();
-    let direct = [count(Geometry::direct), count(Geometry::direct_input_grad), count(Geometry::direct_weight_grad)];
-    assert_eq!(direct, if kindling_cpu::has_avx512() { [5, 7, 3] } else { [0, 0, 0] });
+    let direct = [
+        count(Geometry::direct_rows),
+        count(Geometry::direct),
+        count(Geometry::direct_input_grad),
+        count(Geometry::direct_weight_grad),
+    ];
+    assert_eq!(direct, if kindling_cpu::has_avx512() { [2, 5, 9, 5] } else { [0; 4] });
     for (x, w, bias, options) in cases {
         let before = kindling_cpu::fused_weight_grads();
         let fast = run(kindling_cpu::conv2d, x, w, bias, &options);
@@ -93,6 +103,7 @@ fn im2col_paths_match_burn_where_the_direct_kernels_apply() {
         ([3, 32, 14, 14], [64, 32, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
         ([3, 3, 20, 24], [4, 3, 4, 4], ConvOptions::new_with_padding([1, 1], [(1, 2), (2, 1)], [1, 1], 1)),
         ([2, 8, 9, 11], [20, 8, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([2, 8, 7, 7], [56, 8, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
     ];
     for (x, w, options) in cases {
         let (y, dx, dw, db) = run(burn::tensor::module::conv2d, x, w, true, &options);
