@@ -29,8 +29,13 @@ const TORCH_NATIVE_DEPS: &[&str] = &[
     "nvidia-nvshmem-cu13==3.4.5",
 ];
 
+/// The presets `--model all` measures: every one the PyTorch peer also builds.
+const ALL_MODELS: &[&str] = &["mnist_cnn", "mnist_cnn_bn", "lenet5", "vgg3"];
+
 struct Options {
+    /// The preset being measured; `models` lists them all.
     model: String,
+    models: Vec<String>,
     batch_size: String,
     device: String,
     steps: String,
@@ -45,7 +50,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         Some("conv") => conv(&args[1..]),
         Some("images") => crate::bench_images::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench train [--model M] [--batch-size N] [--device D] [--steps N] [--repeat N] [--no-peer] [--profile] | bench conv [--iterations N] | bench images [--repeat N]"
+            "usage: cargo xtask bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--steps N] [--repeat N] [--no-peer] [--profile] | bench conv [--iterations N] | bench images [--repeat N]"
         ),
     }
 }
@@ -60,7 +65,8 @@ fn conv(args: &[String]) -> Result<()> {
 
 fn train(args: &[String]) -> Result<()> {
     let mut o = Options {
-        model: "mnist_cnn".into(),
+        model: String::new(),
+        models: vec!["mnist_cnn".into()],
         batch_size: "64".into(),
         device: "cpu".into(),
         steps: "60".into(),
@@ -72,7 +78,17 @@ fn train(args: &[String]) -> Result<()> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--model" => o.model = value()?,
+            "--model" => {
+                let v = value()?;
+                o.models = if v == "all" {
+                    ALL_MODELS.iter().map(|m| (*m).to_owned()).collect()
+                } else {
+                    v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned).collect()
+                };
+                if o.models.is_empty() {
+                    bail!("--model needs a preset name, a comma-separated list or `all`");
+                }
+            }
             "--batch-size" => o.batch_size = value()?,
             "--device" => o.device = value()?,
             "--steps" => o.steps = value()?,
@@ -85,18 +101,27 @@ fn train(args: &[String]) -> Result<()> {
     crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
     let python = if o.peer { Some(venv()?) } else { None };
 
-    // Alternate the two so drift in machine load touches both alike; report medians.
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for round in 0..o.repeat {
-        eprintln!("round {}/{}", round + 1, o.repeat);
-        ours.push(kindling(&o)?);
-        if let Some(py) = &python {
-            theirs.push(torch(py, &o)?);
+    // Alternate the two so drift in machine load touches both alike; report medians. Several
+    // presets run one after the other, each with its own alternating rounds, into one table.
+    let mut results = Vec::new();
+    for model in o.models.clone() {
+        o.model = model;
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for round in 0..o.repeat {
+            eprintln!("{}: round {}/{}", o.model, round + 1, o.repeat);
+            ours.push(kindling(&o)?);
+            if let Some(py) = &python {
+                theirs.push(torch(py, &o)?);
+            }
         }
+        results.push((o.model.clone(), ours, theirs));
     }
-    print_table(&o, &ours, &theirs);
+    print_table(&o, &results);
     if o.profile {
-        profile(&o, python.as_deref())?;
+        for model in o.models.clone() {
+            o.model = model;
+            profile(&o, python.as_deref())?;
+        }
     }
     Ok(())
 }
@@ -104,7 +129,7 @@ fn train(args: &[String]) -> Result<()> {
 /// Where a training step's time goes, on both sides: Kindling's per-part timings and
 /// torch.profiler's table of operators.
 fn profile(o: &Options, python: Option<&Path>) -> Result<()> {
-    println!("\nKindling, per part of a training step:\n");
+    println!("\n{}: Kindling, per part of a training step:\n", o.model);
     let status = Command::new("target/release/kindling")
         .args(["bench", "--model", &o.model, "--batch-size", &o.batch_size, "--device", &o.device])
         .args(["--steps", "10", "--profile", "30"])
@@ -190,7 +215,8 @@ fn median(values: &[Value], key: &str) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-fn print_table(o: &Options, ours: &[Value], theirs: &[Value]) {
+/// One table for every preset measured: (preset, Kindling's rounds, PyTorch's rounds).
+fn print_table(o: &Options, results: &[(String, Vec<Value>, Vec<Value>)]) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -198,23 +224,26 @@ fn print_table(o: &Options, ours: &[Value], theirs: &[Value]) {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let device = ours.first().and_then(|v| v["device"].as_str()).unwrap_or("?");
-    let torch = theirs.first().and_then(|v| v["torch"].as_str()).unwrap_or("-");
+    let first = results.first();
+    let device = first.and_then(|r| r.1.first()).and_then(|v| v["device"].as_str()).unwrap_or("?");
+    let torch = first.and_then(|r| r.2.first()).and_then(|v| v["torch"].as_str()).unwrap_or("-");
     println!("\nmachine: {cpu}, {cores} cores; {} rounds, medians; PyTorch {torch} with 2 threads\n", o.repeat);
     println!("| model | batch | Kindling device | metric | Kindling | PyTorch (CPU) | ratio |");
     println!("|---|---|---|---|---:|---:|---:|");
-    for (label, key, unit) in [
-        ("training", "train_samples_per_s", "samples/s"),
-        ("inference", "infer_samples_per_s", "samples/s"),
-        ("peak memory", "peak_rss_mib", "MiB"),
-    ] {
-        let a = median(ours, key);
-        let b = median(theirs, key);
-        let fmt = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.0} {unit}"));
-        let ratio = match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-            _ => "-".to_owned(),
-        };
-        println!("| {} | {} | {device} | {label} | {} | {} | {ratio} |", o.model, o.batch_size, fmt(a), fmt(b));
+    for (model, ours, theirs) in results {
+        for (label, key, unit) in [
+            ("training", "train_samples_per_s", "samples/s"),
+            ("inference", "infer_samples_per_s", "samples/s"),
+            ("peak memory", "peak_rss_mib", "MiB"),
+        ] {
+            let a = median(ours, key);
+            let b = median(theirs, key);
+            let fmt = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.0} {unit}"));
+            let ratio = match (a, b) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+                _ => "-".to_owned(),
+            };
+            println!("| {model} | {} | {device} | {label} | {} | {} | {ratio} |", o.batch_size, fmt(a), fmt(b));
+        }
     }
 }

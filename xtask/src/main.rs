@@ -17,9 +17,10 @@
 //!   then experiment 1's trivial baseline (logistic regression on per-band level differences).
 //! - `bench sweep [--parallel N]`: a 16-trial sweep of a ~1 s model against 16 single runs
 //!   divided by the parallelism: the sweep's overhead per trial.
-//! - `bench train [--model M] [--batch-size N] [--device D] [--no-peer]`: training and inference
-//!   samples/s of a preset model on a device, against the same model in PyTorch on the CPU with
-//!   2 threads, measured in the same run. PyTorch is installed into a throwaway virtual
+//! - `bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--no-peer]`: training
+//!   and inference samples/s of preset models on a device (`all`: the four CPU presets, one
+//!   table), against the same models in PyTorch on the CPU with 2 threads, measured in the same
+//!   run. PyTorch is installed into a throwaway virtual
 //!   environment under `target/bench-venv` on first use. `--profile` adds where a training
 //!   step's time goes on both sides.
 
@@ -49,7 +50,7 @@ fn main() -> Result<()> {
         Some("data") => data::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio [--baseline-only | --no-baseline] | bench conv [--iterations N] | bench sweep [--parallel N]"
+                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio [--baseline-only | --no-baseline] | bench conv [--iterations N] | bench sweep [--parallel N]"
             );
             bail!("unknown or missing task")
         }
