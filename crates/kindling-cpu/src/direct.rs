@@ -13,8 +13,8 @@
 //!   positions for 49): output channels in the vector lanes, 7 pixels x 48 channels in 21
 //!   registers, 3 weight vectors and 7 broadcast input values per 21 multiply-adds, nothing
 //!   dropped; the pixel-major result is transposed into the output planes.
-//! - **Input gradient**: the flattened forward kernel, on the output gradient padded by `k - 1 - pad` with
-//!   the weights flipped and their channel axes swapped.
+//! - **Input gradient**: the flattened forward kernel, on the output gradient padded by
+//!   `k - 1 - pad`, with the weights flipped and their channel axes swapped.
 //! - **Weight gradient** (3 x 3 kernels): the output gradient is laid out position-major, 16
 //!   output channels to a vector; per input channel, a block of up to 48 output channels x 9
 //!   taps accumulates in 27 registers over every position (3 vector loads and 9 broadcast
@@ -48,33 +48,37 @@ struct Layout {
 }
 
 impl Geometry {
-    /// Whether the forward pass runs as a direct convolution: stride 1, no dilation, at most a
-    /// quarter more positions computed than kept (28 x 28 and 14 x 14 images with 3 x 3
-    /// kernels; not 7 x 7, which computes 64 positions for 49 and stays with the wide im2col
-    /// layout), and a CPU with AVX-512 (the register block is sized for its 32 vector
-    /// registers; elsewhere im2col + GEMM).
+    /// Whether the forward pass runs as a direct convolution on the flattened grid: stride 1,
+    /// no dilation, at most a quarter more positions computed than kept (28 x 28 and 14 x 14
+    /// images with 3 x 3 kernels; not 7 x 7, which computes 64 positions for 49: the row kernel
+    /// of [`direct_rows`](Self::direct_rows) takes those), and a CPU with AVX-512 (the register
+    /// block is sized for its 32 vector registers; elsewhere im2col + GEMM).
     pub fn direct(&self) -> bool {
         let l = self.layout();
         self.stride == [1, 1] && self.dilation == [1, 1] && l.positions * 4 <= self.pixels() * 5 && has_avx512()
     }
 
     /// Whether the input gradient runs as a direct convolution of the output gradient with
-    /// the flipped, transposed weights (see [`input_grad_direct`]): stride 1, no dilation,
+    /// the flipped, transposed weights (see `input_grad_direct`): stride 1, no dilation,
     /// padding narrower than the kernel on every side, at most about a third more positions
     /// computed than kept (7 x 7 images compute 64 positions for 49), and AVX-512.
     pub fn direct_input_grad(&self) -> bool {
         if self.stride != [1, 1] || self.dilation != [1, 1] {
             return false;
         }
-        let t = self.transposed();
+        // The padding after the last row and column (stride 1: `oh = h + before + after - k + 1`).
         let after = |axis: usize| self.output[axis] + self.kernel[axis] - 1 - self.input[axis + 1] - self.pad[axis];
-        (0..2).all(|a| self.pad[a] < self.kernel[a] && after(a) < self.kernel[a])
-            && t.layout().positions * 3 <= t.pixels() * 4
-            && has_avx512()
+        if !(0..2).all(|a| self.pad[a] < self.kernel[a] && after(a) < self.kernel[a]) {
+            return false;
+        }
+        let t = self.transposed();
+        t.layout().positions * 3 <= t.pixels() * 4 && has_avx512()
     }
 
-    /// The input gradient's convolution (stride 1, no dilation): the output gradient
-    /// `[o, oh, ow]` padded by `k - 1 - pad`, convolved to `[c, h, w]`.
+    /// The input gradient's convolution (stride 1, no dilation, padding narrower than the
+    /// kernel): the output gradient `[o, oh, ow]` padded by `k - 1 - pad`, convolved to
+    /// `[c, h, w]`. Its channel count is left 0: the layout does not depend on it, and
+    /// `input_grad_direct` sets it.
     fn transposed(&self) -> Geometry {
         let [_, h, w] = self.input;
         Geometry {
@@ -249,7 +253,7 @@ const WT: usize = 9;
 const WV: usize = 3;
 
 impl Geometry {
-    /// Whether the weight gradient runs direct (see [`weight_grad_direct`]): 3 x 3 kernels,
+    /// Whether the weight gradient runs direct (see `weight_grad_direct`): 3 x 3 kernels,
     /// stride 1, no dilation, at most a third more positions than pixels, and AVX-512.
     pub fn direct_weight_grad(&self) -> bool {
         let l = self.layout();
@@ -412,7 +416,7 @@ const ROW: usize = 7;
 const RV: usize = 3;
 
 impl Geometry {
-    /// Whether the forward pass runs with the row kernel ([`forward_rows`]): stride 1, no
+    /// Whether the forward pass runs with the row kernel (`forward_rows`): stride 1, no
     /// dilation, output rows of exactly 7 pixels (`vgg3`'s last block), and AVX-512. There the
     /// flattened layout of [`direct`](Self::direct) would compute 64 positions for 49.
     pub fn direct_rows(&self) -> bool {
