@@ -45,6 +45,9 @@ fn fast_conv_matches_burn_values_and_gradients() {
         ([1, 3, 11, 9], [5, 3, 3, 2], false, ConvOptions::new([1, 2], [2, 1], [2, 1], 1)),
         // Padding wider than the input: some taps read only padding (an empty valid range).
         ([2, 2, 1, 4], [3, 2, 5, 3], true, ConvOptions::new([1, 1], [3, 1], [1, 1], 1)),
+        // Padding as wide as the kernel at stride 1: outputs that see only padding, and no
+        // direct input gradient (its padding, `k - 1 - pad`, would be negative).
+        ([2, 2, 4, 4], [3, 2, 3, 3], true, ConvOptions::new([1, 1], [3, 3], [1, 1], 1)),
         // The input gradient's "wide" layout (stride 1, narrow padding): uneven padding, a 4x4
         // kernel, and no padding at all.
         ([3, 3, 20, 24], [4, 3, 4, 4], true, ConvOptions::new_with_padding([1, 1], [(1, 2), (2, 1)], [1, 1], 1)),
