@@ -97,6 +97,44 @@ fn fast_conv_matches_burn_values_and_gradients() {
     }
 }
 
+/// Stride-1 geometries swept: kernel sizes 1 to 5 (square and not), no, narrow, full and
+/// uneven padding, output widths around the direct kernels' thresholds (7, 8, 14, 16, 28) and
+/// channel counts that fill no whole register block: whichever kernel each takes, values and
+/// gradients match burn's.
+#[test]
+fn stride_one_geometries_match_burn() {
+    let mut taken = [0usize; 4];
+    for (kernel, padding) in [
+        ([1, 1], [(0, 0), (0, 0)]),
+        ([2, 3], [(1, 0), (1, 1)]),
+        ([3, 3], [(1, 1), (1, 1)]),
+        ([3, 3], [(0, 2), (2, 0)]),
+        ([5, 5], [(2, 2), (2, 2)]),
+        ([5, 3], [(4, 0), (1, 2)]),
+    ] {
+        for (h, w) in [(7, 7), (5, 8), (14, 14), (9, 16), (28, 28)] {
+            for (c, o) in [(3, 5), (9, 20)] {
+                let (x, wt) = ([2, c, h, w], [o, c, kernel[0], kernel[1]]);
+                let options = ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1);
+                let g = Geometry::new(x, wt, &options);
+                taken[0] += usize::from(g.direct_rows());
+                taken[1] += usize::from(g.direct());
+                taken[2] += usize::from(g.direct_input_grad());
+                taken[3] += usize::from(g.direct_weight_grad());
+                let fast = run(kindling_cpu::conv2d, x, wt, true, &options);
+                let reference = run(burn::tensor::module::conv2d, x, wt, true, &options);
+                let case = format!("{x:?} * {wt:?} {padding:?}");
+                assert_close(&format!("y {case}"), fast.0, reference.0);
+                assert_close(&format!("dx {case}"), fast.1, reference.1);
+                assert_close(&format!("dw {case}"), fast.2, reference.2);
+            }
+        }
+    }
+    if kindling_cpu::has_avx512() {
+        assert!(taken.iter().all(|&n| n >= 4), "cases per direct kernel (rows, flat, dx, dw): {taken:?}");
+    }
+}
+
 /// The im2col + GEMM paths, which the direct kernels replace on AVX-512 machines, still match
 /// burn's op on the cases where the direct kernels would run.
 #[test]
