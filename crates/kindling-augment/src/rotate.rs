@@ -20,7 +20,7 @@ use crate::values::{Fill, Span, uniform};
 /// fill=0)`: an angle uniform in `[-d, d]` (or `[min, max]`), then [`Rotate`]'s rotation.
 ///
 /// `expand` gives every angle its own output size, so with a range of angles the images of a
-/// batch would differ in size; [`Op::shape`] refuses that combination.
+/// batch would differ in size; `Op::shape` refuses that combination.
 ///
 /// ```yaml
 /// - random_rotation: 15                      # or [-10, 30], or {degrees: 15}

@@ -11,7 +11,7 @@ use kindling_core::DeviceChoice;
 pub struct ResolvedDevice {
     /// The device tensors are created on (autodiff-enabled for training).
     pub device: Device,
-    /// "cpu (flex)" or "wgpu: <adapter name> (<kind>)".
+    /// `"cpu (flex)"` or `"wgpu: <adapter name> (<kind>)"`.
     pub description: String,
 }
 

@@ -16,7 +16,7 @@ use crate::history::SplitMetrics;
 /// In-memory splits are copied batch by batch as they are asked for. Splits whose samples
 /// come from a [`kindling_core::SampleSource`] (decoded images, cached spectrograms) are
 /// loaded by a background thread that fills each batch in parallel and keeps
-/// [`PREFETCH`] batches ready, so decoding and augmentation overlap the training step.
+/// `PREFETCH` batches ready, so decoding and augmentation overlap the training step.
 #[derive(Debug)]
 pub struct Batches<'a> {
     split: &'a Split,

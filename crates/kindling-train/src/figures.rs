@@ -1,4 +1,4 @@
-//! What a finished run leaves for people: curves.png, confusion_<split>.png, misclassified.png
+//! What a finished run leaves for people: curves.png, `confusion_<split>.png`, misclassified.png
 //! and report.html (drawn by `kindling-report`).
 //!
 //! The figures come after metrics.json and the model are safely written: a figure that cannot
