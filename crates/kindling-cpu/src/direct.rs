@@ -91,6 +91,13 @@ impl Geometry {
         }
     }
 
+    /// Where tap `(ky, kx)` reads, relative to the output position, in a padded plane:
+    /// `ky * wp + kx`, taps in row-major order.
+    fn tap_offsets(&self) -> Vec<usize> {
+        let ([_, wp], kw) = (self.padded(), self.kernel[1]);
+        (0..self.kernel[0] * kw).map(|t| (t / kw) * wp + t % kw).collect()
+    }
+
     fn layout(&self) -> Layout {
         let [oh, ow] = self.output;
         let [kh, kw] = self.kernel;
@@ -113,6 +120,19 @@ pub fn has_avx512() -> bool {
 #[cfg(not(target_arch = "x86_64"))]
 pub fn has_avx512() -> bool {
     false
+}
+
+/// Runs a kernel of this module compiled for AVX-512 (only called where [`has_avx512`] holds,
+/// which every `Geometry::direct*` test requires).
+#[cfg(target_arch = "x86_64")]
+fn avx512<Op: pulp::WithSimd>(kernel: Op) -> Op::Output {
+    let isa = pulp::x86::V4::try_new().expect("the direct kernels run only where AVX-512 is");
+    pulp::Simd::vectorize(isa, kernel)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512<Op: pulp::WithSimd>(_: Op) -> Op::Output {
+    unreachable!("the Geometry::direct* tests are false off x86-64")
 }
 
 /// The weights `[o, c, kh, kw]` regrouped for the kernel: per block of 8 output channels, per
@@ -146,20 +166,22 @@ pub(crate) fn forward_direct(
     let blocks = out_channels.div_ceil(CO);
     let packed = pack(w, out_channels, g);
     let bias: Vec<f32> = (0..blocks * CO).map(|o| bias.and_then(|b| b.get(o)).copied().unwrap_or(0.0)).collect();
-    let offsets: Vec<usize> =
-        (0..g.kernel[0] * g.kernel[1]).map(|t| (t / g.kernel[1]) * l.wp + t % g.kernel[1]).collect();
+    let offsets = g.tap_offsets();
     let mut y = vec![0.0f32; n * out_channels * pixels];
     // Per task: the padded image (its border and tail stay zero: only the interior is written)
     // and the flattened output.
     let scratch = || (vec![0.0f32; c * l.plane], vec![0.0f32; blocks * CO * l.positions]);
     y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(scratch, |(padded, flat), (b, out)| {
-        for (ch, plane) in x[b * image..][..image].chunks_exact(h * wd).enumerate() {
-            for (iy, row) in plane.chunks_exact(wd).enumerate() {
-                let at = ch * l.plane + (iy + g.pad[0]) * l.wp + g.pad[1];
-                padded[at..at + wd].copy_from_slice(row);
-            }
-        }
-        run(Block { padded, plane: l.plane, channels: c, packed: &packed, offsets: &offsets, bias: &bias, out: flat });
+        g.pad_into(&x[b * image..][..image], padded, l.plane);
+        avx512(Block {
+            padded,
+            plane: l.plane,
+            channels: c,
+            packed: &packed,
+            offsets: &offsets,
+            bias: &bias,
+            out: flat,
+        });
         for (dst, src) in out.chunks_exact_mut(pixels).zip(flat.chunks_exact(l.positions)) {
             for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks_exact(l.wp)) {
                 d.copy_from_slice(&s[..ow]);
@@ -179,17 +201,6 @@ struct Block<'a> {
     offsets: &'a [usize],
     bias: &'a [f32],
     out: &'a mut [f32],
-}
-
-#[cfg(target_arch = "x86_64")]
-fn run(block: Block<'_>) {
-    let isa = pulp::x86::V4::try_new().expect("the direct kernel runs only where AVX-512 is");
-    pulp::Simd::vectorize(isa, block);
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn run(_: Block<'_>) {
-    unreachable!("Geometry::direct is false off x86-64");
 }
 
 impl pulp::WithSimd for Block<'_> {
@@ -285,12 +296,7 @@ pub(crate) fn weight_grad_direct(x: &[f32], dy: &[f32], n: usize, out_channels: 
             let mut dw = vec![0.0f32; c * WT * lanes];
             let (mut padded, mut grads) = (vec![0.0f32; c * l.plane], vec![0.0f32; l.positions * lanes]);
             for b in (worker * per)..((worker + 1) * per).min(n) {
-                for (ch, plane) in x[b * image..][..image].chunks_exact(h * wd).enumerate() {
-                    for (iy, row) in plane.chunks_exact(wd).enumerate() {
-                        let at = ch * l.plane + (iy + g.pad[0]) * l.wp + g.pad[1];
-                        padded[at..at + wd].copy_from_slice(row);
-                    }
-                }
+                g.pad_into(&x[b * image..][..image], &mut padded, l.plane);
                 for (o, src) in
                     dy[b * out_channels * pixels..][..out_channels * pixels].chunks_exact(pixels).enumerate()
                 {
@@ -300,14 +306,7 @@ pub(crate) fn weight_grad_direct(x: &[f32], dy: &[f32], n: usize, out_channels: 
                         }
                     }
                 }
-                run_weight(WeightImage {
-                    padded: &padded,
-                    grads: &grads,
-                    plane: l.plane,
-                    lanes,
-                    wp: l.wp,
-                    dw: &mut dw,
-                });
+                avx512(WeightImage { padded: &padded, grads: &grads, plane: l.plane, lanes, wp: l.wp, dw: &mut dw });
             }
             dw
         })
@@ -338,17 +337,6 @@ struct WeightImage<'a> {
     /// Padded row width.
     wp: usize,
     dw: &'a mut [f32],
-}
-
-#[cfg(target_arch = "x86_64")]
-fn run_weight(image: WeightImage<'_>) {
-    let isa = pulp::x86::V4::try_new().expect("the direct kernel runs only where AVX-512 is");
-    pulp::Simd::vectorize(isa, image);
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn run_weight(_: WeightImage<'_>) {
-    unreachable!("Geometry::direct_weight_grad is false off x86-64");
 }
 
 impl pulp::WithSimd for WeightImage<'_> {
@@ -452,17 +440,12 @@ pub(crate) fn forward_rows(
     if let Some(b) = bias {
         bias_lanes[..out_channels].copy_from_slice(b);
     }
-    let offsets: Vec<usize> = (0..taps).map(|t| (t / kw) * wp + t % kw).collect();
+    let offsets = g.tap_offsets();
     let mut y = vec![0.0f32; n * out_channels * pixels];
     let scratch = || (vec![0.0f32; c * plane], vec![0.0f32; pixels * lanes]);
     y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(scratch, |(padded, rows), (b, out)| {
-        for (ch, src) in x[b * image..][..image].chunks_exact(h * wd).enumerate() {
-            for (iy, row) in src.chunks_exact(wd).enumerate() {
-                let at = ch * plane + (iy + g.pad[0]) * wp + g.pad[1];
-                padded[at..at + wd].copy_from_slice(row);
-            }
-        }
-        run_rows(Rows { padded, plane, wp, packed: &packed, offsets: &offsets, bias: &bias_lanes, out: rows });
+        g.pad_into(&x[b * image..][..image], padded, plane);
+        avx512(Rows { padded, plane, wp, packed: &packed, offsets: &offsets, bias: &bias_lanes, out: rows });
         for (o, dst) in out.chunks_exact_mut(pixels).enumerate() {
             dst.iter_mut().zip(rows.chunks_exact(lanes)).for_each(|(d, r)| *d = r[o]);
         }
@@ -480,17 +463,6 @@ struct Rows<'a> {
     offsets: &'a [usize],
     bias: &'a [f32],
     out: &'a mut [f32],
-}
-
-#[cfg(target_arch = "x86_64")]
-fn run_rows(rows: Rows<'_>) {
-    let isa = pulp::x86::V4::try_new().expect("the direct kernel runs only where AVX-512 is");
-    pulp::Simd::vectorize(isa, rows);
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn run_rows(_: Rows<'_>) {
-    unreachable!("Geometry::direct_rows is false off x86-64");
 }
 
 impl pulp::WithSimd for Rows<'_> {

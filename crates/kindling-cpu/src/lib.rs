@@ -455,11 +455,11 @@ impl Geometry {
             && wp - self.output[1] <= self.output[1]
     }
 
-    /// Copies `image` into the interior of `padded` (`c` padded planes); the border is left as
-    /// it is (zero, written once when the buffer was made).
-    fn pad_into(&self, image: &[f32], padded: &mut [f32]) {
+    /// Copies `image` into the interior of `padded` (`c` padded planes, `plane` values apart);
+    /// the border is left as it is (zero, written once when the buffer was made).
+    fn pad_into(&self, image: &[f32], padded: &mut [f32], plane: usize) {
         let [c, h, w] = self.input;
-        let ([_, wp], plane) = (self.padded(), self.padded_plane());
+        let [_, wp] = self.padded();
         for ch in 0..c {
             for iy in 0..h {
                 let at = ch * plane + (iy + self.pad[0]) * wp + self.pad[1];
@@ -603,7 +603,7 @@ pub fn forward_im2col(
         y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(
             scratch,
             |(padded, cols, y_wide), (b, out)| {
-                g.pad_into(&x[b * image..][..image], padded);
+                g.pad_into(&x[b * image..][..image], padded, g.padded_plane());
                 g.im2col_wide(padded, cols);
                 if let Some(bias) = bias {
                     y_wide.chunks_exact_mut(wide).zip(bias).for_each(|(row, v)| row.fill(*v));
@@ -699,7 +699,7 @@ pub fn weight_grad_im2col(x: &[f32], dy: &[f32], n: usize, out_channels: usize, 
                 // The output gradient widened: its discarded columns stay zero, so they add nothing.
                 let mut dy_wide = vec![0.0f32; out_channels * wide];
                 for b in images {
-                    g.pad_into(&x[b * image..][..image], &mut padded);
+                    g.pad_into(&x[b * image..][..image], &mut padded, g.padded_plane());
                     g.im2col_wide(&padded, &mut cols);
                     g.widen(&dy[b * out_channels * pixels..][..out_channels * pixels], &mut dy_wide);
                     let grad = MatRef::new(&dy_wide, out_channels, wide);

@@ -141,90 +141,76 @@ pub fn batch_norm_train<const D: usize>(
     beta: Tensor<1>,
     epsilon: f64,
 ) -> BatchNormBatch<D> {
-    check_shapes(&input.dims(), &[&gamma, &beta]);
-    if fast(&input, &[&gamma, &beta]) {
-        let tracked = (
-            input.clone().try_into_primitive::<Ad>(),
-            gamma.clone().try_into_primitive::<Ad>(),
-            beta.clone().try_into_primitive::<Ad>(),
-        );
-        if let (Ok(x), Ok(g), Ok(b)) = tracked {
-            return autodiff_train(x, g, b, epsilon, false);
-        }
-        let plain = (
-            input.clone().try_into_primitive::<Flex>(),
-            gamma.clone().try_into_primitive::<Flex>(),
-            beta.clone().try_into_primitive::<Flex>(),
-        );
-        if let (Ok(x), Ok(g), Ok(b)) = plain {
-            let p = planes_of(&x);
-            let out = batch_norm_train_values(&values(&x), p, &values(&g), &values(&b), epsilon);
-            return BatchNormBatch {
-                output: Tensor::from_primitive::<Flex>(flex(out.output, x.layout().shape().clone())),
-                mean: Tensor::from_primitive::<Flex>(channel_tensor(out.stats.mean)),
-                variance: Tensor::from_primitive::<Flex>(channel_tensor(out.stats.variance)),
-            };
-        }
-    }
-    let out = burn::tensor::module::batch_norm_train(input, gamma, beta, epsilon);
-    BatchNormBatch { output: out.output, mean: out.mean, variance: out.variance }
+    train(input, gamma, beta, epsilon, false)
 }
 
-/// [`batch_norm_train`] followed by ReLU, as one operation where it pays: on autodiff flex
-/// tensors with at least 16 values per image and channel (`[N, C, H, W]` feature maps), the
-/// forward pass writes `max(y, 0)` in the same pass as `y`, and the backward step masks the
-/// output gradient where `y <= 0` (recomputing `y` from the saved input, bit for bit) inside
-/// batch norm's own two passes, so the ReLU costs neither a pass of its own each way nor a
-/// saved output. Elsewhere it is [`batch_norm_train`] then [`relu`](crate::relu). As with
-/// ReLU, NaN passes through.
+/// [`batch_norm_train`] followed by ReLU, as one operation where it pays: for inputs with at
+/// least 16 values per image and channel (`[N, C, H, W]` feature maps), the forward pass writes
+/// `max(y, 0)` in the same pass as `y`, and the backward step masks the output gradient where
+/// `y <= 0` (recomputing `y` from the saved input, bit for bit) inside batch norm's own two
+/// passes, so the ReLU costs neither a pass of its own each way nor a saved output. Elsewhere
+/// it is [`batch_norm_train`] then [`relu`](crate::relu). As with ReLU, NaN passes through.
 pub fn batch_norm_relu_train<const D: usize>(
     input: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
 ) -> BatchNormBatch<D> {
-    check_shapes(&input.dims(), &[&gamma, &beta]);
-    if fast(&input, &[&gamma, &beta]) && Planes::of(&input.dims()).rest >= WIDE {
-        let tracked = (
-            input.clone().try_into_primitive::<Ad>(),
-            gamma.clone().try_into_primitive::<Ad>(),
-            beta.clone().try_into_primitive::<Ad>(),
-        );
-        if let (Ok(x), Ok(g), Ok(b)) = tracked {
-            return autodiff_train(x, g, b, epsilon, true);
-        }
-    }
-    let batch = batch_norm_train(input, gamma, beta, epsilon);
-    BatchNormBatch { output: crate::relu(batch.output), ..batch }
+    train(input, gamma, beta, epsilon, true)
 }
 
-/// [`batch_norm_eval`] followed by ReLU, in one pass on plain flex tensors; elsewhere the two
-/// operations.
-pub fn batch_norm_relu_eval<const D: usize>(
+/// The training pass, followed by ReLU when `relu` is set: fused channel by channel on the
+/// CPU device, as its own operation after batch norm anywhere else.
+fn train<const D: usize>(
     input: Tensor<D>,
-    mean: Tensor<1>,
-    variance: Tensor<1>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
-) -> Tensor<D> {
-    check_shapes(&input.dims(), &[&mean, &variance, &gamma, &beta]);
-    if fast(&input, &[&mean, &variance, &gamma, &beta]) {
-        let plain = (
-            input.clone().try_into_primitive::<Flex>(),
-            mean.clone().try_into_primitive::<Flex>(),
-            variance.clone().try_into_primitive::<Flex>(),
-            gamma.clone().try_into_primitive::<Flex>(),
-            beta.clone().try_into_primitive::<Flex>(),
-        );
-        if let (Ok(x), Ok(m), Ok(v), Ok(g), Ok(b)) = plain {
-            let stats = BatchStats { mean: values(&m).into_owned(), variance: values(&v).into_owned() };
-            let (p, scale) = (planes_of(&x), eval_scale(&stats, &values(&g), epsilon));
-            let y = normalise(&values(&x), p, &stats.mean, &scale, &values(&b), true);
-            return Tensor::from_primitive::<Flex>(flex(y, x.layout().shape().clone()));
-        }
+    relu: bool,
+) -> BatchNormBatch<D> {
+    check_shapes(&input.dims(), &[&gamma, &beta]);
+    let fused = relu && Planes::of(&input.dims()).rest >= WIDE;
+    let relu_after = |batch: BatchNormBatch<D>| BatchNormBatch { output: crate::relu(batch.output), ..batch };
+    if let Some(batch) = fast_train(&input, &gamma, &beta, epsilon, fused) {
+        return if relu && !fused { relu_after(batch) } else { batch };
     }
-    crate::relu(batch_norm_eval(input, mean, variance, gamma, beta, epsilon))
+    let out = burn::tensor::module::batch_norm_train(input, gamma, beta, epsilon);
+    let batch = BatchNormBatch { output: out.output, mean: out.mean, variance: out.variance };
+    if relu { relu_after(batch) } else { batch }
+}
+
+/// This module's training pass (with the ReLU fused when `relu` is set), on autodiff or plain
+/// flex tensors; `None` where burn's op must run.
+fn fast_train<const D: usize>(
+    input: &Tensor<D>,
+    gamma: &Tensor<1>,
+    beta: &Tensor<1>,
+    epsilon: f64,
+    relu: bool,
+) -> Option<BatchNormBatch<D>> {
+    if !fast(input, &[gamma, beta]) {
+        return None;
+    }
+    let tracked = (
+        input.clone().try_into_primitive::<Ad>(),
+        gamma.clone().try_into_primitive::<Ad>(),
+        beta.clone().try_into_primitive::<Ad>(),
+    );
+    if let (Ok(x), Ok(g), Ok(b)) = tracked {
+        return Some(autodiff_train(x, g, b, epsilon, relu));
+    }
+    let plain = (
+        input.clone().try_into_primitive::<Flex>(),
+        gamma.clone().try_into_primitive::<Flex>(),
+        beta.clone().try_into_primitive::<Flex>(),
+    );
+    let (Ok(x), Ok(g), Ok(b)) = plain else { return None };
+    let (out, _) = train_values(&values(&x), planes_of(&x), &values(&g), &values(&b), epsilon, relu);
+    Some(BatchNormBatch {
+        output: Tensor::from_primitive::<Flex>(flex(out.output, x.layout().shape().clone())),
+        mean: Tensor::from_primitive::<Flex>(channel_tensor(out.stats.mean)),
+        variance: Tensor::from_primitive::<Flex>(channel_tensor(out.stats.variance)),
+    })
 }
 
 /// `burn::tensor::module::batch_norm` (note the argument order: statistics first), faster on
@@ -239,22 +225,38 @@ pub fn batch_norm_eval<const D: usize>(
     beta: Tensor<1>,
     epsilon: f64,
 ) -> Tensor<D> {
-    check_shapes(&input.dims(), &[&mean, &variance, &gamma, &beta]);
-    if fast(&input, &[&mean, &variance, &gamma, &beta]) {
-        let plain = (
-            input.clone().try_into_primitive::<Flex>(),
-            mean.clone().try_into_primitive::<Flex>(),
-            variance.clone().try_into_primitive::<Flex>(),
-            gamma.clone().try_into_primitive::<Flex>(),
-            beta.clone().try_into_primitive::<Flex>(),
-        );
-        if let (Ok(x), Ok(m), Ok(v), Ok(g), Ok(b)) = plain {
+    eval(input, [mean, variance, gamma, beta], epsilon, false)
+}
+
+/// [`batch_norm_eval`] followed by ReLU, in one pass on plain flex tensors; elsewhere the two
+/// operations.
+pub fn batch_norm_relu_eval<const D: usize>(
+    input: Tensor<D>,
+    mean: Tensor<1>,
+    variance: Tensor<1>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> Tensor<D> {
+    eval(input, [mean, variance, gamma, beta], epsilon, true)
+}
+
+/// The evaluation pass with `[mean, variance, gamma, beta]`, followed by ReLU when `relu` is
+/// set.
+fn eval<const D: usize>(input: Tensor<D>, per_channel: [Tensor<1>; 4], epsilon: f64, relu: bool) -> Tensor<D> {
+    check_shapes(&input.dims(), &per_channel.each_ref());
+    if fast(&input, &per_channel.each_ref()) {
+        let x = input.clone().try_into_primitive::<Flex>();
+        let p = per_channel.clone().map(|t| t.try_into_primitive::<Flex>());
+        if let (Ok(x), [Ok(m), Ok(v), Ok(g), Ok(b)]) = (x, p) {
             let stats = BatchStats { mean: values(&m).into_owned(), variance: values(&v).into_owned() };
-            let y = batch_norm_eval_values(&values(&x), planes_of(&x), &stats, &values(&g), &values(&b), epsilon);
+            let y = eval_values(&values(&x), planes_of(&x), &stats, &values(&g), &values(&b), epsilon, relu);
             return Tensor::from_primitive::<Flex>(flex(y, x.layout().shape().clone()));
         }
     }
-    burn::tensor::module::batch_norm(input, gamma, beta, mean, variance, epsilon)
+    let [mean, variance, gamma, beta] = per_channel;
+    let y = burn::tensor::module::batch_norm(input, gamma, beta, mean, variance, epsilon);
+    if relu { crate::relu(y) } else { y }
 }
 
 /// The same checks as burn's ops, so both paths fail alike.
@@ -410,15 +412,29 @@ pub fn batch_norm_eval_values(
     beta: &[f32],
     epsilon: f64,
 ) -> Vec<f32> {
+    eval_values(x, p, stats, gamma, beta, epsilon, false)
+}
+
+/// [`batch_norm_eval_values`], followed by ReLU in the same pass when `relu` is set.
+fn eval_values(
+    x: &[f32],
+    p: Planes,
+    stats: &BatchStats,
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    relu: bool,
+) -> Vec<f32> {
     assert_eq!(x.len(), p.len(), "input size");
     let c = p.channels;
     assert!([stats.mean.len(), stats.variance.len(), gamma.len(), beta.len()] == [c; 4], "one value per channel");
-    normalise(x, p, &stats.mean, &eval_scale(stats, gamma, epsilon), beta, false)
-}
-
-/// `gamma / sqrt(variance + epsilon)` per channel.
-fn eval_scale(stats: &BatchStats, gamma: &[f32], epsilon: f64) -> Vec<f32> {
-    stats.variance.iter().zip(gamma).map(|(v, g)| (f64::from(*g) / (f64::from(*v) + epsilon).sqrt()) as f32).collect()
+    let scale: Vec<f32> = stats
+        .variance
+        .iter()
+        .zip(gamma)
+        .map(|(v, g)| (f64::from(*g) / (f64::from(*v) + epsilon).sqrt()) as f32)
+        .collect();
+    normalise(x, p, &stats.mean, &scale, beta, relu)
 }
 
 /// The gradients of the training forward pass, given the input `x`, the output gradient `dy`
