@@ -11,6 +11,7 @@ use kindling_core::{DeviceChoice, Registry};
 mod data;
 mod eval;
 mod preview;
+mod sigpipe;
 mod sweep;
 
 /// burn's CPU backend allocates a fresh buffer per tile, task and result; with mimalloc that
@@ -131,6 +132,7 @@ fn registry() -> Result<Registry> {
 }
 
 fn main() -> ExitCode {
+    sigpipe::restore_default();
     match real_main() {
         Ok(code) => code,
         Err(e) => {
@@ -162,6 +164,7 @@ fn real_main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { pipeline, mut set, device, runs_dir, run_dir, resume: None } => {
+            kindling_sweep::follow_launcher();
             let Some(pipeline) = pipeline else { anyhow::bail!("give a pipeline file or --resume RUN_DIR") };
             if let Some(d) = device {
                 set.push(format!("device={}", serde_json::to_value(d)?.as_str().unwrap_or("auto")));

@@ -216,3 +216,43 @@ fn eval_and_predict_use_a_finished_runs_model_and_data_pipeline() {
     std::fs::remove_dir_all(&run).unwrap();
     std::fs::remove_dir_all(&folder).unwrap();
 }
+
+/// A reader that goes away (`kindling stages | head -1`) ends the command quietly, as it ends
+/// `cat`: killed by SIGPIPE at its next write, never a panic (exit 101) with a message.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_commands_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for args in [&["stages"][..], &["validate", "pipelines/quickstart.yaml", "tests/validate/typos.yaml"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kindling"))
+            .args(args)
+            .current_dir(&root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the command prints anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.signal(), Some(13), "{args:?}: {:?} {}", out.status, text(&out.stderr));
+        assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+    }
+}
+
+/// Bad input never makes the binary panic: a pipeline nested 200,000 levels deep is refused
+/// at once, and a run name that is not a plain directory name is refused with the rule.
+#[test]
+fn hostile_pipelines_are_refused_quickly_and_clearly() {
+    let dir = std::env::temp_dir().join(format!("kindling-cli-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let deep = dir.join("deep.yaml");
+    std::fs::write(&deep, format!("name: deep\nstages: {}", "[".repeat(200_000))).unwrap();
+    let started = std::time::Instant::now();
+    let out = kindling(&["validate", deep.to_str().unwrap()]);
+    assert!(started.elapsed().as_secs_f64() < 5.0, "took {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).contains("deep.yaml:2:73: nested more than 64 levels deep"), "{}", text(&out.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -98,10 +98,22 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_history_and_weights() {
     assert!(!broken.join("metrics.json").exists(), "the run finished before it was killed");
     assert!(broken.join("checkpoints/last.ckpt").exists());
 
-    let out = kindling().args(["run", "--resume"]).arg(&broken).output().unwrap();
+    // What a kill in the middle of an atomic write leaves (a writer that is no longer running:
+    // pids above the kernel's ceiling), which the resume removes.
+    let debris = [broken.join("checkpoints/.last.ckpt.tmp-4194305"), broken.join("model.safetensors.4194305-0.tmp")];
+    for d in &debris {
+        std::fs::write(d, b"half").unwrap();
+    }
+
+    // Resumed with one compute thread where the first epochs had two: training is
+    // bit-identical whatever the thread count, so the run still ends as the whole one did.
+    let out = kindling().args(["run", "--resume"]).arg(&broken).env("RAYON_NUM_THREADS", "1").output().unwrap();
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("resuming after epoch"), "{stderr}");
+    for d in &debris {
+        assert!(!d.exists(), "{} survived the resume", d.display());
+    }
 
     assert_eq!(history(&broken), history(&whole));
     let (a, b) = (metrics(&whole), metrics(&broken));
@@ -120,6 +132,10 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_history_and_weights() {
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (name, bytes) in &a {
         assert!(*bytes == b[name], "the resumed run's `{name}` differs");
+    }
+    // Same seed, same bytes: the files themselves, headers included.
+    for f in ["model.safetensors", "model.pytorch.safetensors"] {
+        assert!(std::fs::read(whole.join(f)).unwrap() == std::fs::read(broken.join(f)).unwrap(), "{f} differs");
     }
     for f in ["confusion_valid.csv", "confusion_test.csv", "confusion_train.csv"] {
         assert_eq!(std::fs::read_to_string(whole.join(f)).unwrap(), std::fs::read_to_string(broken.join(f)).unwrap());

@@ -144,6 +144,47 @@ fn a_killed_sweep_resumes_exactly_the_missing_trials() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `kill -9` of the sweep alone (its trial processes are not killed with it): the running
+/// trial stops by itself as soon as its launcher is gone, and a `--resume` started at once
+/// waits for it instead of running the trial beside it. Every trial completes exactly once.
+#[test]
+fn a_sweep_killed_alone_and_resumed_at_once_runs_each_trial_once() {
+    let dir = scratch("orphans");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> =
+            ["sweep", "tests/sweeps/tiny.yaml", "--parallel", "2", "--dir"].iter().map(|s| (*s).to_owned()).collect();
+        a.push(dir.to_str().unwrap().to_owned());
+        for s in ["model.preset=mnist_cnn", "idx_dataset.train_limit=800", "train.epochs=1"] {
+            a.extend(["--set".to_owned(), s.to_owned()]);
+        }
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let mut sweep = kindling().args(args(&[])).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    while count(&events(&dir), "claim") < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no trial started in two minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    sweep.kill().unwrap(); // SIGKILL to the sweep only: its children live on for a moment.
+    sweep.wait().unwrap();
+
+    let out = kindling().args(args(&["--resume"])).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let after = events(&dir);
+    assert_eq!(count(&after, "done"), 4, "{after:?}");
+    let (_, manifest) = kindling_sweep::Store::open(&dir).unwrap();
+    let mut stopped = 0;
+    for t in &manifest.trials {
+        let log = std::fs::read_to_string(dir.join("trials").join(&t.id).join("log.txt")).unwrap();
+        assert_eq!(log.matches("done in").count(), 1, "trial {} completed more than once:\n{log}", t.id);
+        stopped += log.matches("the sweep that started this trial is gone").count();
+    }
+    assert!(stopped >= 1, "the killed sweep's trials stopped by themselves");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn a_failing_trial_is_recorded_and_the_others_finish() {
     let dir = scratch("fail");

@@ -205,8 +205,16 @@ fn collect(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) -> Result<()
         let kind = entry.file_type().map_err(|e| io(&path, e))?;
         if kind.is_dir() {
             collect(&path, extensions, out)?;
-        } else if has_extension(&name, extensions) && path.is_file() {
-            out.push(path);
+        } else if has_extension(&name, extensions) {
+            if path.is_file() {
+                out.push(path);
+            } else if kind.is_symlink() {
+                // A data set that silently shrinks is worse than one that stops: say which.
+                let source = std::fs::metadata(&path).err().unwrap_or_else(|| std::io::ErrorKind::NotFound.into());
+                let message =
+                    format!("a symbolic link that leads to no file (dangling or looping: {source}); fix or remove it");
+                return Err(io(&path, std::io::Error::new(source.kind(), message)));
+            }
         }
     }
     Ok(())
@@ -275,6 +283,29 @@ mod tests {
         assert!(!has_extension(".png", &exts));
         assert!(!has_extension("a.png.txt", &exts));
         assert!(!has_extension("png", &exts));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dangling_and_looping_links_are_named_not_skipped() {
+        let root = std::env::temp_dir().join(format!("kindling-core-links-{}", std::process::id()));
+        let class = root.join("cat");
+        std::fs::create_dir_all(&class).unwrap();
+        std::fs::write(class.join("a.png"), b"x").unwrap();
+        let (files, _) = LabelledFiles::from_folder(&root, &["png"], false).unwrap();
+        assert_eq!(files.items.len(), 1);
+        std::os::unix::fs::symlink(class.join("gone.png"), class.join("b.png")).unwrap();
+        let e = LabelledFiles::from_folder(&root, &["png"], false).unwrap_err().to_string();
+        assert!(e.contains("b.png") && e.contains("dangling or looping"), "{e}");
+        std::fs::remove_file(class.join("b.png")).unwrap();
+        std::os::unix::fs::symlink(class.join("c.png"), class.join("c.png")).unwrap();
+        let e = LabelledFiles::from_folder(&root, &["png"], false).unwrap_err().to_string();
+        assert!(e.contains("c.png") && e.contains("dangling or looping"), "{e}");
+        // A link to a real file is a file like any other.
+        std::fs::remove_file(class.join("c.png")).unwrap();
+        std::os::unix::fs::symlink(class.join("a.png"), class.join("d.png")).unwrap();
+        assert_eq!(LabelledFiles::from_folder(&root, &["png"], false).unwrap().0.items.len(), 2);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -40,6 +40,27 @@ pub fn hostname() -> &'static str {
     })
 }
 
+/// This machine's physical memory in bytes (Linux: `MemTotal` of `/proc/meminfo`), or `None`
+/// where it cannot be read. Stages compare what a model or a batch would need with it before
+/// allocating, so a configuration that cannot fit is an error rather than an abort.
+pub fn physical_memory() -> Option<u64> {
+    proc_bytes("/proc/meminfo", "MemTotal:")
+}
+
+/// This process's peak resident memory in bytes (Linux `VmHWM`), or `None` where it cannot be
+/// read: what benchmarks report, and what corruption tests bound.
+pub fn peak_memory() -> Option<u64> {
+    proc_bytes("/proc/self/status", "VmHWM:")
+}
+
+/// The `key:   123 kB` line of a `/proc` file, in bytes.
+fn proc_bytes(file: &str, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// One run's directory, `runs/<pipeline>/<run-id>/`.
 #[derive(Clone, Debug)]
 pub struct RunDir {
@@ -77,12 +98,62 @@ impl RunDir {
         &self.path
     }
 
+    /// Removes what writes interrupted by a crash or a kill left behind in the run directory
+    /// and its subdirectories: [`write_atomic`]'s `.NAME.tmp-PID` and burn's
+    /// `NAME.PID-N.tmp`, when process `PID` is not running here. Returns what it removed.
+    /// `kindling run --resume` calls it first, so a resumed run ends as clean as one that was
+    /// never interrupted.
+    pub fn remove_interrupted_writes(&self) -> io::Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        let mut dirs = vec![self.path.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in fs::read_dir(&dir)? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if kind.is_dir() && dir == self.path {
+                    dirs.push(entry.path());
+                } else if kind.is_file() && temporary_of(name).is_some_and(|pid| !process_running(pid)) {
+                    fs::remove_file(entry.path())?;
+                    removed.push(entry.path());
+                }
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+
     /// Writes `name` inside the run directory atomically and returns its path.
     pub fn write(&self, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
         let path = self.path.join(name);
         write_atomic(&path, bytes)?;
         Ok(path)
     }
+}
+
+/// The writer's pid when `name` is a temporary file of an atomic write: [`write_atomic`]'s
+/// `.NAME.tmp-PID`, or burn's `NAME.PID-N.tmp`.
+fn temporary_of(name: &str) -> Option<u32> {
+    if let Some(rest) = name.strip_prefix('.')
+        && let Some((_, pid)) = rest.rsplit_once(".tmp-")
+    {
+        return pid.parse().ok();
+    }
+    let (_, tag) = name.strip_suffix(".tmp")?.rsplit_once('.')?;
+    let (pid, n) = tag.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is running on this host. Without `/proc` it cannot tell, and says
+/// no only for ids other than this process's (resuming a run directory that another live
+/// process is writing is not supported anyway).
+fn process_running(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    Path::new("/proc/self").exists() && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Formats a time as `YYYYMMDD-HHMMSS` in UTC (civil-from-days, no time-zone database needed).
@@ -128,6 +199,41 @@ mod tests {
         let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "left behind: {names:?}");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn interrupted_writes_are_recognised_and_removed_but_live_ones_kept() {
+        assert_eq!(temporary_of(".last.ckpt.tmp-4242"), Some(4242));
+        assert_eq!(temporary_of("model.safetensors.4242-0.tmp"), Some(4242));
+        for name in ["model.safetensors", "last.ckpt", ".tmp-x", "a.tmp", "a.b-c.tmp", "history.csv"] {
+            assert_eq!(temporary_of(name), None, "{name}");
+        }
+        let root = std::env::temp_dir().join(format!("kindling-core-debris-{}", std::process::id()));
+        let run = RunDir::at(&root).unwrap();
+        fs::create_dir_all(root.join("checkpoints")).unwrap();
+        // A pid that cannot be running: above the kernel's pid_max ceiling.
+        let dead = 4_194_305;
+        let mine = std::process::id();
+        for name in [
+            format!("checkpoints/.last.ckpt.tmp-{dead}"),
+            format!("model.safetensors.{dead}-0.tmp"),
+            format!(".metrics.json.tmp-{mine}"),
+            "checkpoints/last.ckpt".to_owned(),
+            "history.csv".to_owned(),
+        ] {
+            fs::write(root.join(name), b"x").unwrap();
+        }
+        let removed = run.remove_interrupted_writes().unwrap();
+        assert_eq!(
+            removed,
+            vec![
+                root.join(format!("checkpoints/.last.ckpt.tmp-{dead}")),
+                root.join(format!("model.safetensors.{dead}-0.tmp"))
+            ]
+        );
+        assert!(root.join(format!(".metrics.json.tmp-{mine}")).exists(), "a live writer's file stays");
+        assert!(root.join("checkpoints/last.ckpt").exists() && root.join("history.csv").exists());
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -282,15 +282,15 @@ impl Geometry {
 /// output channels to a vector, zero at dropped positions), and for each input channel and
 /// block of up to 48 output channels, all 9 taps accumulate in registers over every position:
 /// 3 vector loads and 9 broadcast input values feed 27 multiply-adds, with no column matrix and
-/// no horizontal sums. Images are split over the rayon pool, each worker with its own
-/// `[c][t][o]` accumulator, transposed to `[o][c][t]` at the end.
+/// no horizontal sums. Images are split into a fixed number of pieces (whatever the threads,
+/// so the sum is the same on any pool), each with its own `[c][t][o]` accumulator, added up
+/// in order and transposed to `[o][c][t]` at the end.
 pub(crate) fn weight_grad_direct(x: &[f32], dy: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
     let ([c, h, wd], [oh, ow], l) = (g.input, g.output, g.layout());
     let (image, pixels) = (c * h * wd, oh * ow);
     let lanes = out_channels.div_ceil(LANES) * LANES;
-    let workers = rayon::current_num_threads().clamp(1, n.max(1));
-    let per = n.div_ceil(workers);
-    let partials: Vec<Vec<f32>> = (0..workers)
+    let per = crate::batch_piece(n);
+    let partials: Vec<Vec<f32>> = (0..n.div_ceil(per))
         .into_par_iter()
         .map(|worker| {
             let mut dw = vec![0.0f32; c * WT * lanes];

@@ -633,11 +633,12 @@ fn grads_wide(
 
 // ---- Row by row (fewer than `WIDE` values per image and channel, e.g. `[N, C]`). ----
 
-/// `add(b, acc)` for every batch row `b`, into `width` `f64` accumulators: rows split into a
-/// fixed number of consecutive ranges (one per worker, fewer for small inputs), one accumulator
-/// set per range, added up in order, so the result does not depend on scheduling.
+/// `add(b, acc)` for every batch row `b`, into `width` `f64` accumulators: rows split into
+/// consecutive ranges whose count depends only on the input's size (at most 16), one
+/// accumulator set per range, added up in order, so the result depends neither on scheduling
+/// nor on the number of threads.
 fn batch_sums(p: Planes, width: usize, add: impl Fn(usize, &mut [f64]) + Sync) -> Vec<f64> {
-    let tasks = rayon::current_num_threads().min(p.len().div_ceil(GRAIN)).clamp(1, p.batch.max(1));
+    let tasks = p.len().div_ceil(GRAIN).clamp(1, p.batch.clamp(1, 16));
     let per = p.batch.div_ceil(tasks);
     let partials: Vec<Vec<f64>> = (0..tasks)
         .into_par_iter()

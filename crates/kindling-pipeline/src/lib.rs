@@ -14,7 +14,9 @@ mod locate;
 mod overrides;
 mod plan;
 mod run;
+mod source;
 
 pub use locate::locate;
 pub use plan::{Plan, PlanError, PlannedStage, load, parse};
 pub use run::{RunError, RunOutcome, load_data, prepare, resume, run, run_in};
+pub use source::{MAX_BYTES, MAX_DEPTH, parse_yaml, read_source};

@@ -27,7 +27,8 @@ pub(crate) fn apply(doc: &mut Value, assignments: &[String]) -> Result<Vec<Strin
 
 fn apply_one(doc: &mut Value, assignment: &str) -> Result<String, String> {
     let (path, raw) = assignment.split_once('=').ok_or("expected path=value")?;
-    let value: Value = serde_yaml::from_str(raw).map_err(|e| format!("the value is not valid YAML ({e})"))?;
+    let value: Value =
+        crate::source::parse_yaml(raw).map_err(|e| format!("the value is not valid YAML ({})", e.message))?;
     let (head, rest) = path.split_once('.').unwrap_or((path, ""));
     if head == "sweep" {
         return Err("the sweep block describes many runs; it cannot be set for one".to_owned());

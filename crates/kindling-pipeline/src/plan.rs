@@ -83,10 +83,8 @@ impl fmt::Display for PlanError {
 
 /// Reads `file` and validates it (see [`parse`]).
 pub fn load(file: &Path, registry: &Registry, overrides: &[String]) -> Result<Plan, PlanError> {
-    let src = std::fs::read_to_string(file).map_err(|e| PlanError {
-        file: file.to_owned(),
-        issues: vec![ConfigIssue::new("", format!("cannot read the pipeline file: {e}"))],
-    })?;
+    let src =
+        crate::source::read_source(file).map_err(|issue| PlanError { file: file.to_owned(), issues: vec![issue] })?;
     parse(file, &src, registry, overrides)
 }
 
@@ -94,11 +92,7 @@ pub fn load(file: &Path, registry: &Registry, overrides: &[String]) -> Result<Pl
 /// every problem before any compute.
 pub fn parse(file: &Path, src: &str, registry: &Registry, overrides: &[String]) -> Result<Plan, PlanError> {
     let fail = |issues: Vec<ConfigIssue>| PlanError { file: file.to_owned(), issues };
-    let mut doc: Value = serde_yaml::from_str(src).map_err(|e| {
-        let mut issue = ConfigIssue::new("", format!("not valid YAML: {e}"));
-        issue.location = e.location().map(|l| (l.line(), l.column()));
-        fail(vec![issue])
-    })?;
+    let mut doc: Value = crate::source::parse_yaml(src).map_err(|issue| fail(vec![issue]))?;
     if !doc.is_mapping() {
         return Err(fail(vec![ConfigIssue::new(
             "",
@@ -122,6 +116,33 @@ pub fn parse(file: &Path, src: &str, registry: &Registry, overrides: &[String]) 
     }
 }
 
+/// An issue for every NaN or infinite number inside `v`, at its dotted path.
+fn non_finite(v: &Value, at: &str) -> Vec<ConfigIssue> {
+    match v {
+        Value::Number(n) if n.as_f64().is_some_and(|x| !x.is_finite()) => {
+            let what = if n.as_f64().is_some_and(f64::is_nan) { "NaN (not a number)" } else { "infinity" };
+            vec![ConfigIssue::new(at, format!("{what} is not a valid value here")).with_help("give a finite number")]
+        }
+        Value::Sequence(items) => {
+            items.iter().enumerate().flat_map(|(i, item)| non_finite(item, &format!("{at}[{i}]"))).collect()
+        }
+        Value::Mapping(map) => map
+            .iter()
+            .flat_map(|(k, item)| {
+                let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned);
+                non_finite(item, &format!("{at}.{key}"))
+            })
+            .collect(),
+        Value::Tagged(t) => non_finite(&t.value, at),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `c` may appear in a pipeline's name.
+fn name_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
 /// Whether dotted path `path` is `prefix` or lies inside it (`a.b[0]` is within `a.b`;
 /// `a.bc` is not).
 fn path_within(path: &str, prefix: &str) -> bool {
@@ -136,13 +157,16 @@ struct Builder<'r> {
 impl Builder<'_> {
     fn build(&mut self, file: &Path, doc: &Value) -> Option<Plan> {
         self.unknown_keys(doc, "", TOP_KEYS);
+        // The name becomes a directory under the runs folder, and appears in sweep scripts and
+        // job names: one plain component of letters, digits, `-`, `_` and `.`, not starting
+        // with a dot. A name taken from the file's stem has other characters replaced by `_`.
         let stem = file.file_stem().map_or_else(|| "pipeline".to_owned(), |s| s.to_string_lossy().into_owned());
+        let stem: String = stem.chars().map(|c| if name_char(c) { c } else { '_' }).collect();
         let name: String = self.field(doc, "name").unwrap_or(stem);
-        // The name becomes a directory under the runs folder: one plain component only.
-        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+        if name.is_empty() || name.starts_with('.') || !name.chars().all(name_char) {
             self.issues.push(ConfigIssue::new(
                 "name",
-                format!("`{name}` cannot name a runs directory: use letters, digits, - and _"),
+                format!("`{name}` cannot name a runs directory: use letters, digits, -, _ and . (not first)"),
             ));
         }
         let seed: u64 = self.field(doc, "seed").unwrap_or(0);
@@ -195,6 +219,13 @@ impl Builder<'_> {
             }
             produced.extend(def.outputs);
             let with = entry.get("with").cloned().unwrap_or(Value::Null);
+            // JSON has no NaN or infinity (they would arrive as null, "invalid type: null"):
+            // say what the value is, where it is.
+            let non_finite = non_finite(&with, &format!("{at}.with"));
+            if !non_finite.is_empty() {
+                self.issues.extend(non_finite);
+                continue;
+            }
             let with = match serde_json::to_value(&with) {
                 Ok(v) => v,
                 Err(e) => {

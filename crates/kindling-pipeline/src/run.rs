@@ -57,6 +57,9 @@ pub fn run(plan: Plan, runs_root: &Path) -> Result<RunOutcome, RunError> {
 /// after the last epoch they finished.
 pub fn resume(plan: Plan, dir: &Path) -> Result<RunOutcome, RunError> {
     let run_dir = RunDir::at(dir).map_err(dir_error(dir))?;
+    for path in run_dir.remove_interrupted_writes().map_err(dir_error(dir))? {
+        eprintln!("removed {}: left by an interrupted write", path.display());
+    }
     run_stages(plan, run_dir, true)
 }
 

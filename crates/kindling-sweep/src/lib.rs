@@ -50,7 +50,7 @@ pub mod report;
 pub mod spec;
 pub mod store;
 
-pub use local::{LaunchOutcome, Launcher, Local, curve, default_parallel, read_metrics};
+pub use local::{LAUNCHER_PID, LaunchOutcome, Launcher, Local, curve, default_parallel, follow_launcher, read_metrics};
 pub use spec::{SweepSource, SweepSpec, TrialSpec};
 pub use store::{Manifest, Status, Store, StoreError, TrialEntry, TrialResult};
 

@@ -80,12 +80,13 @@ impl Launcher for Local {
         loop {
             while running.len() < self.parallel.max(1) {
                 let Some(entry) = queue.pop_front() else { break };
-                let Some(claim) = store.try_claim(&entry.id, self.job.clone())? else {
+                let Some(mut claim) = store.try_claim(&entry.id, self.job.clone())? else {
                     outcome.skipped += 1;
                     finished += 1;
                     continue;
                 };
                 let child = self.spawn(store, entry, &claim)?;
+                claim.set_child(child.id())?;
                 let now = Instant::now();
                 running.push(Running {
                     entry: entry.clone(),
@@ -180,11 +181,44 @@ impl Local {
             .arg("--run-dir")
             .arg(&run_dir)
             .env("RAYON_NUM_THREADS", self.threads_per_trial.max(1).to_string())
+            .env(LAUNCHER_PID, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
             .spawn()
             .map_err(|e| SweepError::Launch(format!("cannot start {}: {e}", self.exe.display())))
+    }
+}
+
+/// The variable through which the local launcher tells a trial process its launcher's pid.
+pub const LAUNCHER_PID: &str = "KINDLING_LAUNCHER_PID";
+
+/// In a trial process started by the local launcher (its [`LAUNCHER_PID`] is set): stops this
+/// process as soon as the launcher is gone, so a killed sweep leaves no trial training
+/// unsupervised beside the next attempt (a `--resume` waits for it to stop before it claims
+/// the trial again). A watcher thread compares the parent's pid with the launcher's ten times
+/// a second; files are written atomically, so stopping at any moment loses at most the epoch
+/// in progress. Elsewhere it does nothing.
+pub fn follow_launcher() {
+    #[cfg(unix)]
+    {
+        let Some(launcher) = std::env::var(LAUNCHER_PID).ok().and_then(|v| v.parse::<u32>().ok()) else { return };
+        let gone = move || std::os::unix::process::parent_id() != launcher;
+        let stop = || {
+            eprintln!("the sweep that started this trial is gone: stopping (its --resume reruns the trial)");
+            std::process::exit(143)
+        };
+        if gone() {
+            stop();
+        }
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+                if gone() {
+                    stop();
+                }
+            }
+        });
     }
 }
 

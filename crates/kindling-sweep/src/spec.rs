@@ -332,16 +332,9 @@ impl Distribution {
 /// path relative to the sweep file) and `sweep:`.
 pub fn load(file: &Path) -> Result<SweepSource, PlanError> {
     let fail = |file: &Path, issues: Vec<ConfigIssue>| PlanError { file: file.to_owned(), issues };
-    let read = |path: &Path| {
-        std::fs::read_to_string(path)
-            .map_err(|e| fail(path, vec![ConfigIssue::new("", format!("cannot read the file: {e}"))]))
-    };
+    let read = |path: &Path| kindling_pipeline::read_source(path).map_err(|issue| fail(path, vec![issue]));
     let src = read(file)?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&src).map_err(|e| {
-        let mut issue = ConfigIssue::new("", format!("not valid YAML: {e}"));
-        issue.location = e.location().map(|l| (l.line(), l.column()));
-        fail(file, vec![issue])
-    })?;
+    let doc = kindling_pipeline::parse_yaml(&src).map_err(|issue| fail(file, vec![issue]))?;
     let block = doc.get("sweep").cloned();
     let (pipeline, pipeline_src) = match doc.get("pipeline") {
         Some(p) => {
@@ -377,7 +370,7 @@ pub fn load(file: &Path) -> Result<SweepSource, PlanError> {
             )],
         ));
     };
-    let pipeline_seed = serde_yaml::from_str::<serde_yaml::Value>(&pipeline_src)
+    let pipeline_seed = kindling_pipeline::parse_yaml(&pipeline_src)
         .ok()
         .and_then(|d| d.get("seed").and_then(serde_yaml::Value::as_u64))
         .unwrap_or(0);

@@ -129,6 +129,10 @@ pub struct ClaimInfo {
     pub pid: u32,
     /// The scheduler's job id, when the owner runs under one (`SLURM_JOB_ID`).
     pub job: Option<String>,
+    /// Process id of the trial process the owner started (on the owner's host), once started.
+    /// The claim stays live while it runs, even if the owner is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<u32>,
 }
 
 /// Where a trial stands.
@@ -260,7 +264,7 @@ impl Store {
         let info = fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<ClaimInfo>(&t).ok());
         let mtime = fs::metadata(&path).and_then(|m| m.modified()).ok();
         // A claim file being written (empty for a moment) counts as live.
-        let info = info.unwrap_or_else(|| ClaimInfo { host: String::new(), pid: 0, job: None });
+        let info = info.unwrap_or_else(|| ClaimInfo { host: String::new(), pid: 0, job: None, child: None });
         (last, Some((info, mtime.unwrap_or_else(SystemTime::now))))
     }
 
@@ -282,7 +286,7 @@ impl Store {
         }
         let attempt = last + 1;
         let path = self.trial_dir(id).join(format!("claim.{attempt}"));
-        let info = ClaimInfo { host: hostname().to_owned(), pid: std::process::id(), job };
+        let info = ClaimInfo { host: hostname().to_owned(), pid: std::process::id(), job, child: None };
         let mut file = match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
@@ -296,7 +300,7 @@ impl Store {
             return Ok(None);
         }
         self.event("claim", id, &format!("attempt={attempt}"));
-        Ok(Some(Claim { store: self.clone(), id: id.to_owned(), attempt, path }))
+        Ok(Some(Claim { store: self.clone(), id: id.to_owned(), attempt, path, info }))
     }
 
     /// Appends a line to `events.log`: time, host, pid, what happened, trial id, details.
@@ -319,6 +323,7 @@ pub struct Claim {
     id: String,
     attempt: u32,
     path: PathBuf,
+    info: ClaimInfo,
 }
 
 impl Claim {
@@ -330,6 +335,15 @@ impl Claim {
     /// The attempt number.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// Records the trial process this owner started, so the claim stays owned while that
+    /// process lives even if this one dies first (it is rewritten atomically, and the rewrite
+    /// renews the lease).
+    pub fn set_child(&mut self, pid: u32) -> Result<(), StoreError> {
+        self.info.child = Some(pid);
+        let text = serde_json::to_string(&self.info).unwrap_or_default();
+        write_atomic(&self.path, text.as_bytes()).map_err(|e| StoreError::io(&self.path, e))
     }
 
     /// Renews the lease.
@@ -367,14 +381,32 @@ impl Claim {
     }
 }
 
+/// How long a claim whose owner died waits for the owner's trial process to notice and exit
+/// (it looks for its launcher ten times a second; see `crate::local::follow_launcher`).
+const ORPHAN_GRACE: Duration = Duration::from_secs(5);
+
 /// Whether a claim's owner is gone: its heartbeat is older than the lease, or it ran on this
-/// host and its process no longer exists.
+/// host and neither its process nor the trial process it started exists. A trial process
+/// that outlives its owner stops by itself within a fraction of a second; it is waited for
+/// (up to [`ORPHAN_GRACE`]), so a resume right after a kill never runs a trial beside its
+/// previous attempt.
 fn stale(info: &ClaimInfo, heartbeat: SystemTime) -> bool {
     let age = SystemTime::now().duration_since(heartbeat).unwrap_or_default();
     if age > LEASE {
         return true;
     }
-    info.pid != 0 && info.host == hostname() && !process_alive(info.pid)
+    if info.pid == 0 || info.host != hostname() || process_alive(info.pid) {
+        return false;
+    }
+    let Some(child) = info.child else { return true };
+    let start = std::time::Instant::now();
+    while process_alive(child) {
+        if start.elapsed() > ORPHAN_GRACE {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }
 
 /// Whether process `pid` exists on this host (Linux: `/proc/<pid>`; elsewhere unknown, so
@@ -498,14 +530,14 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
-        let info = ClaimInfo { host: hostname().to_owned(), pid, job: None };
+        let info = ClaimInfo { host: hostname().to_owned(), pid, job: None, child: None };
         fs::write(store.trial_dir("a").join("claim.1"), serde_json::to_string(&info).unwrap()).unwrap();
         assert!(matches!(store.state("a"), TrialState::Pending));
         let claim = store.try_claim("a", None).unwrap().unwrap();
         assert_eq!(claim.attempt(), 2);
 
         // An owner on another host that stopped heartbeating is stale after the lease.
-        let other = ClaimInfo { host: "elsewhere".into(), pid: 1, job: Some("17_3".into()) };
+        let other = ClaimInfo { host: "elsewhere".into(), pid: 1, job: Some("17_3".into()), child: None };
         let path = store.trial_dir("a").join("claim.3");
         fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
         assert!(claim.lost(), "attempt 3 exists, so attempt 2 lost its lease");
@@ -514,6 +546,32 @@ mod tests {
         assert!(matches!(store.state("a"), TrialState::Pending));
         assert!(!claim.finish(result(Status::Done)).unwrap(), "a lost lease records nothing");
         assert!(store.result("a").is_none());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_dead_owners_claim_stays_owned_until_its_trial_process_exits() {
+        let dir = scratch("orphan");
+        let store = Store::create(&dir, &manifest(&["a"]), &["x".into()]).unwrap();
+        let mut owner = std::process::Command::new("true").spawn().unwrap();
+        let pid = owner.id();
+        owner.wait().unwrap();
+        // The owner is gone but the trial process it started still runs for a moment: the
+        // claim is judged only once that process has exited, never beside it.
+        let mut trial = std::process::Command::new("sleep").arg("0.4").spawn().unwrap();
+        let info = ClaimInfo { host: hostname().to_owned(), pid, job: None, child: Some(trial.id()) };
+        fs::write(store.trial_dir("a").join("claim.1"), serde_json::to_string(&info).unwrap()).unwrap();
+        let start = std::time::Instant::now();
+        let claim = store.try_claim("a", None).unwrap().unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(300), "claimed beside a live trial process");
+        assert!(trial.try_wait().unwrap().is_some());
+        assert_eq!(claim.attempt(), 2);
+
+        // A claim records its trial process, and the record survives a reader.
+        let mut claim = claim;
+        claim.set_child(4242).unwrap();
+        let text = fs::read_to_string(store.trial_dir("a").join("claim.2")).unwrap();
+        assert_eq!(serde_json::from_str::<ClaimInfo>(&text).unwrap().child, Some(4242));
         fs::remove_dir_all(dir).unwrap();
     }
 

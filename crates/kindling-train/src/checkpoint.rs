@@ -151,7 +151,77 @@ pub(crate) fn load(
 
 #[cfg(test)]
 mod tests {
+    use burn::module::Module;
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Distribution, Int, Tensor};
+    use kindling_models::{InitConfig, Shape, infer, preset};
+    use kindling_optim::{Adam, OptimizerConfig};
+
     use super::*;
+
+    /// A small model with one Adam step taken (so the optimizer has state), on the CPU.
+    fn trained() -> (Sequential, ModuleOptimizer) {
+        let layers = preset("mlp", 10).unwrap();
+        let infos = infer(&layers, &Shape::Image([3, 32, 32])).unwrap();
+        let dev = &kindling_models::device::resolve(kindling_core::DeviceChoice::Cpu).unwrap().device;
+        let mut rng = kindling_core::rng_from_seed(0, "init");
+        let net = Sequential::new(&layers, &infos, &InitConfig::default(), &mut rng, dev);
+        let mut optimizer = OptimizerConfig::Adam(Adam::default()).build();
+        let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), dev);
+        let y = Tensor::<1, Int>::from_ints([1, 2], dev);
+        let loss = CrossEntropyLossConfig::new().init(dev).forward(net.forward(x), y);
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        let net = optimizer.step(1e-3, net, grads);
+        (net, optimizer)
+    }
+
+    /// Damaged checkpoints (every section: state, model, optimizer, best model) are errors
+    /// naming the file: never a panic, whatever the bytes say.
+    #[test]
+    fn damaged_checkpoints_are_errors_never_panics() {
+        let dir = std::env::temp_dir().join(format!("kindling-ckpt-corrupt-{}", std::process::id()));
+        let file = dir.join("last.ckpt");
+        let (net, optimizer) = trained();
+        let state = State {
+            epoch: 1,
+            history: Vec::new(),
+            last_valid_confusion: None,
+            best_confusion: None,
+            stopped_at: None,
+            events_name: "events".into(),
+        };
+        save(&file, &state, &net, Some(&optimizer), Some(&net.valid())).unwrap();
+        let valid = std::fs::read(&file).unwrap();
+        let fresh = || {
+            let (n, _) = trained();
+            (n.clone(), OptimizerConfig::Adam(Adam::default()).build(), Some(n))
+        };
+        let (n, o, b) = fresh();
+        assert!(load(&file, n, o, b).is_ok(), "the valid checkpoint loads");
+        let started = std::time::Instant::now();
+        let mut errors = 0;
+        for (i, bytes) in kindling_core::mutate::mutations(&valid, 600, 0xc4e7).enumerate() {
+            std::fs::write(&file, &bytes).unwrap();
+            let (n, o, b) = fresh();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(&file, n, o, b)));
+            match outcome {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    errors += 1;
+                    assert!(e.to_string().contains("last.ckpt"), "{e}");
+                }
+                Err(_) => {
+                    let keep = dir.join(format!("panicked-{i}.ckpt"));
+                    std::fs::write(&keep, &bytes).unwrap();
+                    panic!("mutation {i} panicked the checkpoint reader (kept in {})", keep.display());
+                }
+            }
+        }
+        assert!(errors > 300, "most damaged checkpoints are refused: {errors}");
+        assert!(started.elapsed().as_secs() < 120, "took {:?}", started.elapsed());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn damaged_files_are_errors_naming_them() {

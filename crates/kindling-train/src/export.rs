@@ -5,7 +5,7 @@
 //! model's outputs for them, so a loader can check it gets the same predictions
 //! (`cargo xtask check export` does, with PyTorch).
 
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
+use burn::store::{BurnToPyTorchAdapter, SafetensorsStore};
 use burn::tensor::{Device, Tensor, TensorData};
 use kindling_core::{RunDir, Split, StageError};
 use kindling_models::{LayerSpec, Sequential};
@@ -20,13 +20,10 @@ pub(crate) fn write(
     device: &Device,
     dir: &RunDir,
 ) -> Result<(), StageError> {
-    let path = dir.path().join("model.pytorch.safetensors");
-    let mut store = SafetensorsStore::from_file(&path)
-        .overwrite(true)
+    let store = SafetensorsStore::from_bytes(None)
         .with_to_adapter(BurnToPyTorchAdapter)
         .with_key_remapping(r"^layers\.([0-9]+)\.[A-Za-z0-9]+\.", "$1.");
-    net.save_into(&mut store)
-        .map_err(|e| StageError::Stopped(format!("{}: cannot export the model: {e}", path.display())))?;
+    crate::weights::write(net, store, dir, "model.pytorch.safetensors")?;
 
     let meta = serde_json::json!({ "input": shape, "layers": layers });
     let text = serde_json::to_string_pretty(&meta).unwrap_or_default();

@@ -19,6 +19,7 @@ mod figures;
 mod fit;
 mod history;
 mod stage;
+mod weights;
 
 pub use batch::{Batches, Evaluation, Mistake, evaluate, evaluate_detailed};
 pub use checkpoint::CHECKPOINT_DIR;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::SafetensorsStore;
 use kindling_core::{
     Artifact, DataSpec, Dataset, Issues, PlanCx, Resume, Split, Stage, StageConfig, StageDef, StageError, StageIo,
     Summary, derive_seed,
@@ -198,7 +198,27 @@ impl Stage for Train {
             StageError::Stopped(format!("train expects image samples [c, h, w], the data has {:?}", data.shape))
         })?;
         if data.train.is_empty() {
-            return Err(StageError::Stopped("the training split is empty".into()));
+            return Err(StageError::Stopped(format!(
+                "the training split is empty: the data stage put {} sample(s) in validation and none in training; \
+                 lower its valid_fraction or give it more samples",
+                data.valid.len()
+            )));
+        }
+        if c.batch_size > data.train.len() {
+            eprintln!(
+                "warning: batch_size {} is larger than the training split ({} samples): each epoch is one batch of {}",
+                c.batch_size,
+                data.train.len(),
+                data.train.len()
+            );
+        }
+        if let Some(memory) = kindling_core::physical_memory() {
+            let summary = kindling_models::ModelSummary {
+                input: kindling_models::Shape::Image(shape),
+                layers: model.layers.clone(),
+                infos: model.infos.clone(),
+            };
+            summary.check_fits(c.batch_size.min(data.train.len()), memory).map_err(StageError::Stopped)?;
         }
         let criterion = self.criterion();
         let fit = Fit {
@@ -390,11 +410,7 @@ impl Stage for Train {
         .map(|(split, mistakes)| figures::Gallery { split_name: gallery_split, split, mistakes, shape });
         let test = test.map(|t| t.metrics);
         if c.save_model {
-            let path = io.run_dir.path().join("model.safetensors");
-            let mut store = SafetensorsStore::from_file(&path).overwrite(true);
-            eval_net
-                .save_into(&mut store)
-                .map_err(|e| StageError::Stopped(format!("{}: cannot save the model: {e}", path.display())))?;
+            crate::weights::write(&eval_net, SafetensorsStore::from_bytes(None), io.run_dir, "model.safetensors")?;
             let check = if data.valid.is_empty() { &data.train } else { &data.valid };
             crate::export::write(&eval_net, &model.layers, shape, check, &plain, io.run_dir)?;
         }

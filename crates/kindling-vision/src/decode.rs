@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageReader};
 
 use crate::VisionError;
 
@@ -27,25 +27,52 @@ pub struct Pixels {
     pub data: Vec<u8>,
 }
 
+/// The most pixels an image may have: PIL's `Image.MAX_IMAGE_PIXELS` (89,478,485, about
+/// 9459 x 9459), past which PIL warns of a decompression bomb. A larger image is refused by
+/// its header, before any pixel is decoded: a 389 KB PNG can declare 20000 x 20000 pixels,
+/// 4.8 GB as the f32 tensor a model would see.
+pub const MAX_IMAGE_PIXELS: u64 = 89_478_485;
+
 /// Decodes the file at `path` (format guessed from its content) to `channels` (1 or 3).
+/// Images over [`MAX_IMAGE_PIXELS`] are refused before decoding.
 pub fn decode_file(path: &Path, channels: usize) -> Result<Pixels, VisionError> {
-    let reader = ImageReader::open(path)
-        .map_err(|source| VisionError::Io { path: path.to_owned(), source })?
-        .with_guessed_format()
-        .map_err(|source| VisionError::Io { path: path.to_owned(), source })?;
-    let image = reader.decode().map_err(|e| VisionError::malformed(path, format!("cannot be decoded: {e}")))?;
+    let decoder =
+        reader(path)?.into_decoder().map_err(|e| VisionError::malformed(path, format!("cannot be decoded: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    check_pixels(path, w, h)?;
+    let image = DynamicImage::from_decoder(decoder)
+        .map_err(|e| VisionError::malformed(path, format!("cannot be decoded: {e}")))?;
     Ok(convert(image, channels))
 }
 
-/// Reads only the header: `(height, width)`.
+/// Reads only the header: `(height, width)`. Images over [`MAX_IMAGE_PIXELS`] are errors
+/// here too, so validation refuses them before a data set is decoded.
 pub fn image_size(path: &Path) -> Result<(usize, usize), VisionError> {
-    let reader = ImageReader::open(path)
+    let (w, h) = reader(path)?
+        .into_dimensions()
+        .map_err(|e| VisionError::malformed(path, format!("is not a readable image: {e}")))?;
+    check_pixels(path, w, h)?;
+    Ok((h as usize, w as usize))
+}
+
+fn reader(path: &Path) -> Result<ImageReader<std::io::BufReader<std::fs::File>>, VisionError> {
+    ImageReader::open(path)
         .map_err(|source| VisionError::Io { path: path.to_owned(), source })?
         .with_guessed_format()
-        .map_err(|source| VisionError::Io { path: path.to_owned(), source })?;
-    let (w, h) =
-        reader.into_dimensions().map_err(|e| VisionError::malformed(path, format!("is not a readable image: {e}")))?;
-    Ok((h as usize, w as usize))
+        .map_err(|source| VisionError::Io { path: path.to_owned(), source })
+}
+
+fn check_pixels(path: &Path, w: u32, h: u32) -> Result<(), VisionError> {
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(VisionError::malformed(
+            path,
+            format!(
+                "is {w} x {h} pixels, more than the {MAX_IMAGE_PIXELS} an image may have (PIL's MAX_IMAGE_PIXELS); \
+                 shrink it before training"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Converts a decoded image to 8-bit grey (`channels == 1`) or RGB (otherwise).
@@ -91,6 +118,18 @@ mod tests {
         assert_eq!(convert(DynamicImage::ImageRgba8(rgba), 3).data, [10, 20, 30]);
     }
 
+    /// The CRC-32 of PNG chunks (ISO 3309, reflected, polynomial 0xEDB88320).
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
     #[test]
     fn unreadable_files_are_errors_naming_them() {
         let dir = std::env::temp_dir().join(format!("kindling-decode-{}", std::process::id()));
@@ -99,6 +138,21 @@ mod tests {
         std::fs::write(&bad, b"\x89PNG\r\n\x1a\nnot really").unwrap();
         let err = decode_file(&bad, 3).unwrap_err().to_string();
         assert!(err.starts_with(&bad.display().to_string()) && err.contains("cannot be decoded"), "{err}");
+        // A valid PNG that declares more pixels than the budget: refused from its header.
+        let huge = dir.join("huge.png");
+        let mut png = Vec::new();
+        let encoder = image::codecs::png::PngEncoder::new(&mut png);
+        let row = vec![0u8; 10_000];
+        // Encode a 10000 x 1 image, then patch its header's height (the IHDR chunk's CRC is
+        // recomputed) so it declares 10000 x 9000 pixels without holding them.
+        image::ImageEncoder::write_image(encoder, &row, 10_000, 1, image::ExtendedColorType::L8).unwrap();
+        png[20..24].copy_from_slice(&9_000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        std::fs::write(&huge, &png).unwrap();
+        for err in [image_size(&huge).unwrap_err().to_string(), decode_file(&huge, 3).unwrap_err().to_string()] {
+            assert!(err.contains("huge.png") && err.contains("10000 x 9000 pixels"), "{err}");
+        }
         let missing = dir.join("missing.png");
         assert!(decode_file(&missing, 3).unwrap_err().to_string().starts_with(&missing.display().to_string()));
         std::fs::remove_dir_all(&dir).unwrap();

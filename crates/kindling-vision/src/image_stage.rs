@@ -163,6 +163,7 @@ impl ImageDataset {
         let labels: Vec<u32> = kept.iter().map(|&i| train.items[i].1).collect();
         let store = Arc::new(store);
         let shape = sample_shape(&store, &c.transforms)?;
+        same_size(&store, &c.transforms, shape)?;
         let pipeline = Arc::new(c.transforms.clone());
         let (train_idx, valid_idx) = stratified_split(&labels, c.valid_fraction, seed);
         let split = |idx: Vec<usize>| source_split(&store, &labels, idx, &pipeline, seed, shape);
@@ -174,6 +175,7 @@ impl ImageDataset {
                 let (test_store, test_kept, test_skipped) =
                     ImageStore::decode(&listed.paths(), c.channels, cache, skip)?;
                 skipped.extend(test_skipped);
+                same_size(&test_store, &c.transforms, shape)?;
                 let test_labels: Vec<u32> = test_kept.iter().map(|&i| test_labels[i]).collect();
                 let all = (0..test_labels.len()).collect();
                 Some(source_split(&Arc::new(test_store), &test_labels, all, &pipeline, seed, shape))
@@ -231,6 +233,36 @@ fn sample_shape(store: &ImageStore, transforms: &Pipeline) -> Result<[usize; 3],
     let first = store.tensor(0)?;
     let input = [first.channels, first.height, first.width];
     shapes(input, transforms).map_err(|e| format!("{}: {e}", store.name(0)))
+}
+
+/// Checks, while the data set loads, that every image held in memory comes out of the
+/// transforms as `shape`: images of different sizes need a resizing transform, and the
+/// error names the first file that differs (a store decoded on every read checks each
+/// sample as it is read instead).
+fn same_size(store: &ImageStore, transforms: &Pipeline, shape: [usize; 3]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..store.len() {
+        let Some((h, w)) = store.size(i) else { return Ok(()) };
+        if !seen.insert((h, w)) {
+            continue;
+        }
+        let out = shapes([store.channels(), h, w], transforms).map_err(|e| format!("{}: {e}", store.name(i)))?;
+        if out != shape {
+            return Err(format!(
+                "{}: is {h} x {w} pixels and comes out of the transforms as {}x{}x{}, but {} comes out as {}x{}x{}: \
+                 images of different sizes need a resizing transform (add resize and center_crop to the transforms)",
+                store.name(i),
+                out[0],
+                out[1],
+                out[2],
+                store.name(0),
+                shape[0],
+                shape[1],
+                shape[2]
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The sample shape for an input shape: training and evaluation must agree.
@@ -453,10 +485,14 @@ mod tests {
         assert!(views.iter().any(|v| *v != views[0]), "12 epochs never flipped");
         assert_eq!(sample(&data.train, 0, 48), sample(&data.train, 0, 48));
 
-        // A larger image in the folder is caught when read, naming its file.
+        // A larger image in the folder is an error while the set loads, naming its file...
         let big = f.0.join("x/9.png");
         RgbImage::from_pixel(5, 4, Rgb([0, 0, 0])).save(&big).unwrap();
-        let data = load(config(&f.0)).unwrap();
+        let err = load(config(&f.0)).unwrap_err();
+        assert!(err.starts_with(&big.display().to_string()) && err.contains("is 4 x 5 pixels"), "{err}");
+        assert!(err.contains("need a resizing transform"), "{err}");
+        // ...and, for a set decoded on every read, when it is read.
+        let data = load(ImageDatasetConfig { cache_mib: 0, ..config(&f.0) }).unwrap();
         let last = data.train.len() - 1;
         let err = data.train.sample_into(last, &mut [0.0; 48]).unwrap_err();
         assert!(err.starts_with(&big.display().to_string()) && err.contains("is 3x4x5 after the transforms"), "{err}");

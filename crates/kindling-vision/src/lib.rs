@@ -42,7 +42,7 @@ mod store;
 
 pub use cifar::{CIFAR_RECORD, CIFAR_SIDE, CifarImages, read_cifar_classes};
 pub use cifar_stage::{CIFAR10_CLASSES, CifarDatasetConfig};
-pub use decode::{IMAGE_EXTENSIONS, Pixels, decode_file, image_size};
+pub use decode::{IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, Pixels, decode_file, image_size};
 pub use error::VisionError;
 pub use export::{ExportSummary, export_idx_folder};
 pub use idx::{IdxArray, IdxHeader, read_idx, read_idx_header};

@@ -127,6 +127,11 @@ impl ImageStore {
         self.names.get(i).map_or("?", String::as_str)
     }
 
+    /// `(height, width)` of image `i` when the pixels are held in memory.
+    pub fn size(&self, i: usize) -> Option<(usize, usize)> {
+        self.memory.as_ref()?.sizes.get(i).copied()
+    }
+
     /// Image `i` after torchvision's `ToTensor`: CHW, values in [0, 1].
     pub fn tensor(&self, i: usize) -> Result<Image, String> {
         match &self.memory {
