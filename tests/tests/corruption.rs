@@ -20,15 +20,20 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// The whole executable's peak resident memory stays below this.
 const MEMORY: u64 = 3 << 30;
 
-/// Runs `read` on every mutation of `valid` on a worker thread, failing on a panic (with the
-/// mutation that caused it written next to the scratch files) or on exceeding [`LIMIT`].
-fn check(name: &str, valid: Vec<u8>, read: impl Fn(&[u8]) + Send + 'static) {
+/// Runs `read` (which says whether the bytes were accepted) on every mutation of `valid` on a
+/// worker thread, failing on a panic (with the mutation that caused it written next to the
+/// scratch files) or on exceeding [`LIMIT`]. The valid input itself must be accepted, so the
+/// mutations start from something the reader understands.
+fn check(name: &str, valid: Vec<u8>, read: impl Fn(&[u8]) -> bool + Send + 'static) {
+    assert!(read(&valid), "{name}: the valid input is refused");
     let (tx, rx) = mpsc::channel();
     let label = name.to_owned();
     std::thread::spawn(move || {
         let started = Instant::now();
         for (i, bytes) in mutations(&valid, COUNT, 0x5eed).enumerate() {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(&bytes)));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read(&bytes);
+            }));
             if outcome.is_err() {
                 let keep = std::env::temp_dir().join(format!("kindling-corrupt-{label}-{i}.bin"));
                 let _ = std::fs::write(&keep, &bytes);
@@ -70,9 +75,7 @@ fn wav_files() {
     }
     w.finalize().unwrap();
     let valid = std::fs::read(&path).unwrap();
-    check("wav", valid, move |bytes| {
-        let _ = kindling_audio::wav::decode_wav(&path, bytes);
-    });
+    check("wav", valid, move |bytes| kindling_audio::wav::decode_wav(&path, bytes).is_ok());
 }
 
 #[test]
@@ -84,14 +87,13 @@ fn idx_files_plain_and_gzipped() {
     let plain = through_file(&dir, "images-idx3-ubyte");
     check("idx", idx, move |bytes| {
         std::fs::write(&plain, bytes).unwrap();
-        let _ = kindling_vision::read_idx_header(&plain);
-        let _ = kindling_vision::read_idx(&plain);
+        kindling_vision::read_idx_header(&plain).is_ok() & kindling_vision::read_idx(&plain).is_ok()
     });
     let labels = std::fs::read(tests::repo_root().join("data/fashion-mnist/t10k-labels-idx1-ubyte.gz")).unwrap();
     let gz = through_file(&dir, "labels-idx1-ubyte.gz");
     check("idx.gz", labels, move |bytes| {
         std::fs::write(&gz, bytes).unwrap();
-        let _ = kindling_vision::read_idx(&gz);
+        kindling_vision::read_idx(&gz).is_ok()
     });
 }
 
@@ -106,7 +108,7 @@ fn cifar_batches() {
     let path = through_file(&dir, "data_batch_1.bin");
     check("cifar", batch, move |bytes| {
         std::fs::write(&path, bytes).unwrap();
-        let _ = kindling_vision::CifarImages::default().read_batch(&path);
+        kindling_vision::CifarImages::default().read_batch(&path).is_ok()
     });
 }
 
@@ -121,8 +123,7 @@ fn image_files_of_every_format() {
         let damaged = through_file(&dir, &format!("damaged.{ext}"));
         check(ext, valid, move |bytes| {
             std::fs::write(&damaged, bytes).unwrap();
-            let _ = kindling_vision::image_size(&damaged);
-            let _ = kindling_vision::decode_file(&damaged, 3);
+            kindling_vision::image_size(&damaged).is_ok() & kindling_vision::decode_file(&damaged, 3).is_ok()
         });
     }
 }
@@ -134,7 +135,7 @@ fn pipeline_files() {
     let registry = tests::registry();
     check("pipeline", valid, move |bytes| {
         let src = String::from_utf8_lossy(bytes);
-        let _ = kindling_pipeline::parse(&file, &src, &registry, &[]);
+        kindling_pipeline::parse(&file, &src, &registry, &[]).is_ok()
     });
 }
 
@@ -164,20 +165,26 @@ fn trial_store_files() {
     let (file, root) = (dir.join("sweep.json"), dir.clone());
     check("sweep.json", manifest, move |bytes| {
         std::fs::write(&file, bytes).unwrap();
-        if let Ok((store, manifest)) = kindling_sweep::Store::open(&root) {
-            for t in &manifest.trials {
-                let _ = store.state(&t.id);
+        match kindling_sweep::Store::open(&root) {
+            Ok((store, manifest)) => {
+                for t in &manifest.trials {
+                    let _ = store.state(&t.id);
+                }
+                true
             }
+            Err(_) => false,
         }
     });
     for (name, valid, file) in
         [("result.json", result, trial.join("result.json")), ("claim", claim, trial.join("claim.1"))]
     {
-        let (store, id) = (store.clone(), id.clone());
-        check(name, valid, move |bytes| {
-            std::fs::write(&file, bytes).unwrap();
+        let (store, id, path) = (store.clone(), id.clone(), file.clone());
+        check(name, valid.clone(), move |bytes| {
+            std::fs::write(&path, bytes).unwrap();
             let _ = store.state(&id);
-            let _ = store.result(&id);
+            store.result(&id).is_some()
         });
+        // The next file's mutations start from an otherwise valid store.
+        std::fs::write(&file, &valid).unwrap();
     }
 }
