@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use kindling_kernels::{MatRef, sgemm};
+use kindling_gemm::{MatRef, sgemm};
 
 use crate::Geometry;
 use crate::simd::simd;

@@ -28,8 +28,8 @@
 //! # Where things are
 //!
 //! `conv.rs` is the convolution drop-in and its autodiff step; `geometry.rs` describes one
-//! convolution and picks its layout; `im2col.rs` (products through the audited `sgemm`
-//! wrapper) and `direct.rs` are its two kinds of kernel; `pool.rs`,
+//! convolution and picks its layout; `im2col.rs` (products through `kindling-gemm`, the
+//! workspace's one audited unsafe call) and `direct.rs` are its two kinds of kernel; `pool.rs`,
 //! `act.rs`, `norm.rs` and `optim.rs` are the other drop-ins; `flex.rs`, `simd.rs`, `switch.rs`
 //! and `timing.rs` are what they all share (tensor buffers, SIMD dispatch, the on/off switch
 //! and the per-thread backward timers).
