@@ -39,7 +39,7 @@ fn time(mut f: impl FnMut()) -> f64 {
 /// `--gemm`: single-thread GFLOP/s of the products the convolutions run, per image and for
 /// several images at once.
 fn gemm_shapes() {
-    use kindling_kernels::{MatRef, sgemm};
+    use kindling_gemm::{MatRef, sgemm};
     println!("| m x n x k | GFLOP/s, one thread |\n|---|---:|");
     for (m, n, k) in
         [(512, 512, 512), (32, 784, 288), (64, 196, 576), (128, 49, 1152), (128, 392, 1152), (64, 784, 576)]

@@ -17,7 +17,10 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::{Ad, enabled, f32_only};
+use crate::flex::{Ad, owned, values};
+use crate::simd::simd;
+use crate::switch::{enabled, f32_only};
+use crate::timing::timed;
 
 /// Values per parallel task: big enough that a task outweighs its scheduling.
 const CHUNK: usize = 1 << 15;
@@ -95,10 +98,10 @@ fn tanh_f32(x: f32) -> f32 {
 
 /// The activation of a flex tensor, in place when its buffer is its own.
 fn forward_flex(x: FlexTensor, kind: Kind) -> FlexTensor {
-    let mut y = crate::owned(x);
+    let mut y = owned(x);
     let n = y.layout().num_elements();
     let v = &mut y.try_storage_mut::<f32>().expect("an owned buffer")[..n];
-    v.par_chunks_mut(CHUNK).for_each(|c| crate::simd(|| kind.apply(c)));
+    v.par_chunks_mut(CHUNK).for_each(|c| simd(|| kind.apply(c)));
     y
 }
 
@@ -114,16 +117,14 @@ impl Backward<Flex, 1> for ActivationBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let Some(node) = node else { return };
         let y = ops.state;
-        let dx = crate::timed(
+        let dx = timed(
             |t| &mut t.activation,
             || {
-                let mut dx = crate::owned(grad);
+                let mut dx = owned(grad);
                 let n = dx.layout().num_elements();
-                let yv = crate::values(&y);
+                let yv = values(&y);
                 let dv = &mut dx.try_storage_mut::<f32>().expect("an owned buffer")[..n];
-                dv.par_chunks_mut(CHUNK)
-                    .zip(yv.par_chunks(CHUNK))
-                    .for_each(|(g, y)| crate::simd(|| self.0.backward(y, g)));
+                dv.par_chunks_mut(CHUNK).zip(yv.par_chunks(CHUNK)).for_each(|(g, y)| simd(|| self.0.backward(y, g)));
                 dx
             },
         );

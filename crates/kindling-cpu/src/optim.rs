@@ -11,7 +11,9 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::{enabled, f32_only, owned, simd, values};
+use crate::flex::{owned, values};
+use crate::simd::simd;
+use crate::switch::{enabled, f32_only};
 
 /// The scalars of one Adam step, each already rounded to `f32` as the tensor operations round
 /// them.

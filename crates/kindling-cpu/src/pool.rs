@@ -14,7 +14,10 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::{Ad, AdTensor, dims4, enabled, flex, values};
+use crate::flex::{Ad, AdTensor, dims4, flex, values};
+use crate::simd::simd;
+use crate::switch::{enabled, f32_only};
+use crate::timing::timed;
 
 /// A max-pooling window: kernel, stride, padding (both sides), dilation and ceil mode, as
 /// `torch.nn.MaxPool2d` takes them.
@@ -93,7 +96,7 @@ impl MaxPool {
                 for oy in 0..oh {
                     let rows = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
                     let (out, arg) = (&mut out[oy * ow..][..ow], &mut arg[oy * ow..][..ow]);
-                    crate::simd(|| pool_2x2_row(rows, (2 * oy * w) as u32, w as u32, out, arg));
+                    simd(|| pool_2x2_row(rows, (2 * oy * w) as u32, w as u32, out, arg));
                 }
                 return;
             }
@@ -204,10 +207,8 @@ impl Backward<Flex, 1> for MaxPoolBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (arg, [n, c, h, w], disjoint) = ops.state;
         if let Some(node) = node {
-            let dx = crate::timed(
-                |t| &mut t.max_pool,
-                || max_pool_backward_values(&values(&grad), &arg, n * c, h * w, disjoint),
-            );
+            let dx =
+                timed(|t| &mut t.max_pool, || max_pool_backward_values(&values(&grad), &arg, n * c, h * w, disjoint));
             grads.register::<Flex>(node.id, flex(dx, [n, c, h, w]));
         }
     }
@@ -233,11 +234,7 @@ fn autodiff_pool(x: AdTensor, pool: &MaxPool) -> AdTensor {
 /// `burn::tensor::module::max_pool2d`, faster on the CPU device (autodiff or not); burn's own
 /// anywhere else.
 pub fn max_pool2d(x: Tensor<4>, pool: MaxPool) -> Tensor<4> {
-    if enabled()
-        && crate::f32_only(&[x.dtype()])
-        && pool.kernel.iter().all(|&k| k > 0)
-        && pool.stride.iter().all(|&s| s > 0)
-    {
+    if enabled() && f32_only(&[x.dtype()]) && pool.kernel.iter().all(|&k| k > 0) && pool.stride.iter().all(|&s| s > 0) {
         if let Ok(t) = x.clone().try_into_primitive::<Ad>() {
             return Tensor::from_primitive::<Ad>(autodiff_pool(t, &pool));
         }
@@ -319,7 +316,7 @@ impl AvgPool {
             if quad {
                 for (oy, out) in out.chunks_exact_mut(ow).enumerate() {
                     let (r0, r1) = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
-                    crate::simd(|| {
+                    simd(|| {
                         let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
                         out.iter_mut().zip(windows).for_each(|(o, (a, b))| *o = ((a[0] + a[1]) + (b[0] + b[1])) * 0.25);
                     });
@@ -350,7 +347,7 @@ impl AvgPool {
                 for (oy, dy) in dy.chunks_exact(ow).enumerate() {
                     let (r0, rest) = dx[2 * oy * w..].split_at_mut(w);
                     let r1 = &mut rest[..w];
-                    crate::simd(|| {
+                    simd(|| {
                         let pairs = r0.chunks_exact_mut(2).zip(r1.chunks_exact_mut(2));
                         dy.iter().zip(pairs).for_each(|(g, (a, b))| {
                             let q = g * 0.25;
@@ -388,7 +385,7 @@ impl Backward<Flex, 1> for AvgPoolBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (pool, [n, c, h, w]) = ops.state;
         if let Some(node) = node {
-            let dx = crate::timed(|t| &mut t.avg_pool, || pool.backward_values(&values(&grad), n * c, [h, w]));
+            let dx = timed(|t| &mut t.avg_pool, || pool.backward_values(&values(&grad), n * c, [h, w]));
             grads.register::<Flex>(node.id, flex(dx, [n, c, h, w]));
         }
     }
@@ -402,11 +399,7 @@ fn avg_flex(x: &FlexTensor, pool: &AvgPool) -> FlexTensor {
 
 /// `burn::tensor::module::avg_pool2d`, faster on the CPU device; burn's own anywhere else.
 pub fn avg_pool2d(x: Tensor<4>, pool: AvgPool) -> Tensor<4> {
-    if enabled()
-        && crate::f32_only(&[x.dtype()])
-        && pool.kernel.iter().all(|&k| k > 0)
-        && pool.stride.iter().all(|&s| s > 0)
-    {
+    if enabled() && f32_only(&[x.dtype()]) && pool.kernel.iter().all(|&k| k > 0) && pool.stride.iter().all(|&s| s > 0) {
         if let Ok(t) = x.clone().try_into_primitive::<Ad>() {
             let y = match AvgPoolBackward.prepare::<NoCheckpointing>([t.node()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => prep.finish((pool, dims4(t.primitive())), avg_flex(t.primitive(), &pool)),

@@ -1,7 +1,7 @@
 //! The fully connected (linear, dense) layer: `y = x · Wᵀ + b`, forward and backward.
 
 use crate::Matrix;
-use crate::gemm::{MatRef, sgemm};
+use kindling_gemm::{MatRef, sgemm};
 
 /// The gradients of a loss with respect to a dense layer's input, weight and bias.
 #[derive(Clone, Debug, PartialEq)]

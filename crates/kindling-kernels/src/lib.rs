@@ -51,14 +51,17 @@
 //! pass is two more: `dW += dY · colsᵀ` and `dcols = Wᵀ · dY`, after which [`col2im`] (the
 //! adjoint of im2col, a scatter-add) folds `dcols` back onto the input's pixels.
 //!
-//! The GEMMs go through the `gemm` crate ([`sgemm`]), on the calling thread unless asked for
-//! more ([`conv2d_im2col_with_threads`]), so that direct and im2col compare algorithms, not
-//! thread counts.
+//! The GEMMs go through the `gemm` crate ([`sgemm`], re-exported from `kindling-gemm`, which
+//! holds the workspace's one unsafe call), on the calling thread unless asked for more
+//! ([`conv2d_im2col_with_threads`]), so that direct and im2col compare algorithms, not thread
+//! counts. The GEMM itself is not written here on purpose: a fast GEMM is a study of its own
+//! (cache blocking, packing, SIMD micro-kernels); what im2col teaches is how convolution
+//! becomes one. `gemm` is the library behind burn's CPU backend, so both sides of the
+//! benchmark multiply with the same code.
 
 mod activation;
 mod conv;
 mod dense;
-mod gemm;
 mod pool;
 mod shallow;
 mod tensor;
@@ -72,7 +75,7 @@ pub use conv::{
     conv2d_im2col_with_threads, im2col,
 };
 pub use dense::{DenseGrads, dense_backward, dense_forward};
-pub use gemm::{MatRef, sgemm};
+pub use kindling_gemm::{MatRef, sgemm};
 pub use pool::{MaxPool2d, Pool2dParams, avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
 pub use shallow::{ShallowGrads, ShallowNet, ShallowTrace, squared_error};
 pub use tensor::{Matrix, Tensor4, uniform};

@@ -19,17 +19,21 @@
 //! This crate does not train (see `kindling-train`) and does not read YAML.
 
 pub mod device;
+mod infer;
 mod init;
 mod net;
 mod norm;
+mod presets;
 mod spec;
 mod stage;
 
+pub use infer::{LayerInfo, Shape, ShapeError, infer};
 pub use init::{FanMode, Init, InitConfig, Nonlinearity, gain};
 pub use net::{Activation, Dropout2d, Flatten, Layer, Sequential, Softmax};
+pub use presets::{PRESETS, preset};
 pub use spec::{
-    AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, EluSpec, LayerInfo, LayerSpec, LeakyReluSpec, LinearSpec,
-    MaxPoolSpec, PRESETS, Pair, Shape, ShapeError, check_layers, infer, preset,
+    AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, EluSpec, LayerSpec, LeakyReluSpec, LinearSpec, MaxPoolSpec,
+    Pair, check_layers,
 };
 pub use stage::{Model, ModelConfig, ModelSummary};
 

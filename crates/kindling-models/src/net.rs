@@ -13,9 +13,10 @@ use burn::tensor::{Device, Tensor};
 
 use rand::rngs::StdRng;
 
+use crate::infer::{LayerInfo, Shape};
 use crate::init::{Init, InitConfig};
 use crate::norm::batch_norm;
-use crate::spec::{LayerInfo, LayerSpec, Shape};
+use crate::spec::LayerSpec;
 
 /// `nn.Flatten`: keeps the batch dimension, joins the rest.
 #[derive(Module, Debug)]

@@ -8,9 +8,11 @@ use kindling_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::device::{ResolvedDevice, resolve};
+use crate::infer::{LayerInfo, Shape, infer};
 use crate::init::InitConfig;
 use crate::net::Sequential;
-use crate::spec::{DropoutSpec, LayerInfo, LayerSpec, PRESETS, Shape, check_layers, infer, preset};
+use crate::presets::{PRESETS, preset};
+use crate::spec::{DropoutSpec, LayerSpec, check_layers};
 
 /// Configuration of `model`: a named preset or an explicit layer list.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -9,7 +9,7 @@
 
 use super::{Conv2dGrads, Conv2dParams, check_grad_shape, check_shapes};
 use crate::Tensor4;
-use crate::gemm::{MatRef, sgemm};
+use kindling_gemm::{MatRef, sgemm};
 
 /// Fills `cols` (`in_c * kh * kw` rows by `oh * ow` columns, row-major) with the receptive
 /// fields of image `n` of `x` for a `kernel = [kh, kw]` convolution with `params`.

@@ -1,9 +1,13 @@
-//! Matrix multiplication through the `gemm` crate: this crate's only unsafe code.
+//! `f32` matrix multiplication through the `gemm` crate, the library behind burn's CPU
+//! backend: [`sgemm`] over row-major slices ([`MatRef`], read as stored or transposed).
 //!
-//! The GEMM itself is not written here on purpose. A fast GEMM is a study of its own (cache
-//! blocking, packing, SIMD micro-kernels); what im2col teaches is how convolution becomes one.
-//! `gemm` is the library behind burn's CPU backend, so both sides of the benchmark multiply
-//! with the same code.
+//! `gemm::gemm` takes raw pointers and strides, so calling it is unsafe; this crate is the one
+//! place in the workspace that does (its lints deny unsafe code but for that one call, every
+//! other crate forbids it), and it checks what the call relies on first. The training path's
+//! im2col (`kindling-cpu`) and the teaching crate (`kindling-kernels`) both multiply through
+//! it, so neither depends on the other and both sides of `cargo xtask bench conv` multiply with
+//! the same code. It does not write a GEMM of its own, pick thread counts, or know about
+//! tensors.
 
 /// A read-only matrix operand of [`sgemm`]: row-major storage, read as stored or transposed.
 #[derive(Clone, Copy, Debug)]
@@ -53,10 +57,11 @@ impl<'a> MatRef<'a> {
 /// `c = a · b`, or `c += a · b` when `accumulate`; `c` is `m x n` row-major, where `a` reads
 /// as `m x k` and `b` as `k x n`.
 ///
-/// `threads <= 1` runs on the calling thread (`gemm::Parallelism::None`): the kernels of this
-/// crate use that by default, so that comparing them with the single-threaded direct loop
-/// compares algorithms rather than thread counts. More threads use rayon's global pool
-/// (`gemm::Parallelism::Rayon`), which only pays off for large products.
+/// `threads <= 1` runs on the calling thread (`gemm::Parallelism::None`): the training path calls
+/// it once per image from its own rayon tasks, and the teaching kernels use it by default, so
+/// that comparing them with the single-threaded direct loop compares algorithms rather than
+/// thread counts. More threads use rayon's global pool (`gemm::Parallelism::Rayon`), which only
+/// pays off for large products.
 ///
 /// # Panics
 ///
@@ -134,8 +139,9 @@ mod tests {
     #[test]
     fn every_transpose_combination_matches_the_triple_loop() {
         let (m, n, k) = (5, 7, 3);
-        let a = crate::uniform(m * k, 1);
-        let b = crate::uniform(k * n, 2);
+        // Small integers, so every product and sum is exact in `f32`.
+        let a: Vec<f32> = (0..m * k).map(|i| (i * 7 % 11) as f32 - 5.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i * 5 % 13) as f32 - 6.0).collect();
         for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
             let ar = if a_t { MatRef::new(&a, k, m).t() } else { MatRef::new(&a, m, k) };
             let br = if b_t { MatRef::new(&b, n, k).t() } else { MatRef::new(&b, k, n) };

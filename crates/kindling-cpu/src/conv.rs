@@ -1,0 +1,185 @@
+//! [`conv2d`], the drop-in for burn's convolution, and its autodiff step: on the autodiff CPU
+//! device the forward pass and every gradient are this crate's, registered with burn-autodiff
+//! as one `Backward` step; the kernel for each pass is chosen per geometry (the direct kernels
+//! where `Geometry::direct*` says so, else im2col + GEMM).
+
+use burn::backend::Flex;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::Tensor;
+use burn::tensor::ops::ConvOptions;
+use rayon::prelude::*;
+
+use crate::flex::{Ad, AdTensor, dims4, flex, values};
+use crate::im2col::{forward_im2col, input_grad_im2col, weight_grad_im2col};
+use crate::simd::{lane_sum, simd};
+use crate::switch::{enabled, f32_only};
+use crate::timing::{count_fused_weight_grad, timed};
+use crate::{Geometry, direct};
+
+/// `burn::tensor::module::conv2d`, faster on the CPU device: on autodiff flex tensors with
+/// this crate's forward pass and backward step, on plain flex tensors (evaluation) with its
+/// forward pass, anywhere else burn's own.
+pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
+    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
+    // A kernel wider than the padded input has no output: burn's op says so.
+    let fits = |len: usize, k: usize, axis: usize| {
+        let (p0, p1) = options.padding[axis];
+        len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
+    };
+    if enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) && fits(h, kh, 0) && fits(w, kw, 1) {
+        let tracked = (
+            x.clone().try_into_primitive::<Ad>(),
+            weight.clone().try_into_primitive::<Ad>(),
+            bias.clone().map(|b| b.try_into_primitive::<Ad>()).transpose(),
+        );
+        if let (Ok(x), Ok(w), Ok(b)) = tracked {
+            return Tensor::from_primitive::<Ad>(autodiff_conv(x, w, b, options));
+        }
+        let plain = (
+            x.clone().try_into_primitive::<Flex>(),
+            weight.clone().try_into_primitive::<Flex>(),
+            bias.clone().map(|b| b.try_into_primitive::<Flex>()).transpose(),
+        );
+        if let (Ok(x), Ok(w), Ok(b)) = plain {
+            return Tensor::from_primitive::<Flex>(forward(&x, &w, b.as_ref(), &options));
+        }
+    }
+    burn::tensor::module::conv2d(x, weight, bias, options)
+}
+
+/// What the backward step keeps: the input, the weight and the options.
+type State = (FlexTensor, FlexTensor, ConvOptions<2>);
+
+#[derive(Debug)]
+struct ConvWithBias;
+#[derive(Debug)]
+struct ConvNoBias;
+
+/// Registers the gradients of the parents that need one.
+fn backward_grads(
+    state: State,
+    grad: FlexTensor,
+    [node_x, node_w, node_b]: [Option<burn::backend::autodiff::NodeId>; 3],
+    grads: &mut Gradients,
+) {
+    let (x, w, options) = state;
+    let (xd, wd) = (dims4(&x), dims4(&w));
+    let g = Geometry::new(xd, wd, &options);
+    let dy = values(&grad);
+    if let Some(id) = node_w {
+        let dw = timed(|t| &mut t.conv_weight, || weight_grad_values(&values(&x), &dy, xd[0], wd[0], &g));
+        count_fused_weight_grad();
+        grads.register::<Flex>(id, flex(dw, wd));
+    }
+    if let Some(id) = node_b {
+        grads.register::<Flex>(id, timed(|t| &mut t.conv_bias, || bias_grad(&grad)));
+    }
+    if let Some(id) = node_x {
+        let dx = timed(|t| &mut t.conv_input, || input_grad_values(&dy, &values(&w), xd[0], wd[0], &g));
+        grads.register::<Flex>(id, flex(dx, xd));
+    }
+}
+
+impl Backward<Flex, 3> for ConvWithBias {
+    type State = State;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x, w, b] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        backward_grads(ops.state, grad, [x.map(|n| n.id), w.map(|n| n.id), b.map(|n| n.id)], grads);
+    }
+}
+
+impl Backward<Flex, 2> for ConvNoBias {
+    type State = State;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x, w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        backward_grads(ops.state, grad, [x.map(|n| n.id), w.map(|n| n.id), None], grads);
+    }
+}
+
+/// The forward convolution of flex tensors.
+fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, options: &ConvOptions<2>) -> FlexTensor {
+    let (xd, wd) = (dims4(x), dims4(w));
+    let g = Geometry::new(xd, wd, options);
+    let bias = b.map(values);
+    let y = forward_values(&values(x), &values(w), bias.as_deref(), xd[0], wd[0], &g);
+    flex(y, [xd[0], wd[0], g.output[0], g.output[1]])
+}
+
+fn autodiff_conv(x: AdTensor, w: AdTensor, b: Option<AdTensor>, options: ConvOptions<2>) -> AdTensor {
+    let y = || forward(x.primitive(), w.primitive(), b.as_ref().map(|b| b.primitive()), &options);
+    let state = || (x.primitive().clone(), w.primitive().clone(), options.clone());
+    match &b {
+        Some(bias) => {
+            match ConvWithBias.prepare::<NoCheckpointing>([x.node(), w.node(), bias.node()]).compute_bound().stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state(), y()),
+                OpsKind::UnTracked(prep) => prep.finish(y()),
+            }
+        }
+        None => match ConvNoBias.prepare::<NoCheckpointing>([x.node(), w.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(state(), y()),
+            OpsKind::UnTracked(prep) => prep.finish(y()),
+        },
+    }
+}
+
+/// The forward convolution plus the bias, images in parallel: the direct kernels where
+/// [`Geometry::direct_rows`] or [`Geometry::direct`] says so, else per image `W · im2col(x_b)`.
+pub fn forward_values(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    out_channels: usize,
+    g: &Geometry,
+) -> Vec<f32> {
+    if g.direct_rows() {
+        return direct::forward_rows(x, w, bias, n, out_channels, g);
+    }
+    if g.direct() {
+        return direct::forward_direct(x, w, bias, n, out_channels, g);
+    }
+    forward_im2col(x, w, bias, n, out_channels, g)
+}
+
+/// The input gradient, images in parallel: the direct kernel where
+/// [`Geometry::direct_input_grad`] says so, else per image `col2im(Wᵀ · dY_b)`.
+pub fn input_grad_values(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
+    if g.direct_input_grad() {
+        return direct::input_grad_direct(dy, w, n, out_channels, g);
+    }
+    input_grad_im2col(dy, w, n, out_channels, g)
+}
+
+/// `dW` of a convolution: the direct kernel where [`Geometry::direct_weight_grad`] says so,
+/// else per image one GEMM `dY_b · im2col(x_b)ᵀ`; the batch split across the rayon pool, each
+/// worker with its own accumulator.
+pub fn weight_grad_values(x: &[f32], dy: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
+    let (image, pixels) = (g.input.iter().product::<usize>(), g.pixels());
+    assert_eq!(x.len(), n * image);
+    assert_eq!(dy.len(), n * out_channels * pixels);
+    if g.direct_weight_grad() {
+        return direct::weight_grad_direct(x, dy, n, out_channels, g);
+    }
+    weight_grad_im2col(x, dy, n, out_channels, g)
+}
+
+/// `db[o]`: the output gradient summed over images and pixels, channels in parallel.
+fn bias_grad(dy: &FlexTensor) -> FlexTensor {
+    let [n, o, oh, ow] = dims4(dy);
+    let v = values(dy);
+    let pixels = oh * ow;
+    let db: Vec<f32> = (0..o)
+        .into_par_iter()
+        .map(|ch| simd(|| (0..n).map(|b| lane_sum(&v[(b * o + ch) * pixels..][..pixels], |x| x)).sum()))
+        .collect();
+    flex(db, [o])
+}

@@ -1,0 +1,34 @@
+//! Run-time SIMD dispatch for the elementwise loops: the crate is built for baseline x86-64,
+//! so a loop is compiled once per instruction set through pulp (gemm's dispatch, already in
+//! the build) and the widest this CPU has is chosen when it runs.
+
+/// Runs `f` compiled for the widest vector instructions this CPU has (AVX-512, else AVX2 with
+/// FMA, else the baseline), chosen at run time: the crate is built for baseline x86-64, where
+/// the compiler vectorises a loop only 4 lanes wide. `f` should be a plain loop over slices,
+/// inlined into the closure, so that the compiler can vectorise it for the chosen set.
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(isa) = pulp::x86::V4::try_new() {
+            return isa.vectorize(f);
+        }
+        if let Some(isa) = pulp::x86::V3::try_new() {
+            return isa.vectorize(f);
+        }
+    }
+    f()
+}
+
+/// `sum f(v)` in 16 independent `f32` lanes, which the compiler turns into vector adds (a plain
+/// `iter().sum()` is one serial chain of float additions).
+#[inline(always)]
+pub(crate) fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let rest: f32 = chunks.remainder().iter().map(|x| f(*x)).sum();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, x)| *l += f(*x));
+    }
+    lanes.iter().sum::<f32>() + rest
+}
