@@ -256,3 +256,32 @@ fn hostile_pipelines_are_refused_quickly_and_clearly() {
     assert!(text(&out.stdout).contains("deep.yaml:2:73: nested more than 64 levels deep"), "{}", text(&out.stdout));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A training split emptied by `valid_fraction` says why, and a batch larger than the
+/// training split says what happens instead of training silently on one batch.
+#[test]
+fn an_emptied_split_and_an_oversized_batch_are_explained() {
+    let runs = std::env::temp_dir().join(format!("kindling-cli-splits-{}", std::process::id()));
+    let runs_dir = runs.to_str().unwrap();
+    let common = ["--set", "idx_dataset.train_limit=10", "--set", "train.epochs=1", "--device", "cpu"];
+    let mut args = vec!["run", "pipelines/quickstart.yaml", "--runs-dir", runs_dir];
+    args.extend(common);
+    let mut empty = args.clone();
+    empty.extend(["--set", "idx_dataset.valid_fraction=0.9"]);
+    let out = kindling(&empty);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("the training split is empty: the data stage put 10 sample(s) in validation"), "{stderr}");
+    assert!(stderr.contains("lower its valid_fraction"), "{stderr}");
+
+    let mut big = args.clone();
+    big.extend(["--set", "train.batch_size=1000000000"]);
+    let out = kindling(&big);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: batch_size 1000000000 is larger than the training split (10 samples)"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&runs).unwrap();
+}

@@ -298,3 +298,29 @@ impl Stage for ModelStage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(input: [usize; 3]) -> ModelSummary {
+        let layers = crate::preset("mnist_cnn", 10).unwrap();
+        let input = Shape::Image(input);
+        let infos = crate::infer(&layers, &input).unwrap();
+        ModelSummary { input, layers, infos }
+    }
+
+    /// The seed's 20000 x 20000 image through mnist_cnn: a 3.3 TB linear layer is refused by
+    /// arithmetic, before anything is allocated; the model on its own data fits.
+    #[test]
+    fn a_model_that_cannot_fit_in_memory_is_refused_before_it_is_built() {
+        let small = summary([1, 28, 28]);
+        assert!(small.check_fits(64, 24 << 30).is_ok());
+        let e = summary([3, 20_000, 20_000]).check_fits(1, 24 << 30).unwrap_err();
+        assert!(e.contains("TiB, more than this machine's 24.0 GiB of memory"), "{e}");
+        // Batches count: the same model at a batch that cannot fit.
+        let per_sample = small.training_bytes(2) - small.training_bytes(1);
+        let e = small.check_fits(1 + (1 << 30) / per_sample as usize, 1 << 30).unwrap_err();
+        assert!(e.contains("with batches of"), "{e}");
+    }
+}
