@@ -69,20 +69,23 @@ fn dry_run_counts_trials_and_validates_each_before_anything_runs() {
     assert!(!dir.exists(), "nothing was created");
 }
 
+/// `kindling sweep` arguments for the tiny sweep in `dir`, `parallel` trials at once, made
+/// slow enough (about a second per trial) that a kill lands while trials run.
+fn slow_sweep(dir: &Path, parallel: usize, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> =
+        ["sweep", "tests/sweeps/tiny.yaml", "--parallel"].iter().map(|s| (*s).to_owned()).collect();
+    a.extend([parallel.to_string(), "--dir".to_owned(), dir.to_str().unwrap().to_owned()]);
+    for s in ["model.preset=mnist_cnn", "idx_dataset.train_limit=800", "train.epochs=1"] {
+        a.extend(["--set".to_owned(), s.to_owned()]);
+    }
+    a.extend(extra.iter().map(|s| (*s).to_owned()));
+    a
+}
+
 #[test]
 fn a_killed_sweep_resumes_exactly_the_missing_trials() {
     let dir = scratch("resume");
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> =
-            ["sweep", "tests/sweeps/tiny.yaml", "--parallel", "1", "--dir"].iter().map(|s| (*s).to_owned()).collect();
-        a.push(dir.to_str().unwrap().to_owned());
-        // About a second per trial, so the kill lands while one runs.
-        for s in ["model.preset=mnist_cnn", "idx_dataset.train_limit=800", "train.epochs=1"] {
-            a.extend(["--set".to_owned(), s.to_owned()]);
-        }
-        a.extend(extra.iter().map(|s| (*s).to_owned()));
-        a
-    };
+    let args = |extra: &[&str]| slow_sweep(&dir, 1, extra);
     // The sweep and its trial processes share a process group: kill -9 takes them all at once.
     let mut sweep =
         kindling().args(args(&[])).process_group(0).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
@@ -150,16 +153,7 @@ fn a_killed_sweep_resumes_exactly_the_missing_trials() {
 #[test]
 fn a_sweep_killed_alone_and_resumed_at_once_runs_each_trial_once() {
     let dir = scratch("orphans");
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> =
-            ["sweep", "tests/sweeps/tiny.yaml", "--parallel", "2", "--dir"].iter().map(|s| (*s).to_owned()).collect();
-        a.push(dir.to_str().unwrap().to_owned());
-        for s in ["model.preset=mnist_cnn", "idx_dataset.train_limit=800", "train.epochs=1"] {
-            a.extend(["--set".to_owned(), s.to_owned()]);
-        }
-        a.extend(extra.iter().map(|s| (*s).to_owned()));
-        a
-    };
+    let args = |extra: &[&str]| slow_sweep(&dir, 2, extra);
     let mut sweep = kindling().args(args(&[])).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let start = Instant::now();
     while count(&events(&dir), "claim") < 2 {
