@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kindling_core::{LabelledFiles, ListingError};
+use kindling_core::LabelledFiles;
 use serde::Serialize;
 
 use crate::AudioError;
@@ -83,16 +83,6 @@ impl From<LabelledFiles> for AudioDataset {
     }
 }
 
-impl From<ListingError> for AudioError {
-    fn from(e: ListingError) -> Self {
-        match e {
-            ListingError::Io { path, source } => Self::Io { path, source },
-            ListingError::Empty { path, message } => Self::Dataset { path, message },
-            ListingError::Manifest { path, lines } => Self::Manifest { path, lines },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,7 +152,7 @@ mod tests {
         std::fs::write(&csv, "path,label\naudio/a.wav,up\naudio/missing.wav,up\naudio/a.wav\n,up\n\"open,up\n")
             .unwrap();
         let err = AudioDataset::from_manifest(&csv).unwrap_err();
-        let AudioError::Manifest { lines, .. } = &err else { panic!("{err}") };
+        let AudioError::Listing(kindling_core::ListingError::Manifest { lines, .. }) = &err else { panic!("{err}") };
         assert_eq!(lines.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [3, 4, 5, 6]);
         let text = err.to_string();
         assert!(

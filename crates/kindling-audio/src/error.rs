@@ -1,9 +1,8 @@
 //! Errors of the audio crate.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use kindling_core::ConfigIssue;
+use kindling_core::{ConfigIssue, ListingError};
 
 use crate::stft::StftError;
 
@@ -55,22 +54,11 @@ pub enum AudioError {
         #[source]
         source: StftError,
     },
-    /// A data set folder or manifest is unusable (no classes, an empty class folder).
-    #[error("{}: {message}", path.display())]
-    Dataset {
-        /// The folder or file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// Lines of a CSV manifest that could not be used, each with its line number.
-    #[error("{}", ManifestLines { path, lines })]
-    Manifest {
-        /// The manifest.
-        path: PathBuf,
-        /// `(1-based line, problem)` for every bad line.
-        lines: Vec<(usize, String)>,
-    },
+    /// The data set's folder or manifest could not be listed (unreadable, no classes, an empty
+    /// class folder, bad manifest lines); the message names the folder, or the manifest and
+    /// its lines.
+    #[error(transparent)]
+    Listing(#[from] ListingError),
     /// The feature configuration is invalid; every problem is listed with its key.
     #[error("invalid audio feature configuration: {}", join_issues(.0))]
     Config(Vec<ConfigIssue>),
@@ -97,27 +85,11 @@ impl AudioError {
             | Self::Malformed { path, .. }
             | Self::Mismatch { path, .. }
             | Self::Stft { path, .. }
-            | Self::Dataset { path, .. }
-            | Self::Manifest { path, .. } => Some(path),
+            | Self::Listing(
+                ListingError::Io { path, .. } | ListingError::Empty { path, .. } | ListingError::Manifest { path, .. },
+            ) => Some(path),
             Self::Config(_) => None,
         }
-    }
-}
-
-struct ManifestLines<'a> {
-    path: &'a Path,
-    lines: &'a [(usize, String)],
-}
-
-impl fmt::Display for ManifestLines<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (line, message)) in self.lines.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{}:{line}: {message}", self.path.display())?;
-        }
-        Ok(())
     }
 }
 

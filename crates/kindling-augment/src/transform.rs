@@ -1,7 +1,7 @@
-//! The list of transforms: one enum variant per YAML name, and the dispatch from a step to
-//! the module that implements it. Adding a transform means a settings struct implementing
-//! [`Op`] and [`parse::Settings`], a variant here, and its name in [`NAMES`] and in
-//! [`parse::settings`].
+//! The list of transforms: one table row per YAML name, from which the enum, the names, the
+//! YAML reader and the dispatch to the module that implements each transform are generated.
+//! Adding a transform means a settings struct implementing [`Op`] and [`parse::Settings`] in
+//! a module of its own, and one row in the `transforms!` table below.
 
 pub(crate) mod parse;
 
@@ -18,46 +18,100 @@ use crate::resize::Resize;
 use crate::resized_crop::RandomResizedCrop;
 use crate::rotate::{RandomRotation, Rotate};
 
-/// One transform with its settings. In YAML the variant's name (snake_case) is the key and
-/// the settings its value; see [`crate::Step`] for the accepted forms.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Transform {
-    /// Bilinear resize, antialiased when shrinking.
-    Resize(Resize),
-    /// The centre window of a size, padded with 0 when the image is smaller.
-    CenterCrop(CenterCrop),
-    /// A window at a uniformly random position, after optional padding.
-    RandomCrop(RandomCrop),
-    /// A random window of random area and aspect ratio, resized to a size.
-    RandomResizedCrop(RandomResizedCrop),
-    /// A left-right mirror with probability `p`.
-    RandomHorizontalFlip(Flip),
-    /// An upside-down mirror with probability `p`.
-    RandomVerticalFlip(Flip),
-    /// A rotation by an angle drawn uniformly from a range.
-    RandomRotation(RandomRotation),
-    /// A rotation by a fixed angle.
-    Rotate(Rotate),
-    /// Random brightness, contrast, saturation and hue, in a random order.
-    ColorJitter(ColorJitter),
-    /// `(x - mean) / std` per channel.
-    Normalize(Normalize),
+/// Declares the transforms from one table: each row gives the variant's docs, its settings
+/// type, its YAML name, whether applying it draws from the generator, and how it applies. From
+/// the rows come the [`Transform`] enum (serialised under the YAML name), [`NAMES`],
+/// [`Transform::name`], [`Transform::is_random`], the application, the [`Op`] dispatch and the
+/// YAML reader ([`parse::settings`]), so a new transform is one row here plus its module.
+macro_rules! transforms {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident($settings:ty) = $name:literal, random: $random:literal,
+            apply: |$t:ident, $image:ident, $rng:ident| $apply:expr;
+    )*) => {
+        /// One transform with its settings. In YAML the variant's name (snake_case) is the key
+        /// and the settings its value; see [`crate::Step`] for the accepted forms.
+        #[derive(Clone, Debug, PartialEq, Serialize)]
+        pub enum Transform {
+            $(
+                $(#[doc = $doc])*
+                #[serde(rename = $name)]
+                $variant($settings),
+            )*
+        }
+
+        /// Every transform's YAML name, in the order the reference lists them.
+        pub const NAMES: &[&str] = &[$($name),*];
+
+        impl Transform {
+            /// The YAML name (`random_rotation`).
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Transform::$variant(_) => $name,)*
+                }
+            }
+
+            /// Whether applying it draws from the generator.
+            pub fn is_random(&self) -> bool {
+                match self {
+                    $(Transform::$variant(_) => $random,)*
+                }
+            }
+
+            /// Transforms `image`; the caller has checked its shape with
+            /// [`Transform::output_shape`].
+            pub(crate) fn apply<R: Rng + ?Sized>(&self, image: Image, rng: &mut R) -> Image {
+                match self {
+                    $(Transform::$variant($t) => {
+                        let ($image, $rng) = (image, &mut *rng);
+                        $apply
+                    })*
+                }
+            }
+
+            /// Runs `f` on the settings as an [`Op`].
+            fn op<T>(&self, f: impl FnOnce(&dyn Op) -> T) -> T {
+                match self {
+                    $(Transform::$variant(t) => f(t),)*
+                }
+            }
+        }
+
+        /// Reads the value under the transform name `name` into its settings.
+        pub(crate) fn settings<'de, D: serde::Deserializer<'de>>(name: &str, value: D) -> Result<Transform, D::Error> {
+            match name {
+                $($name => parse::read::<$settings, D>($name, value).map(Transform::$variant),)*
+                _ => Err(serde::de::Error::custom(parse::unknown(name))),
+            }
+        }
+    };
 }
 
-/// Every transform's YAML name, in the order the reference lists them.
-pub const NAMES: &[&str] = &[
-    "resize",
-    "center_crop",
-    "random_crop",
-    "random_resized_crop",
-    "random_horizontal_flip",
-    "random_vertical_flip",
-    "random_rotation",
-    "rotate",
-    "color_jitter",
-    "normalize",
-];
+transforms! {
+    /// Bilinear resize, antialiased when shrinking.
+    Resize(Resize) = "resize", random: false, apply: |t, image, _rng| t.apply(image);
+    /// The centre window of a size, padded with 0 when the image is smaller.
+    CenterCrop(CenterCrop) = "center_crop", random: false, apply: |t, image, _rng| t.apply(image);
+    /// A window at a uniformly random position, after optional padding.
+    RandomCrop(RandomCrop) = "random_crop", random: true, apply: |t, image, rng| t.apply(image, rng);
+    /// A random window of random area and aspect ratio, resized to a size.
+    RandomResizedCrop(RandomResizedCrop) = "random_resized_crop", random: true,
+        apply: |t, image, rng| t.apply(image, rng);
+    /// A left-right mirror with probability `p`.
+    RandomHorizontalFlip(Flip) = "random_horizontal_flip", random: true,
+        apply: |t, image, rng| t.apply_horizontal(image, rng);
+    /// An upside-down mirror with probability `p`.
+    RandomVerticalFlip(Flip) = "random_vertical_flip", random: true,
+        apply: |t, image, rng| t.apply_vertical(image, rng);
+    /// A rotation by an angle drawn uniformly from a range.
+    RandomRotation(RandomRotation) = "random_rotation", random: true, apply: |t, image, rng| t.apply(image, rng);
+    /// A rotation by a fixed angle.
+    Rotate(Rotate) = "rotate", random: false, apply: |t, image, _rng| t.apply(image);
+    /// Random brightness, contrast, saturation and hue, in a random order.
+    ColorJitter(ColorJitter) = "color_jitter", random: true, apply: |t, image, rng| t.apply(image, rng);
+    /// `(x - mean) / std` per channel.
+    Normalize(Normalize) = "normalize", random: false, apply: |t, image, _rng| t.apply(image);
+}
 
 /// What every settings struct provides besides its own `apply` (which is generic over the
 /// generator, so it stays an inherent method and this trait stays object-safe).
@@ -72,30 +126,6 @@ pub(crate) trait Op {
 }
 
 impl Transform {
-    /// The YAML name (`random_rotation`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Transform::Resize(_) => "resize",
-            Transform::CenterCrop(_) => "center_crop",
-            Transform::RandomCrop(_) => "random_crop",
-            Transform::RandomResizedCrop(_) => "random_resized_crop",
-            Transform::RandomHorizontalFlip(_) => "random_horizontal_flip",
-            Transform::RandomVerticalFlip(_) => "random_vertical_flip",
-            Transform::RandomRotation(_) => "random_rotation",
-            Transform::Rotate(_) => "rotate",
-            Transform::ColorJitter(_) => "color_jitter",
-            Transform::Normalize(_) => "normalize",
-        }
-    }
-
-    /// Whether applying it draws from the generator.
-    pub fn is_random(&self) -> bool {
-        !matches!(
-            self,
-            Transform::Resize(_) | Transform::CenterCrop(_) | Transform::Rotate(_) | Transform::Normalize(_)
-        )
-    }
-
     /// The splits it applies to when the YAML does not say: every split for `normalize`,
     /// which sets the model's input scale, training only for the rest, which augment.
     pub fn default_apply(&self) -> crate::Apply {
@@ -122,36 +152,5 @@ impl Transform {
             return Err(format!("the output would be empty ({}x{}x{})", out[0], out[1], out[2]));
         }
         Ok(out)
-    }
-
-    /// Transforms `image`; the caller has checked its shape with [`Transform::output_shape`].
-    pub(crate) fn apply<R: Rng + ?Sized>(&self, image: Image, rng: &mut R) -> Image {
-        match self {
-            Transform::Resize(t) => t.apply(image),
-            Transform::CenterCrop(t) => t.apply(image),
-            Transform::RandomCrop(t) => t.apply(image, rng),
-            Transform::RandomResizedCrop(t) => t.apply(image, rng),
-            Transform::RandomHorizontalFlip(t) => t.apply_horizontal(image, rng),
-            Transform::RandomVerticalFlip(t) => t.apply_vertical(image, rng),
-            Transform::RandomRotation(t) => t.apply(image, rng),
-            Transform::Rotate(t) => t.apply(image),
-            Transform::ColorJitter(t) => t.apply(image, rng),
-            Transform::Normalize(t) => t.apply(image),
-        }
-    }
-
-    /// Runs `f` on the settings as an [`Op`].
-    fn op<T>(&self, f: impl FnOnce(&dyn Op) -> T) -> T {
-        match self {
-            Transform::Resize(t) => f(t),
-            Transform::CenterCrop(t) => f(t),
-            Transform::RandomCrop(t) => f(t),
-            Transform::RandomResizedCrop(t) => f(t),
-            Transform::RandomHorizontalFlip(t) | Transform::RandomVerticalFlip(t) => f(t),
-            Transform::RandomRotation(t) => f(t),
-            Transform::Rotate(t) => f(t),
-            Transform::ColorJitter(t) => f(t),
-            Transform::Normalize(t) => f(t),
-        }
     }
 }

@@ -14,8 +14,10 @@ use crate::rundir::RunDir;
 /// A stage's `with:` block as a typed struct. Unknown keys are rejected by the deserializer
 /// (`#[serde(deny_unknown_fields)]` on the struct); `Default` gives the documented defaults.
 pub trait StageConfig: DeserializeOwned + Serialize + Default + 'static {
-    /// One line of documentation per top-level key, shown by `kindling stages`. A test in each
-    /// plugin checks that every key has one.
+    /// One line of documentation per top-level key, shown by `kindling stages`; also the list
+    /// of keys a `with:` block may use. `tests/tests/stage_keys.rs` holds it equal, for every
+    /// registered stage, to the keys the configuration serialises
+    /// ([`StageDef::serialized_keys`]), so a field missing from it fails a test.
     const KEY_DOCS: &'static [(&'static str, &'static str)];
 
     /// Checks values that parse but make no sense (a negative learning rate), recording every
@@ -136,6 +138,7 @@ pub struct StageDef {
     /// Artifact kinds the stage produces.
     pub outputs: &'static [&'static str],
     keys: fn() -> Vec<ConfigKey>,
+    serialized_keys: fn() -> Vec<String>,
     prepare: Prepare,
 }
 
@@ -164,12 +167,27 @@ impl StageDef {
             let resolved = serde_json::to_value(&config).unwrap_or(Value::Null);
             Ok(PreparedStage { stage: build(config), resolved })
         };
-        Self { name, summary, inputs, outputs, keys: keys_of::<C>, prepare: Box::new(prepare) }
+        Self {
+            name,
+            summary,
+            inputs,
+            outputs,
+            keys: keys_of::<C>,
+            serialized_keys: serialized_keys_of::<C>,
+            prepare: Box::new(prepare),
+        }
     }
 
     /// The configuration keys with their defaults and documentation.
     pub fn keys(&self) -> Vec<ConfigKey> {
         (self.keys)()
+    }
+
+    /// The top-level keys of the default configuration serialised, in field order: the keys
+    /// the configuration struct reads and writes, which should be exactly the documented ones
+    /// ([`keys`](Self::keys)).
+    pub fn serialized_keys(&self) -> Vec<String> {
+        (self.serialized_keys)()
     }
 
     /// Parses and checks a `with:` block (`null` when absent) and builds the stage. Issue paths
@@ -185,6 +203,13 @@ fn keys_of<C: StageConfig>() -> Vec<ConfigKey> {
         .iter()
         .map(|&(name, doc)| ConfigKey { name, default: defaults.get(name).cloned().unwrap_or(Value::Null), doc })
         .collect()
+}
+
+fn serialized_keys_of<C: StageConfig>() -> Vec<String> {
+    match serde_json::to_value(C::default()) {
+        Ok(Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Deserializes `value` into `C`, reporting every unknown top-level key (with a suggestion)
@@ -312,6 +337,12 @@ mod tests {
             got,
             ["lrr: unknown key `lrr` (did you mean `lr`?)", "mdoe: unknown key `mdoe` (did you mean `mode`?)"]
         );
+    }
+
+    #[test]
+    fn serialized_keys_are_the_fields_in_order() {
+        let documented: Vec<&str> = def().keys().iter().map(|k| k.name).collect();
+        assert_eq!(def().serialized_keys(), documented);
     }
 
     #[test]

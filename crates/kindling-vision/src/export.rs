@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use image::{ColorType, ImageFormat};
 use rayon::prelude::*;
 
-use crate::{VisionError, read_idx};
+use crate::VisionError;
+use crate::idx::IdxPair;
 
 /// What an export wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,21 +37,8 @@ pub fn export_idx_folder(
     classes: Option<&[String]>,
     limit_per_class: Option<usize>,
 ) -> Result<ExportSummary, VisionError> {
-    let img = read_idx(images)?;
-    let lab = read_idx(labels)?;
-    if img.dims.len() != 3 {
-        return Err(VisionError::malformed(
-            images,
-            format!("expected images [count, rows, cols], found {} dimensions", img.dims.len()),
-        ));
-    }
-    if lab.dims.len() != 1 || lab.dims[0] != img.dims[0] {
-        return Err(VisionError::Mismatch {
-            path: labels.to_owned(),
-            message: format!("{:?} labels for {} images in {}", lab.dims, img.dims[0], images.display()),
-        });
-    }
-    let class_count = lab.data.iter().copied().max().map_or(0, |m| usize::from(m) + 1);
+    let pair = IdxPair::read(images, labels)?;
+    let class_count = pair.class_count();
     if let Some(names) = classes
         && names.len() < class_count
     {
@@ -85,20 +73,20 @@ pub fn export_idx_folder(
         std::fs::create_dir_all(tmp.join(f)).map_err(io(&tmp))?;
     }
 
-    let (rows, cols) = (img.dims[1], img.dims[2]);
+    let [count, rows, cols] = pair.dims;
     let per = rows * cols;
     let mut counts = vec![0usize; class_count];
     let mut jobs: Vec<(usize, usize)> = Vec::new();
-    for (i, &l) in lab.data.iter().enumerate() {
+    for (i, &l) in pair.labels.iter().enumerate() {
         let l = usize::from(l);
         if limit_per_class.is_none_or(|limit| counts[l] < limit) {
             counts[l] += 1;
             jobs.push((i, l));
         }
     }
-    let digits = img.dims[0].max(1).to_string().len();
+    let digits = count.max(1).to_string().len();
     let written: Result<(), VisionError> = jobs.par_iter().try_for_each(|&(i, l)| {
-        let grey = &img.data[i * per..(i + 1) * per];
+        let grey = &pair.pixels[i * per..(i + 1) * per];
         let path: PathBuf = tmp.join(&folders[l]).join(format!("{i:0digits$}.png"));
         let saved = if rgb {
             let pixels: Vec<u8> = grey.iter().flat_map(|&g| [g, g, g]).collect();
@@ -129,6 +117,7 @@ fn folder_name(name: &str) -> String {
 mod tests {
     use super::*;
     use crate::decode::decode_file;
+    use crate::read_idx;
 
     fn data_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist")

@@ -63,6 +63,56 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, VisionError> {
     Ok(IdxArray { dims: header.dims, data })
 }
 
+/// An IDX image file and its label file, read whole and checked to agree: images
+/// `[count, rows, cols]`, labels `[count]`. The `idx_dataset` stage and the image-folder export
+/// both read their data this way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IdxPair {
+    /// The pixels, `count * rows * cols` bytes, image after image.
+    pub(crate) pixels: Vec<u8>,
+    /// One label per image.
+    pub(crate) labels: Vec<u8>,
+    /// Images, rows, columns.
+    pub(crate) dims: [usize; 3],
+}
+
+impl IdxPair {
+    /// Reads `images` and `labels`; an error names the file at fault.
+    pub(crate) fn read(images: &Path, labels: &Path) -> Result<Self, VisionError> {
+        let img = read_idx(images)?;
+        let lab = read_idx(labels)?;
+        let &[count, rows, cols] = img.dims.as_slice() else {
+            return Err(VisionError::malformed(
+                images,
+                format!("expected images [count, rows, cols], found {} dimensions", img.dims.len()),
+            ));
+        };
+        if lab.dims.len() != 1 {
+            return Err(VisionError::malformed(
+                labels,
+                format!("expected labels [count], found {} dimensions", lab.dims.len()),
+            ));
+        }
+        if count != lab.dims[0] {
+            return Err(VisionError::Mismatch {
+                path: labels.to_owned(),
+                message: format!("{} labels for {count} images in {}", lab.dims[0], images.display()),
+            });
+        }
+        Ok(Self { pixels: img.data, labels: lab.data, dims: [count, rows, cols] })
+    }
+
+    /// The number of classes the label file implies: its highest label + 1.
+    pub(crate) fn class_count(&self) -> usize {
+        class_count(&self.labels)
+    }
+}
+
+/// Highest label + 1 (0 for no labels).
+pub(crate) fn class_count(labels: &[u8]) -> usize {
+    labels.iter().copied().max().map_or(0, |m| usize::from(m) + 1)
+}
+
 fn open(path: &Path) -> Result<Box<dyn Read>, VisionError> {
     let io = |source| VisionError::Io { path: path.to_owned(), source };
     let mut file = BufReader::new(File::open(path).map_err(io)?);

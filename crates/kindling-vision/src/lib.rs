@@ -35,9 +35,9 @@ mod decode;
 mod error;
 mod export;
 mod idx;
+mod idx_stage;
 mod image_stage;
 mod preview;
-mod stage;
 mod store;
 
 pub use cifar::{CIFAR_RECORD, CIFAR_SIDE, CifarImages, read_cifar_classes};
@@ -46,15 +46,15 @@ pub use decode::{IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, Pixels, decode_file, image_
 pub use error::VisionError;
 pub use export::{ExportSummary, export_idx_folder};
 pub use idx::{IdxArray, IdxHeader, read_idx, read_idx_header};
+pub use idx_stage::{IdxDatasetConfig, Normalize};
 pub use image_stage::{ImageDatasetConfig, OnError};
 pub use preview::preview_grid;
-pub use stage::{IdxDatasetConfig, Normalize};
 pub use store::{ImageSource, ImageStore, Skipped};
 
 /// The stages this crate offers.
 pub fn plugin() -> kindling_core::Plugin {
     kindling_core::Plugin {
         name: "vision",
-        stages: vec![stage::idx_dataset(), image_stage::image_dataset(), cifar_stage::cifar_dataset()],
+        stages: vec![idx_stage::idx_dataset(), image_stage::image_dataset(), cifar_stage::cifar_dataset()],
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 
-use super::{NAMES, Transform};
+use super::{NAMES, Transform, settings};
 use crate::Apply;
 
 /// How a settings struct reads from YAML besides the full map its `Deserialize` handles.
@@ -30,32 +30,8 @@ pub(crate) trait Settings: DeserializeOwned {
     }
 }
 
-/// Reads the value under a transform's name into its settings.
-pub(crate) fn settings<'de, D: Deserializer<'de>>(name: &str, value: D) -> Result<Transform, D::Error> {
-    use crate::{color, crop, flip, normalize, resize, resized_crop, rotate};
-    match name {
-        "resize" => read::<resize::Resize, D>("resize", value).map(Transform::Resize),
-        "center_crop" => read::<crop::CenterCrop, D>("center_crop", value).map(Transform::CenterCrop),
-        "random_crop" => read::<crop::RandomCrop, D>("random_crop", value).map(Transform::RandomCrop),
-        "random_resized_crop" => {
-            read::<resized_crop::RandomResizedCrop, D>("random_resized_crop", value).map(Transform::RandomResizedCrop)
-        }
-        "random_horizontal_flip" => {
-            read::<flip::Flip, D>("random_horizontal_flip", value).map(Transform::RandomHorizontalFlip)
-        }
-        "random_vertical_flip" => {
-            read::<flip::Flip, D>("random_vertical_flip", value).map(Transform::RandomVerticalFlip)
-        }
-        "random_rotation" => read::<rotate::RandomRotation, D>("random_rotation", value).map(Transform::RandomRotation),
-        "rotate" => read::<rotate::Rotate, D>("rotate", value).map(Transform::Rotate),
-        "color_jitter" => read::<color::ColorJitter, D>("color_jitter", value).map(Transform::ColorJitter),
-        "normalize" => read::<normalize::Normalize, D>("normalize", value).map(Transform::Normalize),
-        _ => Err(de::Error::custom(unknown(name))),
-    }
-}
-
 /// The message for a name that is not a transform, with the closest name when there is one.
-fn unknown(name: &str) -> String {
+pub(super) fn unknown(name: &str) -> String {
     let mut message = format!("unknown transform `{name}`");
     if let Some(close) = kindling_core::closest(name, NAMES.iter().copied()) {
         message.push_str(&format!("; did you mean `{close}`?"));
@@ -64,7 +40,8 @@ fn unknown(name: &str) -> String {
     message
 }
 
-fn read<'de, T: Settings, D: Deserializer<'de>>(name: &'static str, value: D) -> Result<T, D::Error> {
+/// Reads the value under the transform name `name` as the settings `T`.
+pub(super) fn read<'de, T: Settings, D: Deserializer<'de>>(name: &'static str, value: D) -> Result<T, D::Error> {
     value.deserialize_any(SettingsVisitor { name, marker: PhantomData })
 }
 

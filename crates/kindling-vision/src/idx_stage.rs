@@ -1,16 +1,17 @@
-//! The `idx_dataset` stage: IDX files -> a normalised, split [`Dataset`].
+//! The `idx_dataset` stage: IDX files -> a normalised, split [`Dataset`]. The training and
+//! test files are read the same way; each split's samples are then either scaled and
+//! normalised in memory (the `normalize` key) or read through the transforms (`transforms`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use kindling_augment::Pipeline;
 use kindling_core::{
     DataSpec, Dataset, Issues, PlanCx, Split, Stage, StageConfig, StageDef, StageError, StageIo, stratified_split,
 };
 use serde::{Deserialize, Serialize};
 
-use std::sync::Arc;
-
-use kindling_augment::Pipeline;
-
+use crate::idx::{IdxPair, class_count};
 use crate::image_stage::{report, shapes, source_split};
 use crate::store::ImageStore;
 use crate::{VisionError, read_idx, read_idx_header};
@@ -145,6 +146,8 @@ impl IdxDataset {
         files.map(|f| (f, slots.next().unwrap_or_default()))
     }
 
+    /// Reads the files (training pair, then test pair) and builds the splits, each through
+    /// [`Samples`]: scaled and normalised in memory, or read through the transforms.
     fn load(&self, base: &Path, seed: u64) -> Result<Dataset, VisionError> {
         let c = &self.config;
         let [(Some(ti), _), (Some(tl), _), (test_i, _), (test_l, _)] = self.paths(base) else {
@@ -153,12 +156,22 @@ impl IdxDataset {
         let (x, y, shape, all_classes) = load_pair(&ti, &tl, c.train_limit)?;
         let classes = class_names(c.classes.as_deref(), all_classes, &tl)?;
         let (train_idx, valid_idx) = stratified_split(&y, c.valid_fraction, seed);
-        if !c.transforms.steps.is_empty() {
-            return self.load_transformed(x, y, shape, classes, (train_idx, valid_idx), (test_i, test_l), seed);
-        }
-        let normalize = self.config.normalize.as_ref();
-        let per: usize = shape.iter().product();
-        let pick = |idx: &[usize]| gather(&x, &y, idx, per, normalize);
+        let [_, h, w] = [shape[0], shape[1], shape[2]];
+        let transformed = if c.transforms.steps.is_empty() {
+            None
+        } else {
+            let out = shapes([1, h, w], &c.transforms)
+                .map_err(|message| VisionError::Mismatch { path: PathBuf::from(&c.train_images), message })?;
+            Some((Arc::new(c.transforms.clone()), out))
+        };
+        let samples = |x: Vec<u8>, n: usize, file: &str| match &transformed {
+            None => Samples::Scaled { x, per: h * w, normalize: c.normalize.as_ref() },
+            Some((pipeline, out)) => {
+                let file = file.to_owned();
+                let store = ImageStore::from_pixels(x, n, [h, w, 1], move |i| format!("{file}#{i}"));
+                Samples::Transformed { store: Arc::new(store), pipeline, seed, shape: *out }
+            }
+        };
         let test = match (test_i, test_l) {
             (Some(i), Some(l)) => {
                 let (tx, ty, tshape, test_classes) = load_pair(&i, &l, c.test_limit)?;
@@ -169,59 +182,48 @@ impl IdxDataset {
                     });
                 }
                 class_names(Some(&classes), test_classes, &l)?;
-                let all: Vec<usize> = (0..ty.len()).collect();
-                Some(gather(&tx, &ty, &all, per, normalize))
+                let all = (0..ty.len()).collect();
+                Some(samples(tx, ty.len(), &i.display().to_string()).split(&ty, all))
             }
             _ => None,
         };
-        Ok(Dataset { shape, classes, train: pick(&train_idx), valid: pick(&valid_idx), test })
+        let train = samples(x, y.len(), &c.train_images);
+        let shape = transformed.as_ref().map_or(shape, |(_, out)| out.to_vec());
+        Ok(Dataset { shape, classes, train: train.split(&y, train_idx), valid: train.split(&y, valid_idx), test })
     }
+}
 
-    /// The data set with every sample going through the transforms.
-    #[allow(clippy::too_many_arguments, reason = "the pieces `load` has already read, handed over once")]
-    fn load_transformed(
-        &self,
+/// How the samples of one IDX file become a split.
+enum Samples<'a> {
+    /// Scaled to [0, 1] and normalised once, held in memory (the `normalize` key, or no key).
+    Scaled {
+        /// The file's pixels.
         x: Vec<u8>,
-        y: Vec<u32>,
-        shape: Vec<usize>,
-        classes: Vec<String>,
-        (train_idx, valid_idx): (Vec<usize>, Vec<usize>),
-        test_files: (Option<PathBuf>, Option<PathBuf>),
+        /// Pixels per image.
+        per: usize,
+        /// The mean and std to normalise with, if any.
+        normalize: Option<&'a Normalize>,
+    },
+    /// Read through the transforms each time a sample is loaded (the `transforms` key).
+    Transformed {
+        /// The file's pixels as images.
+        store: Arc<ImageStore>,
+        /// The transforms.
+        pipeline: &'a Arc<Pipeline>,
+        /// The run's seed (the transforms' draws derive from it).
         seed: u64,
-    ) -> Result<Dataset, VisionError> {
-        let c = &self.config;
-        let [_, h, w] = [shape[0], shape[1], shape[2]];
-        let out = shapes([1, h, w], &c.transforms)
-            .map_err(|message| VisionError::Mismatch { path: PathBuf::from(&c.train_images), message })?;
-        let pipeline = Arc::new(c.transforms.clone());
-        let name = |file: &str| {
-            let file = file.to_owned();
-            move |i: usize| format!("{file}#{i}")
-        };
-        let store = Arc::new(ImageStore::from_pixels(x, y.len(), [h, w, 1], name(&c.train_images)));
-        let test = match test_files {
-            (Some(i), Some(l)) => {
-                let (tx, ty, tshape, test_classes) = load_pair(&i, &l, c.test_limit)?;
-                if tshape != shape {
-                    return Err(VisionError::Mismatch {
-                        path: i,
-                        message: format!("test images are {tshape:?}, training images are {shape:?}"),
-                    });
-                }
-                class_names(Some(&classes), test_classes, &l)?;
-                let n = ty.len();
-                let test_store = Arc::new(ImageStore::from_pixels(tx, n, [h, w, 1], name(&i.display().to_string())));
-                Some(source_split(&test_store, &ty, (0..n).collect(), &pipeline, seed, out))
-            }
-            _ => None,
-        };
-        Ok(Dataset {
-            shape: out.to_vec(),
-            classes,
-            train: source_split(&store, &y, train_idx, &pipeline, seed, out),
-            valid: source_split(&store, &y, valid_idx, &pipeline, seed, out),
-            test,
-        })
+        /// The sample shape after the transforms.
+        shape: [usize; 3],
+    },
+}
+
+impl Samples<'_> {
+    /// The split of the samples at `idx`, with their labels from `y`.
+    fn split(&self, y: &[u32], idx: Vec<usize>) -> Split {
+        match self {
+            Self::Scaled { x, per, normalize } => gather(x, y, &idx, *per, *normalize),
+            Self::Transformed { store, pipeline, seed, shape } => source_split(store, y, idx, pipeline, *seed, *shape),
+        }
     }
 }
 
@@ -290,42 +292,20 @@ impl Stage for IdxDataset {
 /// (highest label + 1, before any limit).
 type Pair = (Vec<u8>, Vec<u32>, Vec<usize>, usize);
 
-/// Reads an image file and its label file, checking that they agree.
+/// Reads an image file and its label file, checking that they agree and hold at least one
+/// image, and keeps the first `limit` samples.
 fn load_pair(images: &Path, labels: &Path, limit: Option<usize>) -> Result<Pair, VisionError> {
-    let img = read_idx(images)?;
-    let lab = read_idx(labels)?;
-    if img.dims.len() != 3 {
-        return Err(VisionError::malformed(
-            images,
-            format!("expected images [count, rows, cols], found {} dimensions", img.dims.len()),
-        ));
-    }
-    if lab.dims.len() != 1 {
-        return Err(VisionError::malformed(
-            labels,
-            format!("expected labels [count], found {} dimensions", lab.dims.len()),
-        ));
-    }
-    if img.dims[0] != lab.dims[0] {
-        return Err(VisionError::Mismatch {
-            path: labels.to_owned(),
-            message: format!("{} labels for {} images in {}", lab.dims[0], img.dims[0], images.display()),
-        });
-    }
-    if img.dims[0] == 0 {
+    let pair = IdxPair::read(images, labels)?;
+    let [count, rows, cols] = pair.dims;
+    if count == 0 {
         return Err(VisionError::malformed(images, "holds no images"));
     }
-    let n = limit.map_or(img.dims[0], |l| l.min(img.dims[0]));
-    let per = img.dims[1] * img.dims[2];
-    let mut x = img.data;
-    x.truncate(n * per);
-    let y = lab.data[..n].iter().map(|&b| u32::from(b)).collect();
-    Ok((x, y, vec![1, img.dims[1], img.dims[2]], class_count(&lab.data)))
-}
-
-/// Highest label + 1.
-fn class_count(labels: &[u8]) -> usize {
-    labels.iter().copied().max().map_or(0, |m| usize::from(m) + 1)
+    let n = limit.map_or(count, |l| l.min(count));
+    let classes = pair.class_count();
+    let mut x = pair.pixels;
+    x.truncate(n * rows * cols);
+    let y = pair.labels[..n].iter().map(|&b| u32::from(b)).collect();
+    Ok((x, y, vec![1, rows, cols], classes))
 }
 
 /// The class names: the configured ones (checked to cover all `count` classes of the label
