@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::csv;
+use crate::run_files::RunFileError;
+
 /// Counts of (true class, predicted class) pairs. Serialised as its class count and its
 /// row-major counts (how training checkpoints keep the last validation matrix).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,7 +14,7 @@ pub struct ConfusionMatrix {
 }
 
 /// Precision, recall, F1 and support of one class.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassMetrics {
     /// Of the samples predicted as this class, the share that are.
     pub precision: f64,
@@ -125,9 +128,10 @@ impl ConfusionMatrix {
         }
     }
 
-    /// The matrix as CSV: a header of predicted class names, then one row per true class.
+    /// The matrix as CSV (`confusion_<split>.csv`): a header of predicted class names, then one
+    /// row per true class. [`from_csv`](Self::from_csv) reads it back.
     pub fn to_csv(&self, names: &[String]) -> String {
-        let name = |i: usize| names.get(i).map_or_else(|| i.to_string(), |n| csv_field(n));
+        let name = |i: usize| names.get(i).map_or_else(|| i.to_string(), |n| csv::field(n));
         let mut out = String::from("true\\predicted");
         for p in 0..self.classes {
             out.push(',');
@@ -142,6 +146,35 @@ impl ConfusionMatrix {
             out.push('\n');
         }
         out
+    }
+
+    /// The class names and the matrix of a [`to_csv`](Self::to_csv) text.
+    pub fn from_csv(text: &str) -> Result<(Vec<String>, Self), RunFileError> {
+        let mut lines = text.lines().filter(|l| !l.is_empty());
+        let header = csv::split(lines.next().ok_or(RunFileError::Empty)?);
+        if header.first().map(String::as_str) != Some("true\\predicted") {
+            let expected = "true\\predicted,<class names>".to_owned();
+            return Err(RunFileError::Header { found: header.join(","), expected });
+        }
+        let names = header[1..].to_vec();
+        let n = names.len();
+        let mut m = Self::new(n);
+        let mut rows = 0;
+        for (i, line) in lines.enumerate() {
+            let bad = |message: String| RunFileError::Line { line: i + 2, message };
+            let fields = csv::split(line);
+            if fields.len() != n + 1 || i >= n {
+                return Err(bad(format!("{} fields in row {}, expected {} rows of {}", fields.len(), i + 1, n, n + 1)));
+            }
+            for (p, v) in fields[1..].iter().enumerate() {
+                m.counts[i * n + p] = v.parse().map_err(|e| bad(format!("count `{v}`: {e}")))?;
+            }
+            rows += 1;
+        }
+        if rows != n {
+            return Err(RunFileError::Line { line: rows + 2, message: format!("{rows} rows, expected {n}") });
+        }
+        Ok((names, m))
     }
 }
 
@@ -163,11 +196,6 @@ pub fn top_k_accuracy(scores: &[f32], classes: usize, labels: &[u32], k: usize) 
 
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-/// Quotes a CSV field when it holds a comma, a quote or a line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
 }
 
 #[cfg(test)]
@@ -224,6 +252,12 @@ mod tests {
             example().to_csv(&names),
             "true\\predicted,T-shirt/top,\"a,b\",c\nT-shirt/top,3,1,0\n\"a,b\",0,2,1\nc,1,0,2\n"
         );
+        let (read, back) = ConfusionMatrix::from_csv(&example().to_csv(&names)).unwrap();
+        assert_eq!((read.as_slice(), &back), (names.as_slice(), &example()));
+        let e = ConfusionMatrix::from_csv("true\\predicted,a,b\na,1,2\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 3: 1 rows, expected 2");
+        let e = ConfusionMatrix::from_csv("true\\predicted,a\na,x\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 2: count `x`: invalid digit found in string");
         let mut m = example();
         m.merge(&example());
         assert_eq!(m.count(0, 0), 6);

@@ -1,6 +1,6 @@
 //! Classification metrics as pure functions of labels and predictions: accuracy, top-k
 //! accuracy, an N x N confusion matrix, per-class precision/recall/F1 with macro and weighted
-//! averages. No tensors, no I/O beyond formatting, no dependency on the rest of Kindling:
+//! averages. No tensors, no I/O beyond formatting and parsing, no dependency on the rest of Kindling:
 //!
 //! ```
 //! use kindling_metrics::ConfusionMatrix;
@@ -13,10 +13,18 @@
 //!
 //! [`tensorboard::EventFile`] writes scalars in TensorBoard's event-file format.
 //!
+//! [`run_files`] holds the types of the files a training run leaves and other programs read
+//! back (`history.csv`, `metrics.json`, `confusion_<split>.csv`): the train stage writes them and
+//! a sweep reads them through the same types, so neither reads the other's files by column index
+//! or string key. They live here because this crate is the one both sides already depend on
+//! without pulling in burn.
+//!
 //! Conventions follow scikit-learn's `classification_report`: rows are true classes, columns
 //! predictions; a ratio whose denominator is zero is 0.
 
 mod confusion;
+mod csv;
+pub mod run_files;
 pub mod tensorboard;
 
 pub use confusion::{ClassMetrics, ConfusionMatrix, Report, top_k_accuracy};

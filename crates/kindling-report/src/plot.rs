@@ -160,7 +160,7 @@ fn bounds(v: impl Iterator<Item = f64>) -> (f64, f64) {
 
 /// A number to 4 significant digits without trailing zeros, in exponent form outside
 /// 1e-4..1e5.
-fn tick(v: f64) -> String {
+pub(crate) fn tick(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return if v == 0.0 { "0".into() } else { v.to_string() };
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use kindling_metrics::run_files::{HistoryCsv, Measure, RunMetrics};
 
 use crate::SweepError;
 use crate::prune::{Curve, judge};
@@ -269,29 +269,23 @@ fn conclude(
 pub fn read_metrics(run_dir: &Path, metric: &Metric) -> Result<(f64, usize), String> {
     let path = run_dir.join("metrics.json");
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let m: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let epochs = m["epochs"].as_u64().unwrap_or(0) as usize;
-    let value = match metric.split.as_str() {
-        "test" => &m["test"][&metric.name],
-        split => &m["kept_epoch"][split][&metric.name],
-    };
-    let value = value.as_f64().ok_or_else(|| {
+    let m = RunMetrics::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value = m.value(&metric.split, measure(metric)).ok_or_else(|| {
         format!("{}: has no {metric} (does the pipeline have a {} split?)", path.display(), metric.split)
     })?;
-    Ok((value, epochs))
+    Ok((value, m.epochs))
 }
 
-/// The per-epoch values of `metric` so far, from the trial's `history.csv`.
+/// Which of a split's numbers `metric` names.
+fn measure(metric: &Metric) -> Measure {
+    if metric.name == "loss" { Measure::Loss } else { Measure::Accuracy }
+}
+
+/// The per-epoch values of `metric` so far, from the trial's `history.csv` (none while it has
+/// no such file, or one that does not read).
 pub fn curve(store: &Store, id: &str, metric: &Metric) -> Vec<f64> {
     let Ok(text) = fs::read_to_string(store.run_dir(id).join("history.csv")) else { return Vec::new() };
-    let col = if metric.name == "loss" { 2 } else { 3 };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f.get(1) == Some(&metric.split.as_str())).then(|| f.get(col)?.parse().ok()).flatten()
-        })
-        .collect()
+    HistoryCsv::from_csv(&text).map_or_else(|_| Vec::new(), |h| h.curve(&metric.split, measure(metric)))
 }
 
 fn other_curves(store: &Store, manifest: &Manifest, own: &str, metric: &Metric) -> Vec<Curve> {

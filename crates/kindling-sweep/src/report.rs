@@ -6,9 +6,14 @@
 //! - `report.html`: the same tables, a heat map of the metric over two swept keys (mean over
 //!   everything else), the validation curves of every trial overlaid, and the trials'
 //!   validation confusion matrices side by side in a grid laid out by two swept keys.
+//!
+//! This module only aggregates (ranks, groups, picks the trial each cell shows) and reads the
+//! trials' run files through their types (`kindling_metrics::run_files`); how the page looks is
+//! kindling-report's, the same as a run's report.html.
 
-use std::fmt::Write as _;
-use std::fs;
+mod page;
+mod text;
+
 use std::path::{Path, PathBuf};
 
 use kindling_core::write_atomic;
@@ -17,7 +22,7 @@ use serde_json::Value;
 use crate::SweepError;
 use crate::local::curve;
 use crate::spec::{Metric, Mode, display_value, short_key};
-use crate::store::{Manifest, Status, Store, StoreError, TrialEntry, TrialState};
+use crate::store::{Status, Store, StoreError, TrialEntry, TrialState};
 
 /// Choices of what the report lays out.
 #[derive(Clone, Debug, Default)]
@@ -41,6 +46,7 @@ pub struct ReportFiles {
     pub text: String,
 }
 
+/// One trial as the report shows it.
 struct Row {
     entry: TrialEntry,
     status: &'static str,
@@ -112,15 +118,22 @@ pub fn write(dir: &Path, opts: &ReportOptions) -> Result<ReportFiles, SweepError
         }
     }
 
-    let csv = csv_text(&rows, &keys, &spec.metric);
+    let csv = text::csv_text(&rows, &keys, &spec.metric);
     let groups = seed_groups(&rows, spec);
-    let mut md = markdown(&manifest, &rows, &keys, &groups);
+    let mut md = text::markdown(&manifest, &rows, &keys, &groups);
     let heat_cells = heat.as_ref().map(|(a, b)| heat_map(&rows, a, b));
     if let (Some((a, b)), Some(cells)) = (&heat, &heat_cells) {
-        md += &heat_markdown(a, b, cells, &spec.metric);
+        md += &text::heat_markdown(a, b, cells, &spec.metric);
     }
-    let html =
-        html_text(&store, &manifest, &rows, &keys, &groups, heat.as_ref().zip(heat_cells.as_ref()), grid.as_ref());
+    let html = page::html_text(
+        &store,
+        &manifest,
+        &rows,
+        &keys,
+        &groups,
+        heat.as_ref().zip(heat_cells.as_ref()),
+        grid.as_ref(),
+    );
 
     let files = ReportFiles {
         csv: dir.join("report.csv"),
@@ -137,30 +150,6 @@ pub fn write(dir: &Path, opts: &ReportOptions) -> Result<ReportFiles, SweepError
 
 fn cell(v: Option<Value>) -> String {
     v.map(|v| display_value(&v)).unwrap_or_default()
-}
-
-fn csv_text(rows: &[Row], keys: &[String], metric: &Metric) -> String {
-    let mut out = format!("rank,trial,status,{},{metric},epochs,seconds,error\n", keys.join(","));
-    for (i, r) in rows.iter().enumerate() {
-        let values: Vec<String> = keys.iter().map(|k| csv_field(&cell(r.entry.spec.value(k)))).collect();
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{}",
-            i + 1,
-            r.entry.id,
-            r.status,
-            values.join(","),
-            r.metric.map_or_else(String::new, |m| format!("{m:.6}")),
-            r.epochs,
-            r.seconds.map_or_else(String::new, |s| format!("{s:.1}")),
-            csv_field(r.error.as_deref().unwrap_or_default().lines().next().unwrap_or_default()),
-        );
-    }
-    out
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
 }
 
 /// One point of the sweep (its values without the seed) over its seeds.
@@ -195,88 +184,6 @@ fn seed_groups(rows: &[Row], spec: &crate::SweepSpec) -> Vec<Group> {
         Mode::Min => a.mean.total_cmp(&b.mean),
     });
     groups
-}
-
-fn mean_std(g: &Group) -> String {
-    match g.std {
-        Some(s) => format!("{:.4} ± {s:.4}", g.mean),
-        None => format!("{:.4}", g.mean),
-    }
-}
-
-fn markdown(manifest: &Manifest, rows: &[Row], keys: &[String], groups: &[Group]) -> String {
-    let spec = &manifest.spec;
-    let count = |s: &str| rows.iter().filter(|r| r.status == s).count();
-    let mut out = format!(
-        "# Sweep of {}\n\n{} trials: {} done, {} pruned, {} failed, {} running, {} pending. Compared by {} ({}).\n\n",
-        manifest.name,
-        rows.len(),
-        count("done"),
-        count("pruned"),
-        count("failed"),
-        count("running"),
-        count("pending"),
-        spec.metric,
-        if spec.mode == Mode::Max { "higher is better" } else { "lower is better" },
-    );
-    if let Some(best) = rows.first().filter(|r| r.status == "done") {
-        let _ = writeln!(
-            out,
-            "Best: **{}**, {} {:.4} (configuration: `trials/{}/config.yaml`)\n",
-            best.entry.spec.label(),
-            spec.metric,
-            best.metric.unwrap_or(f64::NAN),
-            best.entry.id
-        );
-    }
-    if !groups.is_empty() {
-        let _ = writeln!(
-            out,
-            "## Over seeds ({} each)\n\n| point | {} (mean ± std) | n |\n|---|---|---|",
-            spec.seeds.len(),
-            spec.metric
-        );
-        for g in groups {
-            let _ = writeln!(out, "| {} | {} | {} |", g.label, mean_std(g), g.values.len());
-        }
-        out.push('\n');
-    }
-    let short: Vec<&str> = keys.iter().map(|k| short_key(k)).collect();
-    let _ = writeln!(
-        out,
-        "## Trials\n\n| # | trial | {} | status | {} | epochs | seconds |\n|{}",
-        short.join(" | "),
-        spec.metric,
-        "---|".repeat(keys.len() + 6)
-    );
-    for (i, r) in rows.iter().enumerate() {
-        let values: Vec<String> = keys.iter().map(|k| cell(r.entry.spec.value(k))).collect();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            i + 1,
-            r.entry.id,
-            values.join(" | "),
-            r.status,
-            r.metric.map_or_else(String::new, |m| format!("{m:.4}")),
-            r.epochs,
-            r.seconds.map_or_else(String::new, |s| format!("{s:.1}")),
-        );
-    }
-    let failed: Vec<&Row> = rows.iter().filter(|r| r.status == "failed").collect();
-    if !failed.is_empty() {
-        out += "\n## Failures\n\n";
-        for r in failed {
-            let _ = writeln!(
-                out,
-                "- `{}` ({}): {}",
-                r.entry.id,
-                r.entry.spec.label(),
-                r.error.as_deref().unwrap_or("no error recorded").lines().next().unwrap_or_default()
-            );
-        }
-    }
-    out
 }
 
 /// Distinct values of `key` among the rows, in order of first appearance.
@@ -324,297 +231,12 @@ fn heat_map(rows: &[Row], a: &str, b: &str) -> HeatCells {
     HeatCells { rows: rv, cols: cv, mean }
 }
 
-fn heat_markdown(a: &str, b: &str, h: &HeatCells, metric: &Metric) -> String {
-    let mut out = format!(
-        "\n## {metric} by {} (rows) and {} (columns), mean over the rest\n\n| {} \\ {} | {} |\n|{}\n",
-        short_key(a),
-        short_key(b),
-        short_key(a),
-        short_key(b),
-        h.cols.iter().map(display_value).collect::<Vec<_>>().join(" | "),
-        "---|".repeat(h.cols.len() + 1)
-    );
-    for (x, line) in h.rows.iter().zip(&h.mean) {
-        let cells: Vec<String> = line.iter().map(|m| m.map_or_else(String::new, |m| format!("{m:.4}"))).collect();
-        let _ = writeln!(out, "| {} | {} |", display_value(x), cells.join(" | "));
-    }
-    out
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// A colour from red (0) through yellow to green (1).
-fn shade(t: f64) -> String {
-    let t = t.clamp(0.0, 1.0);
-    let hue = 120.0 * t;
-    format!("hsl({hue:.0}, 70%, 80%)")
-}
-
-const PALETTE: &[&str] =
-    &["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-
-fn html_text(
-    store: &Store,
-    manifest: &Manifest,
-    rows: &[Row],
-    keys: &[String],
-    groups: &[Group],
-    heat: Option<(&(String, String), &HeatCells)>,
-    grid: Option<&(String, String)>,
-) -> String {
-    let spec = &manifest.spec;
-    let mut h = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Sweep report</title><style>\
-         body{font-family:sans-serif;margin:2em;max-width:75em}table{border-collapse:collapse;margin:1em 0}\
-         td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f3f3f3}\
-         .cm td{width:1.6em;height:1.6em;padding:0;font-size:.7em;text-align:center}\
-         .grid>tbody>tr>td{vertical-align:top;text-align:left}.failed{color:#b00}</style></head><body>\n",
-    );
-    let _ = writeln!(h, "<h1>Sweep of {}</h1>", esc(&manifest.name));
-    // The Markdown summary lines, as paragraphs.
-    let md = markdown(manifest, rows, keys, groups);
-    for line in md.lines().skip(2).take_while(|l| !l.starts_with("##")) {
-        if !line.is_empty() {
-            let _ = writeln!(h, "<p>{}</p>", esc(line).replace("**", ""));
-        }
-    }
-    if !groups.is_empty() {
-        let _ = writeln!(
-            h,
-            "<h2>Over seeds</h2><table><tr><th>point</th><th>{} (mean ± std)</th><th>n</th></tr>",
-            spec.metric
-        );
-        for g in groups {
-            let _ =
-                writeln!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&g.label), mean_std(g), g.values.len());
-        }
-        h += "</table>\n";
-    }
-    if let Some(((a, b), cells)) = heat {
-        let values: Vec<f64> = cells.mean.iter().flatten().flatten().copied().collect();
-        let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, u), &v| (l.min(v), u.max(v)));
-        let _ = writeln!(
-            h,
-            "<h2>{} by {} and {}</h2><p>Mean over every other key and seed; greener is better.</p><table><tr><th>{} \\ {}</th>",
-            spec.metric,
-            esc(short_key(a)),
-            esc(short_key(b)),
-            esc(short_key(a)),
-            esc(short_key(b))
-        );
-        for c in &cells.cols {
-            let _ = write!(h, "<th>{}</th>", esc(&display_value(c)));
-        }
-        h += "</tr>\n";
-        for (x, line) in cells.rows.iter().zip(&cells.mean) {
-            let _ = write!(h, "<tr><th>{}</th>", esc(&display_value(x)));
-            for m in line {
-                match m {
-                    Some(m) => {
-                        let t = if hi > lo { (m - lo) / (hi - lo) } else { 1.0 };
-                        let t = if spec.mode == Mode::Max { t } else { 1.0 - t };
-                        let _ = write!(h, "<td style=\"background:{}\">{m:.4}</td>", shade(t));
-                    }
-                    None => h += "<td></td>",
-                }
-            }
-            h += "</tr>\n";
-        }
-        h += "</table>\n";
-    }
-    h += &curves_svg(rows, &spec.metric.name);
-    if let Some((a, b)) = grid {
-        h += &confusion_grid(store, rows, a, b);
-    } else if let Some(k) = keys.first() {
-        h += &confusion_grid(store, rows, "", k);
-    }
-    let _ = writeln!(
-        h,
-        "<h2>Trials</h2><table><tr><th>#</th><th>trial</th>{}<th>status</th><th>{}</th><th>epochs</th><th>seconds</th></tr>",
-        keys.iter().map(|k| format!("<th>{}</th>", esc(short_key(k)))).collect::<String>(),
-        spec.metric
-    );
-    for (i, r) in rows.iter().enumerate() {
-        let values: String = keys.iter().map(|k| format!("<td>{}</td>", esc(&cell(r.entry.spec.value(k))))).collect();
-        let title = r.error.as_deref().map(|e| format!(" title=\"{}\"", esc(e))).unwrap_or_default();
-        let class = if r.status == "failed" { " class=\"failed\"" } else { "" };
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td><a href=\"trials/{id}/config.yaml\">{id}</a></td>{values}<td{class}{title}>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            i + 1,
-            r.status,
-            r.metric.map_or_else(String::new, |m| format!("{m:.4}")),
-            r.epochs,
-            r.seconds.map_or_else(String::new, |s| format!("{s:.1}")),
-            id = r.entry.id,
-        );
-    }
-    h += "</table>\n</body></html>\n";
-    h
-}
-
-/// Every trial's validation curve, overlaid, as an inline SVG.
-fn curves_svg(rows: &[Row], name: &str) -> String {
-    let curves: Vec<&Row> = rows.iter().filter(|r| !r.curve.is_empty()).collect();
-    if curves.is_empty() {
-        return String::new();
-    }
-    let (w, hgt, pad) = (720.0, 360.0, 48.0);
-    let epochs = curves.iter().map(|r| r.curve.len()).max().unwrap_or(1).max(2);
-    let all: Vec<f64> = curves.iter().flat_map(|r| r.curve.iter().copied()).filter(|v| v.is_finite()).collect();
-    let (mut lo, mut hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, u), &v| (l.min(v), u.max(v)));
-    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
-        lo -= 0.5;
-        hi += 0.5;
-    }
-    let x = |e: usize| pad + (w - 2.0 * pad) * e as f64 / (epochs - 1) as f64;
-    let y = |v: f64| hgt - pad - (hgt - 2.0 * pad) * (v - lo) / (hi - lo);
-    let mut s = format!(
-        "<h2>Validation {name} by epoch</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" \
-         style=\"border:1px solid #ccc\">\n<text x=\"{pad}\" y=\"20\" font-size=\"12\">{hi:.4}</text>\
-         <text x=\"{pad}\" y=\"{}\" font-size=\"12\">{lo:.4}</text><text x=\"{}\" y=\"{}\" font-size=\"12\">epoch {epochs}</text>\n",
-        hgt - 8.0,
-        w - pad - 40.0,
-        hgt - 8.0
-    );
-    for (i, r) in curves.iter().enumerate() {
-        let points: Vec<String> =
-            r.curve.iter().enumerate().map(|(e, &v)| format!("{:.1},{:.1}", x(e), y(v))).collect();
-        let dash = if r.status == "pruned" { " stroke-dasharray=\"4 3\"" } else { "" };
-        let _ = writeln!(
-            s,
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"{dash} points=\"{}\"><title>{}</title></polyline>",
-            PALETTE[i % PALETTE.len()],
-            points.join(" "),
-            esc(&r.entry.spec.label())
-        );
-    }
-    s += "</svg>\n<p>";
-    for (i, r) in curves.iter().enumerate().take(20) {
-        let _ = write!(
-            s,
-            "<span style=\"color:{}\">■</span> {} &nbsp; ",
-            PALETTE[i % PALETTE.len()],
-            esc(&r.entry.spec.label())
-        );
-    }
-    s += "(dashed: pruned)</p>\n";
-    s
-}
-
-/// A confusion matrix read back from `confusion_valid.csv`.
-fn read_confusion(path: &Path) -> Option<(Vec<String>, Vec<Vec<u64>>)> {
-    let text = fs::read_to_string(path).ok()?;
-    let mut lines = text.lines();
-    let header = split_csv(lines.next()?);
-    let names = header[1..].to_vec();
-    let mut counts = Vec::new();
-    for l in lines {
-        let f = split_csv(l);
-        counts.push(f[1..].iter().map(|v| v.parse().unwrap_or(0)).collect());
-    }
-    Some((names, counts))
-}
-
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                if let Some(s) = out.last_mut() {
-                    s.push('"');
-                }
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(String::new()),
-            c => {
-                if let Some(s) = out.last_mut() {
-                    s.push(c);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The best finished trial of each (a, b) cell's validation confusion matrix, in a grid with
-/// a's values down and b's across (`a` empty: one row).
-fn confusion_grid(store: &Store, rows: &[Row], a: &str, b: &str) -> String {
-    let rv = if a.is_empty() { vec![Value::Null] } else { distinct(rows, a) };
-    let cv = distinct(rows, b);
-    let mut s = format!(
-        "<h2>Validation confusion matrices{}</h2><p>Rows: true class; columns: predicted. Each cell shows the best finished trial \
-         with those values; shading is per true class.</p><table class=\"grid\"><tr><th>{}</th>",
-        if a.is_empty() {
-            format!(" by {}", esc(short_key(b)))
-        } else {
-            format!(" by {} and {}", esc(short_key(a)), esc(short_key(b)))
-        },
-        if a.is_empty() { String::new() } else { format!("{} \\ {}", esc(short_key(a)), esc(short_key(b))) }
-    );
-    for c in &cv {
-        let _ = write!(s, "<th>{}</th>", esc(&display_value(c)));
-    }
-    s += "</tr>\n";
-    let mut any = false;
-    for x in &rv {
-        let _ = write!(s, "<tr><th>{}</th>", if a.is_empty() { String::new() } else { esc(&display_value(x)) });
-        for y in &cv {
-            // Rows are sorted best first, so the first match is the cell's best.
-            let best = rows.iter().find(|r| {
-                r.status == "done"
-                    && (a.is_empty() || r.entry.spec.value(a).as_ref() == Some(x))
-                    && r.entry.spec.value(b).as_ref() == Some(y)
-            });
-            let Some(r) = best else {
-                s += "<td></td>";
-                continue;
-            };
-            let Some((names, counts)) = read_confusion(&store.run_dir(&r.entry.id).join("confusion_valid.csv")) else {
-                s += "<td>(no confusion matrix)</td>";
-                continue;
-            };
-            any = true;
-            let _ = write!(
-                s,
-                "<td><div>{} {:.4}</div><table class=\"cm\">",
-                esc(&r.entry.spec.label()),
-                r.metric.unwrap_or(f64::NAN)
-            );
-            for (t, line) in counts.iter().enumerate() {
-                let total: u64 = line.iter().sum::<u64>().max(1);
-                s += "<tr>";
-                for (p, &n) in line.iter().enumerate() {
-                    let share = n as f64 / total as f64;
-                    let color =
-                        if t == p { format!("rgba(0,128,0,{share:.2})") } else { format!("rgba(200,0,0,{share:.2})") };
-                    let _ = write!(
-                        s,
-                        "<td style=\"background:{color}\" title=\"{} as {}: {n}\">{n}</td>",
-                        esc(names.get(t).map_or("", String::as_str)),
-                        esc(names.get(p).map_or("", String::as_str))
-                    );
-                }
-                s += "</tr>";
-            }
-            s += "</table></td>";
-        }
-        s += "</tr>\n";
-    }
-    s += "</table>\n";
-    if any { s } else { String::new() }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::spec::{SweepSpec, TrialSpec};
     use crate::store::{Manifest, TrialEntry, TrialResult};
+    use std::fs;
 
     /// A store of a 2 x 2 grid over two seeds with made-up outcomes, as trials would leave it.
     fn fake_sweep(dir: &Path) {
@@ -693,12 +315,24 @@ mod tests {
         );
 
         let html = fs::read_to_string(&files.html).unwrap();
+        assert!(html.contains("<title>Sweep of fake: Kindling sweep report</title>"), "{html}");
+        assert!(html.contains("<tr><th>trials</th><td>8: 6 done, 1 pruned, 1 failed, 0 running, 0 pending</td></tr>"));
         assert_eq!(html.matches("<polyline").count(), 8, "every trial's curve");
-        assert_eq!(html.matches("stroke-dasharray").count(), 1, "the pruned one dashed");
+        assert_eq!(html.matches("<g class=\"legend\">").count(), 8, "every trial in the legend");
+        assert_eq!(html.matches("stroke-dasharray").count(), 2, "the pruned one dashed, in the plot and the legend");
+        assert!(html.matches("class=\"tick\"").count() >= 4, "axis ticks");
         // A 2 x 2 grid of confusion matrices (one cell has no finished trial), class names read
         // back through CSV quoting.
-        assert_eq!(html.matches("<table class=\"cm\">").count(), 3);
+        assert!(html.contains("<h2>Validation confusion matrices by lr and dropout</h2>"), "{html}");
+        assert_eq!(html.matches("<table class=\"confusion\">").count(), 3);
+        assert!(html.contains("<th class=\"class\">dog, big</th>"), "{html}");
         assert!(html.contains("title=\"dog, big as cat: 0\""));
+        // The trials link to their configurations; the failure shows its error on hover.
+        assert!(html.contains("<td><a href=\"trials/t05/config.yaml\">t05</a></td>"), "{html}");
+        assert!(
+            html.contains("<td class=\"alert\" title=\"error: the training loss became NaN\">failed</td>"),
+            "{html}"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

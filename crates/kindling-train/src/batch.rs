@@ -1,15 +1,10 @@
-//! Batching a split into tensors, and evaluating a model on a split.
+//! Batching a split into tensors.
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use kindling_core::{SampleSource, Split};
-use kindling_metrics::ConfusionMatrix;
-use kindling_models::Sequential;
 use rayon::prelude::*;
-
-use crate::history::SplitMetrics;
 
 /// Mini-batches of a split in a given order: `(images [b, c, h, w], labels [b])`.
 ///
@@ -144,95 +139,6 @@ impl Iterator for Batches<'_> {
         let labels = Tensor::from_data(TensorData::new(y, [n]), &self.device);
         Some(Ok((images, labels)))
     }
-}
-
-/// Loss (with `loss`, the training criterion, as PyTorch loops evaluate with the same one),
-/// accuracy and confusion matrix of `net` (already in validation mode, on a plain device) over
-/// `split`, for `classes` classes.
-pub fn evaluate(
-    net: &Sequential,
-    split: &Split,
-    shape: [usize; 3],
-    classes: usize,
-    batch_size: usize,
-    loss: &CrossEntropyLossConfig,
-    device: &Device,
-) -> Result<(SplitMetrics, ConfusionMatrix), kindling_core::StageError> {
-    let e = evaluate_detailed(net, split, shape, classes, batch_size, loss, device, false)?;
-    Ok((e.metrics, e.confusion))
-}
-
-/// A sample the model got wrong.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Mistake {
-    /// Index of the sample in its split.
-    pub index: usize,
-    /// Its label.
-    pub truth: u32,
-    /// The class predicted.
-    pub predicted: u32,
-    /// Softmax probability of the predicted class.
-    pub confidence: f32,
-    /// Softmax probability of the true class.
-    pub p_true: f32,
-}
-
-/// What [`evaluate_detailed`] finds.
-#[derive(Clone, Debug)]
-pub struct Evaluation {
-    /// Mean loss and accuracy.
-    pub metrics: SplitMetrics,
-    /// True class by predicted class.
-    pub confusion: ConfusionMatrix,
-    /// Every misclassified sample, most confident first (empty unless asked for).
-    pub mistakes: Vec<Mistake>,
-}
-
-/// As [`evaluate`], and with `mistakes` also every misclassified sample with the softmax
-/// probabilities of its predicted and true classes.
-#[allow(clippy::too_many_arguments)]
-pub fn evaluate_detailed(
-    net: &Sequential,
-    split: &Split,
-    shape: [usize; 3],
-    classes: usize,
-    batch_size: usize,
-    loss: &CrossEntropyLossConfig,
-    device: &Device,
-    mistakes: bool,
-) -> Result<Evaluation, kindling_core::StageError> {
-    let loss_fn = loss.init(device);
-    let mut loss_sum = 0.0_f64;
-    let mut confusion = ConfusionMatrix::new(classes);
-    let mut wrong = Vec::new();
-    let mut at = 0;
-    for batch in Batches::new(split, shape, (0..split.len()).collect(), batch_size, device) {
-        let (images, labels) = batch.map_err(kindling_core::StageError::Stopped)?;
-        let n = labels.dims()[0];
-        let logits = net.forward(images);
-        let loss = loss_fn.forward(logits.clone(), labels);
-        loss_sum += f64::from(loss.into_scalar::<f32>()) * n as f64;
-        let probabilities: Option<Vec<f32>> =
-            mistakes.then(|| burn::tensor::activation::softmax(logits.clone(), 1).into_data().iter::<f32>().collect());
-        let predicted = logits.argmax(1).squeeze_dim::<1>(1).into_data();
-        for (row, (&truth, p)) in split.y[at..at + n].iter().zip(predicted.iter::<i64>()).enumerate() {
-            confusion.add(truth, p as u32);
-            if let Some(probs) = probabilities.as_ref().filter(|_| p as u32 != truth) {
-                let prob = |c: usize| probs.get(row * classes + c).copied().unwrap_or(f32::NAN);
-                wrong.push(Mistake {
-                    index: at + row,
-                    truth,
-                    predicted: p as u32,
-                    confidence: prob(p as usize),
-                    p_true: prob(truth as usize),
-                });
-            }
-        }
-        at += n;
-    }
-    wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.index.cmp(&b.index)));
-    let correct: u64 = (0..classes).map(|c| confusion.count(c, c)).sum();
-    Ok(Evaluation { metrics: SplitMetrics::new(loss_sum, correct as usize, split.len()), confusion, mistakes: wrong })
 }
 
 /// How many rows of `logits` have their maximum at the label.

@@ -6,9 +6,9 @@
 
 use kindling_core::{Split, StageError, StageIo};
 use kindling_metrics::ConfusionMatrix;
-use kindling_report::{EpochPoint, Figure, GalleryItem, Page, Table, Thumbnail};
+use kindling_report::{Cell, EpochPoint, Figure, GalleryItem, Page, Section, Table, Thumbnail};
 
-use crate::batch::Mistake;
+use crate::evaluation::Mistake;
 use crate::history::History;
 
 /// How many mistakes misclassified.png shows.
@@ -80,16 +80,16 @@ fn gallery_items(g: &Gallery<'_>, classes: &[String]) -> Result<Vec<GalleryItem>
 
 fn per_class_table(split: &str, cm: &ConfusionMatrix, classes: &[String]) -> Table {
     let report = cm.report();
-    let row = |name: &str, m: &kindling_metrics::ClassMetrics| {
+    let row = |name: &str, m: &kindling_metrics::ClassMetrics| -> Vec<Cell> {
         vec![
-            name.to_owned(),
-            format!("{:.4}", m.precision),
-            format!("{:.4}", m.recall),
-            format!("{:.4}", m.f1),
-            m.support.to_string(),
+            name.into(),
+            format!("{:.4}", m.precision).into(),
+            format!("{:.4}", m.recall).into(),
+            format!("{:.4}", m.f1).into(),
+            m.support.to_string().into(),
         ]
     };
-    let mut rows: Vec<Vec<String>> =
+    let mut rows: Vec<Vec<Cell>> =
         report.classes.iter().enumerate().map(|(i, m)| row(classes.get(i).map_or("?", String::as_str), m)).collect();
     rows.push(row("macro avg", &report.macro_avg));
     rows.push(row("weighted avg", &report.weighted_avg));
@@ -97,12 +97,13 @@ fn per_class_table(split: &str, cm: &ConfusionMatrix, classes: &[String]) -> Tab
         title: format!("Per class ({split}, accuracy {:.2}%)", 100.0 * report.accuracy),
         header: ["class", "precision", "recall", "f1", "support"].map(String::from).to_vec(),
         rows,
+        note: None,
     }
 }
 
 fn history_table(history: &History) -> Table {
-    let cell = |v: Option<f64>, pct: bool| {
-        v.map_or_else(|| "-".to_owned(), |v| if pct { format!("{:.2}%", 100.0 * v) } else { format!("{v:.4}") })
+    let cell = |v: Option<f64>, pct: bool| -> Cell {
+        v.map_or_else(|| "-".to_owned(), |v| if pct { format!("{:.2}%", 100.0 * v) } else { format!("{v:.4}") }).into()
     };
     Table {
         title: "Epochs".into(),
@@ -114,28 +115,29 @@ fn history_table(history: &History) -> Table {
             .iter()
             .map(|e| {
                 vec![
-                    e.epoch.to_string(),
+                    e.epoch.to_string().into(),
                     cell(Some(e.train.loss), false),
                     cell(Some(e.train.accuracy), true),
                     cell(e.valid.map(|v| v.loss), false),
                     cell(e.valid.map(|v| v.accuracy), true),
-                    format!("{}", e.lr),
-                    format!("{:.1}", e.train_seconds + e.valid_seconds),
+                    format!("{}", e.lr).into(),
+                    format!("{:.1}", e.train_seconds + e.valid_seconds).into(),
                 ]
             })
             .collect(),
+        note: None,
     }
 }
 
 /// Draws the figures into the run directory and writes report.html. Drawing problems are
 /// warnings; only failing to write a file is an error.
 pub(crate) fn write(io: &StageIo<'_>, f: &RunFigures<'_>) -> Result<(), StageError> {
-    let mut figures = Vec::new();
+    let mut sections = Vec::new();
     let mut keep = |file: String, title: String, png: Result<Vec<u8>, String>| -> Result<(), StageError> {
         match png {
             Ok(png) => {
                 io.run_dir.write(&file, &png).map_err(|e| StageError::io(io.run_dir.path().join(&file), e))?;
-                figures.push(Figure { title, png });
+                sections.push(Section::Figure(Figure { title, png }));
             }
             Err(e) => eprintln!("warning: {file} not drawn: {e}"),
         }
@@ -161,15 +163,16 @@ pub(crate) fn write(io: &StageIo<'_>, f: &RunFigures<'_>) -> Result<(), StageErr
             .and_then(|items| kindling_report::gallery_png(&title, &items).map_err(|e| e.to_string()));
         keep("misclassified.png".into(), title, png)?;
     }
-    let mut tables: Vec<Table> =
-        f.confusions.first().map(|(split, cm)| per_class_table(split, cm, f.classes)).into_iter().collect();
-    tables.push(history_table(f.history));
+    if let Some((split, cm)) = f.confusions.first() {
+        sections.push(Section::Table(per_class_table(split, cm, f.classes)));
+    }
+    sections.push(Section::Table(history_table(f.history)));
     let title = io.run_dir.path().file_name().map_or_else(|| "run".to_owned(), |n| n.to_string_lossy().into_owned());
     let page = Page {
         title,
+        kind: kindling_report::PageKind::Run,
         summary: f.summary.clone(),
-        figures,
-        tables,
+        sections,
         config: std::fs::read_to_string(io.run_dir.path().join("config.yaml")).ok(),
     };
     io.run_dir

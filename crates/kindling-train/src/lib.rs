@@ -7,26 +7,37 @@
 //! epoch and step. Each epoch appends to `history.csv`; the end writes `metrics.json` and the
 //! model as safetensors, all atomically.
 //!
+//! Module map: `config` (the stage's settings), `stage` (setup, resume, the epoch loop, the final
+//! evaluation and files), `progress` (the per-epoch bookkeeping shared by trained and replayed
+//! epochs), `fit` (one pass over the training split), `evaluation` ([`Evaluator`]), `checkpoint`,
+//! `history` and `lines` (what is printed). The run files' types (`history.csv`, metrics.json,
+//! confusion CSVs) live in `kindling_metrics::run_files`, where sweeps read them back.
+//!
 //! This crate reads no YAML and builds no models (see `kindling-models`).
 
 mod batch;
 pub mod bench;
 mod checkpoint;
 mod clip;
+mod config;
 mod early;
+mod evaluation;
 mod export;
 mod figures;
 mod fit;
 mod history;
+mod lines;
+mod progress;
 mod stage;
 mod weights;
 
-pub use batch::{Batches, Evaluation, Mistake, evaluate, evaluate_detailed};
+pub use batch::Batches;
 pub use checkpoint::CHECKPOINT_DIR;
 pub use clip::clip_grad_norm;
+pub use config::{L1, TrainConfig};
 pub use early::EarlyStopping;
+pub use evaluation::{Evaluation, Evaluator, Mistake, evaluate};
 pub use history::{EpochRecord, History, SplitMetrics};
-pub use stage::{L1, TrainConfig};
 
 /// The stages this crate offers.
 pub fn plugin() -> kindling_core::Plugin {
