@@ -148,8 +148,8 @@ impl Geometry {
     }
 }
 
-/// [`forward_values`] by im2col + GEMM whatever the CPU and the geometry (the path where the
-/// direct kernel does not apply).
+/// [`forward_values`](crate::forward_values) by im2col + GEMM whatever the CPU and the
+/// geometry (the path where the direct kernel does not apply).
 pub fn forward_im2col(
     x: &[f32],
     w: &[f32],
@@ -193,7 +193,7 @@ pub fn forward_im2col(
     y
 }
 
-/// [`input_grad_values`] by GEMM + col2im whatever the CPU and the geometry.
+/// [`input_grad_values`](crate::input_grad_values) by GEMM + col2im whatever the CPU and the geometry.
 pub fn input_grad_im2col(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
     let [c, h, wd] = g.input;
     let (image, patch, pixels) = (c * h * wd, g.patch(), g.pixels());
@@ -235,7 +235,7 @@ pub(crate) fn batch_piece(n: usize) -> usize {
     n.div_ceil(BATCH_PIECES).max(1)
 }
 
-/// [`weight_grad_values`] by im2col + GEMM whatever the CPU and the geometry.
+/// [`weight_grad_values`](crate::weight_grad_values) by im2col + GEMM whatever the CPU and the geometry.
 pub fn weight_grad_im2col(x: &[f32], dy: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
     let [c, h, w] = g.input;
     let (image, patch, pixels) = (c * h * w, g.patch(), g.pixels());
