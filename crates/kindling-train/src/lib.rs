@@ -7,6 +7,9 @@
 //! epoch and step. Each epoch appends to `history.csv`; the end writes `metrics.json` and the
 //! model as safetensors, all atomically.
 //!
+//! [`infer`] evaluates and applies a finished run's model ([`infer::Predictor`]), for
+//! `kindling eval` and `kindling predict`.
+//!
 //! This crate reads no YAML and builds no models (see `kindling-models`).
 
 mod batch;
@@ -18,6 +21,7 @@ mod export;
 mod figures;
 mod fit;
 mod history;
+pub mod infer;
 mod stage;
 
 pub use batch::{Batches, Evaluation, Mistake, evaluate, evaluate_detailed};

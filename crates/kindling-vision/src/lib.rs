@@ -36,6 +36,7 @@ mod error;
 mod export;
 mod idx;
 mod image_stage;
+mod input;
 mod preview;
 mod stage;
 mod store;
@@ -47,6 +48,8 @@ pub use error::VisionError;
 pub use export::{ExportSummary, export_idx_folder};
 pub use idx::{IdxArray, IdxHeader, read_idx, read_idx_header};
 pub use image_stage::{ImageDatasetConfig, OnError};
+/// The sample type of [`preview_grid`] (`kindling-augment`'s CHW image).
+pub use kindling_augment::Image;
 pub use preview::preview_grid;
 pub use stage::{IdxDatasetConfig, Normalize};
 pub use store::{ImageSource, ImageStore, Skipped};
