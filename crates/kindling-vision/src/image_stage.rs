@@ -288,7 +288,7 @@ impl Stage for ImageDataset {
         let data = self.load(io.base_dir, io.seed).map_err(StageError::Stopped)?;
         report(&data);
         io.artifacts.insert(data);
-        io.artifacts.insert(crate::input::ImageInput::new(&self.config.transforms, None));
+        io.artifacts.insert(crate::input::ImageInput::reader(&self.config.transforms, None));
         Ok(())
     }
 }

@@ -19,7 +19,7 @@ pub(crate) struct ImageInput {
 impl ImageInput {
     /// A stage's `transforms`, followed by the IDX stage's older `normalize` key when it is set
     /// (the two never meet: validation refuses `normalize` beside transforms).
-    pub(crate) fn new(transforms: &Pipeline, normalize: Option<&Normalize>) -> Box<dyn InputReader> {
+    pub(crate) fn reader(transforms: &Pipeline, normalize: Option<&Normalize>) -> Box<dyn InputReader> {
         let mut pipeline = transforms.clone();
         if let Some(n) = normalize {
             let step = kindling_augment::Normalize {
