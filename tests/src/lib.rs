@@ -4,13 +4,7 @@ use std::path::{Path, PathBuf};
 
 /// The registry the `kindling` binary builds, with every plugin.
 pub fn registry() -> kindling_core::Registry {
-    kindling_core::Registry::new(vec![
-        kindling_vision::plugin(),
-        kindling_audio::plugin(),
-        kindling_models::plugin(),
-        kindling_train::plugin(),
-    ])
-    .expect("plugins offer distinct stage names")
+    kindling_core::Registry::new(kindling_cli::default_plugins()).expect("plugins offer distinct stage names")
 }
 
 /// The repository root.

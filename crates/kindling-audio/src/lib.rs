@@ -70,6 +70,7 @@ mod error;
 mod fastmath;
 pub mod features;
 pub mod hash;
+mod input;
 pub mod norm;
 pub mod spatial;
 mod stage;

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kindling_core::{
-    DataSpec, Dataset, Issues, PlanCx, SampleSource, Split, Stage, StageConfig, StageDef, StageError, StageIo,
+    DataSpec, Dataset, InputReader, Issues, KeyRole, PlanCx, SampleSource, Split, Stage, StageConfig, StageDef,
+    StageError, StageIo,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::input::AudioInput;
 use crate::{
     AudioDataset, AudioError, CacheEntry, CacheStatus, FeatureCache, FeatureConfig, FeatureExtractor, NormStats,
     Normalize, SpecAugment,
@@ -107,6 +109,7 @@ pub(crate) fn audio_dataset() -> StageDef {
         &["dataset"],
         |config| Box::new(AudioStage { config }),
     )
+    .with_roles(&[(KeyRole::HeldOutFolder, "valid_root"), (KeyRole::HeldOutManifest, "valid_manifest")])
 }
 
 struct AudioStage {
@@ -133,7 +136,8 @@ impl AudioStage {
         list(base, c.valid_root.as_ref(), c.valid_manifest.as_ref()).map(|r| r.map(|d| limit(d, c.per_class_limit)))
     }
 
-    fn load(&self, io: &StageIo<'_>) -> Result<Dataset, StageError> {
+    /// The data set, and the statistics fitted on its training split (when it fits some).
+    fn load(&self, io: &StageIo<'_>) -> Result<(Dataset, Option<Arc<NormStats>>), StageError> {
         let c = &self.config;
         let base = io.base_dir;
         let domain = StageError::domain;
@@ -208,13 +212,14 @@ impl AudioStage {
             })),
         };
         let shape = entries.first().or(valid_entries.first()).map_or_else(Vec::new, |e| e.shape.to_vec());
-        Ok(Dataset {
+        let data = Dataset {
             shape,
             classes: train_set.classes.clone(),
             train: split(&train_items, entries),
             valid: split(&valid_items, valid_entries),
             test: None,
-        })
+        };
+        Ok((data, stats))
     }
 }
 
@@ -326,7 +331,8 @@ impl Stage for AudioStage {
     }
 
     fn run(&mut self, io: &mut StageIo<'_>) -> Result<(), StageError> {
-        let data = self.load(io)?;
+        let (data, stats) = self.load(io)?;
+        let extractor = FeatureExtractor::new(self.config.features.clone()).map_err(StageError::domain)?;
         eprintln!(
             "data: {} train, {} valid samples of {:?}, {} classes",
             data.train.len(),
@@ -335,6 +341,8 @@ impl Stage for AudioStage {
             data.classes.len()
         );
         io.artifacts.insert(data);
+        let input: Box<dyn InputReader> = Box::new(AudioInput { extractor, stats });
+        io.artifacts.insert(input);
         Ok(())
     }
 }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use kindling_augment::Image;
 use kindling_core::{Dataset, Registry};
+use kindling_vision::Image;
 
 #[derive(Debug, Args)]
 pub(crate) struct PreviewArgs {

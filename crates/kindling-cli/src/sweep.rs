@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use kindling_core::{DeviceChoice, Registry};
 use kindling_sweep::cluster::{Kubernetes, Slurm, slurm_jobs};
 use kindling_sweep::store::TrialState;
-use kindling_sweep::{LaunchOutcome, Launcher, Local, Manifest, Status, Store};
+use kindling_sweep::{Counts, LaunchOutcome, Launcher, Local, Manifest, Status, Store, WaitOutcome};
 
 #[derive(Debug, Args)]
 pub(crate) struct SweepArgs {
@@ -193,7 +193,7 @@ pub(crate) fn run(registry: &Registry, a: SweepArgs) -> Result<ExitCode> {
 }
 
 fn local(store: &Store, manifest: &Manifest, exe: PathBuf, parallel: Option<usize>) -> Result<ExitCode> {
-    let gpu = match manifest_device(store, manifest) {
+    let gpu = match manifest.device {
         DeviceChoice::Cpu => false,
         DeviceChoice::Wgpu => true,
         DeviceChoice::Auto => kindling_models::device::hardware_gpu(),
@@ -235,17 +235,14 @@ fn finish(store: &Store, outcome: &LaunchOutcome, seconds: f64) -> Result<ExitCo
 /// A cluster worker: the claim loop, one trial at a time, with the CPUs the scheduler gave.
 fn worker(dir: &Path) -> Result<ExitCode> {
     let (store, manifest) = Store::open(dir)?;
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let job = match (env("SLURM_ARRAY_JOB_ID"), env("SLURM_ARRAY_TASK_ID")) {
-        (Some(j), Some(t)) => Some(format!("{j}_{t}")),
-        _ => env("SLURM_JOB_ID").or_else(|| env("JOB_COMPLETION_INDEX").map(|i| format!("k8s-{i}"))),
-    };
-    let threads = env("SLURM_CPUS_PER_TASK")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    eprintln!("worker {} on {}: {}", job.as_deref().unwrap_or("-"), kindling_sweep::store::hostname(), dir.display());
     let exe = std::env::current_exe().context("cannot find the kindling executable")?;
-    let local = Local { exe, parallel: 1, threads_per_trial: threads, job };
+    let local = kindling_sweep::supervise::cluster_worker(exe);
+    eprintln!(
+        "worker {} on {}: {}",
+        local.job.as_deref().unwrap_or("-"),
+        kindling_sweep::store::hostname(),
+        dir.display()
+    );
     let outcome = local.launch(&store, &manifest)?;
     // Every worker that runs out of work refreshes the report; the last one's is complete.
     kindling_sweep::report::write(store.dir(), &Default::default())?;
@@ -253,27 +250,9 @@ fn worker(dir: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Counts of trials by state: pending, running, done, pruned, failed.
-fn counts(store: &Store, manifest: &Manifest) -> [usize; 5] {
-    let mut c = [0; 5];
-    for t in &manifest.trials {
-        let i = match store.state(&t.id) {
-            TrialState::Pending => 0,
-            TrialState::Running(_) => 1,
-            TrialState::Ended(r) => match r.status {
-                Status::Done => 2,
-                Status::Pruned => 3,
-                Status::Failed => 4,
-            },
-        };
-        c[i] += 1;
-    }
-    c
-}
-
 fn status(dir: &Path) -> Result<ExitCode> {
     let (store, manifest) = Store::open(dir)?;
-    let [pending, running, done, pruned, failed] = counts(&store, &manifest);
+    let Counts { pending, running, done, pruned, failed } = Counts::of(&store, &manifest);
     println!(
         "{}: {} trials: {pending} pending, {running} running, {done} done, {pruned} pruned, {failed} failed",
         dir.display(),
@@ -313,59 +292,22 @@ fn status(dir: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits for a submitted sweep: until every trial has ended, or the job has left the queue
-/// with trials still pending (then says so).
+/// Waits for a submitted sweep, showing progress, then reports as a local sweep does.
 fn wait(store: &Store, manifest: &Manifest, job: &str) -> Result<ExitCode> {
     let start = Instant::now();
-    let mut last = [usize::MAX; 5];
-    loop {
-        let c = counts(store, manifest);
-        if c != last {
-            eprintln!(
-                "[{:>5.0} s] {} pending, {} running, {} done, {} pruned, {} failed",
-                start.elapsed().as_secs_f64(),
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                c[4]
+    let progress = |c: &Counts, seconds: f64| {
+        eprintln!(
+            "[{seconds:>5.0} s] {} pending, {} running, {} done, {} pruned, {} failed",
+            c.pending, c.running, c.done, c.pruned, c.failed
+        );
+    };
+    match kindling_sweep::supervise::wait(store, manifest, job, progress) {
+        WaitOutcome::Ended(outcome) => finish(store, &outcome, start.elapsed().as_secs_f64()),
+        WaitOutcome::LeftQueue(not_run) => {
+            println!(
+                "job {job} has left the queue with {not_run} trial(s) not run; `--resume --launcher slurm` submits them"
             );
-            last = c;
+            Ok(ExitCode::FAILURE)
         }
-        if c[0] + c[1] == 0 {
-            let outcome =
-                LaunchOutcome { done: c[2], pruned: c[3], failed: c[4], skipped: 0, submitted: Some(job.to_owned()) };
-            return finish(store, &outcome, start.elapsed().as_secs_f64());
-        }
-        if c[1] == 0 && !in_queue(job) {
-            // Re-check: a task may have ended between the two looks.
-            let c = counts(store, manifest);
-            if c[0] + c[1] > 0 {
-                println!(
-                    "job {job} has left the queue with {} trial(s) not run; `--resume --launcher slurm` submits them",
-                    c[0] + c[1]
-                );
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
     }
-}
-
-/// Whether any task of Slurm job `job` is still pending or running.
-fn in_queue(job: &str) -> bool {
-    std::process::Command::new("squeue")
-        .args(["-h", "-j", job, "-t", "PENDING,RUNNING,CONFIGURING,COMPLETING,REQUEUED", "-o", "%i"])
-        .output()
-        .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty())
-}
-
-/// The device the sweep's trials ask for (they share it unless the sweep varies it).
-fn manifest_device(store: &Store, manifest: &Manifest) -> DeviceChoice {
-    let Some(first) = manifest.trials.first() else { return DeviceChoice::Cpu };
-    std::fs::read_to_string(store.trial_dir(&first.id).join("config.yaml"))
-        .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("device: ").map(|d| d.trim().to_owned())))
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_default()
 }

@@ -127,6 +127,19 @@ impl std::fmt::Debug for PreparedStage {
 
 type Prepare = Box<dyn Fn(Value) -> Result<PreparedStage, Vec<ConfigIssue>> + Send + Sync>;
 
+/// What a configuration key means to tools that reopen a finished run (`kindling eval --data`
+/// sets the held-out data, every reopening sets the weights), so they name the role and the
+/// stage that declares it names the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRole {
+    /// Labelled data evaluated instead of the run's own: a folder of class folders.
+    HeldOutFolder,
+    /// The same as a `path,label` CSV manifest.
+    HeldOutManifest,
+    /// The weights file a model is initialised from.
+    Weights,
+}
+
 /// A named stage kind a plugin offers: its description, wiring and factory.
 pub struct StageDef {
     /// The name used in pipelines (`stage: train`).
@@ -140,6 +153,7 @@ pub struct StageDef {
     keys: fn() -> Vec<ConfigKey>,
     serialized_keys: fn() -> Vec<String>,
     prepare: Prepare,
+    roles: &'static [(KeyRole, &'static str)],
 }
 
 impl std::fmt::Debug for StageDef {
@@ -175,7 +189,19 @@ impl StageDef {
             keys: keys_of::<C>,
             serialized_keys: serialized_keys_of::<C>,
             prepare: Box::new(prepare),
+            roles: &[],
         }
+    }
+
+    /// Declares which of the stage's keys play which [`KeyRole`].
+    pub fn with_roles(mut self, roles: &'static [(KeyRole, &'static str)]) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// The key that plays `role` in this stage, if one does.
+    pub fn key_for(&self, role: KeyRole) -> Option<&'static str> {
+        self.roles.iter().find(|(r, _)| *r == role).map(|(_, key)| *key)
     }
 
     /// The configuration keys with their defaults and documentation.

@@ -2,8 +2,8 @@
 
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use kindling_core::{
-    Artifact, DataSpec, Dataset, DeviceChoice, Issues, PlanCx, Stage, StageConfig, StageDef, StageError, StageIo,
-    derive_seed, rng_from_seed,
+    Artifact, DataSpec, Dataset, DeviceChoice, Issues, KeyRole, PlanCx, Stage, StageConfig, StageDef, StageError,
+    StageIo, derive_seed, rng_from_seed,
 };
 use serde::{Deserialize, Serialize};
 
@@ -168,6 +168,7 @@ pub(crate) fn model() -> StageDef {
         &["model"],
         |config| Box::new(ModelStage { config }),
     )
+    .with_roles(&[(KeyRole::Weights, "weights")])
 }
 
 struct ModelStage {

@@ -1,7 +1,30 @@
 //! `--set path=value` overrides, applied to the parsed document before validation.
 
-use kindling_core::ConfigIssue;
+use std::path::PathBuf;
+
+use kindling_core::{ConfigIssue, DeviceChoice, KeyRole, Registry};
 use serde_yaml::{Mapping, Value};
+
+/// What a caller sets on a pipeline besides its file: `--set` assignments, and typed values
+/// that need no text round trip. All go through the same checks as the file's own values, and
+/// problems they cause say so.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `path=value` assignments (`train.epochs=3`), applied in order.
+    pub set: Vec<String>,
+    /// The device (`kindling run --device`), applied after them.
+    pub device: Option<DeviceChoice>,
+    /// Keys named by their role, each set in the first stage that declares the role (the
+    /// weights of a reopened run, `kindling eval --data`'s held-out data).
+    pub roles: Vec<(KeyRole, PathBuf)>,
+}
+
+impl Overrides {
+    /// Only `path=value` assignments.
+    pub fn from_set(set: &[String]) -> Self {
+        Self { set: set.to_vec(), ..Self::default() }
+    }
+}
 
 /// Top-level keys of a pipeline file.
 /// `sweep:` belongs to the sweep engine: a plain run ignores it, and it cannot be overridden.
@@ -23,6 +46,55 @@ pub(crate) fn apply(doc: &mut Value, assignments: &[String]) -> Result<Vec<Strin
         }
     }
     if issues.is_empty() { Ok(paths) } else { Err(issues) }
+}
+
+/// Applies the typed overrides (after the assignments) and returns the canonical dotted paths
+/// they set, or the issues that stopped them.
+pub(crate) fn apply_typed(
+    doc: &mut Value,
+    overrides: &Overrides,
+    registry: &Registry,
+) -> Result<Vec<String>, Vec<ConfigIssue>> {
+    let mut issues = Vec::new();
+    let mut paths = Vec::new();
+    if let Some(device) = overrides.device {
+        let value = serde_yaml::to_value(device).unwrap_or(Value::Null);
+        set(doc, "device", value).map_err(|msg| vec![ConfigIssue::new("device", msg)])?;
+        paths.push("device".to_owned());
+    }
+    for (role, value) in &overrides.roles {
+        let stages = doc.get("stages").and_then(Value::as_sequence).map(Vec::as_slice).unwrap_or_default();
+        let names: Vec<&str> = stages.iter().filter_map(|s| s.get("stage").and_then(Value::as_str)).collect();
+        let found = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, name)| registry.get(name).ok().and_then(|d| d.key_for(*role)).map(|key| (i, key)));
+        let Some((i, key)) = found else {
+            let takers: Vec<&str> =
+                registry.iter().filter(|(_, d)| d.key_for(*role).is_some()).map(|(_, d)| d.name).collect();
+            let takers = if takers.is_empty() { "none".to_owned() } else { takers.join(", ") };
+            issues.push(
+                ConfigIssue::new("stages", format!("no stage of this pipeline takes {}", describe(*role)))
+                    .with_help(format!("stages that do: {takers}; or use --set")),
+            );
+            continue;
+        };
+        let path = format!("stages[{i}].with.{key}");
+        let text = value.to_string_lossy().into_owned();
+        match set(doc, &path, Value::String(text)) {
+            Ok(()) => paths.push(path),
+            Err(msg) => issues.push(ConfigIssue::new(path, msg)),
+        }
+    }
+    if issues.is_empty() { Ok(paths) } else { Err(issues) }
+}
+
+fn describe(role: KeyRole) -> &'static str {
+    match role {
+        KeyRole::HeldOutFolder => "held-out data as a folder of class folders",
+        KeyRole::HeldOutManifest => "held-out data as a path,label CSV",
+        KeyRole::Weights => "model weights",
+    }
 }
 
 fn apply_one(doc: &mut Value, assignment: &str) -> Result<String, String> {
@@ -108,6 +180,50 @@ mod tests {
         assert_eq!(d["stages"][1]["with"]["epochs"].as_u64(), Some(5));
         assert_eq!(d["stages"][0]["with"]["limit"].as_u64(), Some(10));
         assert_eq!(d["seed"].as_u64(), Some(7));
+    }
+
+    #[derive(Default, serde::Serialize, serde::Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct DataConfig {
+        test_root: Option<String>,
+    }
+
+    impl kindling_core::StageConfig for DataConfig {
+        const KEY_DOCS: &'static [(&'static str, &'static str)] = &[("test_root", "held-out data")];
+    }
+
+    struct Nothing;
+
+    impl kindling_core::Stage for Nothing {
+        fn run(&mut self, _: &mut kindling_core::StageIo<'_>) -> Result<(), kindling_core::StageError> {
+            Ok(())
+        }
+    }
+
+    /// A registry whose `data` stage takes held-out data as `test_root`.
+    fn registry() -> Registry {
+        let data = kindling_core::StageDef::new::<DataConfig>("data", "test data", &[], &[], |_| Box::new(Nothing))
+            .with_roles(&[(KeyRole::HeldOutFolder, "test_root")]);
+        Registry::new(vec![kindling_core::Plugin { name: "test", stages: vec![data] }]).unwrap()
+    }
+
+    #[test]
+    fn typed_overrides_set_the_device_and_the_key_that_plays_a_role() {
+        let mut d = doc();
+        let o = Overrides {
+            device: Some(DeviceChoice::Cpu),
+            roles: vec![(KeyRole::HeldOutFolder, "/data/test".into())],
+            ..Overrides::default()
+        };
+        let paths = apply_typed(&mut d, &o, &registry()).unwrap();
+        assert_eq!(paths, ["device", "stages[0].with.test_root"]);
+        assert_eq!(d["device"].as_str(), Some("cpu"));
+        assert_eq!(d["stages"][0]["with"]["test_root"].as_str(), Some("/data/test"));
+
+        let o = Overrides { roles: vec![(KeyRole::Weights, "w".into())], ..Overrides::default() };
+        let got: Vec<String> =
+            apply_typed(&mut d, &o, &registry()).unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(got, ["stages: no stage of this pipeline takes model weights (stages that do: none; or use --set)"]);
     }
 
     #[test]

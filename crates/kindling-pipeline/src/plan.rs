@@ -7,7 +7,7 @@ use kindling_core::{ConfigIssue, DeviceChoice, Facts, Issues, PlanCx, PreparedSt
 use serde_yaml::Value;
 
 use crate::locate::locate;
-use crate::overrides::{self, TOP_KEYS};
+use crate::overrides::{self, Overrides, TOP_KEYS};
 
 /// A validated pipeline: every stage parsed, checked and wired, ready to run.
 #[derive(Debug)]
@@ -83,14 +83,24 @@ impl fmt::Display for PlanError {
 
 /// Reads `file` and validates it (see [`parse`]).
 pub fn load(file: &Path, registry: &Registry, overrides: &[String]) -> Result<Plan, PlanError> {
+    load_with(file, registry, &Overrides::from_set(overrides))
+}
+
+/// Reads `file` and validates it with typed `overrides` (see [`parse_with`]).
+pub fn load_with(file: &Path, registry: &Registry, overrides: &Overrides) -> Result<Plan, PlanError> {
     let src =
         crate::source::read_source(file).map_err(|issue| PlanError { file: file.to_owned(), issues: vec![issue] })?;
-    parse(file, &src, registry, overrides)
+    parse_with(file, &src, registry, overrides)
 }
 
 /// Validates the pipeline source `src` (read from `file`) with `overrides` applied, collecting
 /// every problem before any compute.
 pub fn parse(file: &Path, src: &str, registry: &Registry, overrides: &[String]) -> Result<Plan, PlanError> {
+    parse_with(file, src, registry, &Overrides::from_set(overrides))
+}
+
+/// As [`parse`], with typed overrides besides the `path=value` ones.
+pub fn parse_with(file: &Path, src: &str, registry: &Registry, overrides: &Overrides) -> Result<Plan, PlanError> {
     let fail = |issues: Vec<ConfigIssue>| PlanError { file: file.to_owned(), issues };
     let mut doc: Value = crate::source::parse_yaml(src).map_err(|issue| fail(vec![issue]))?;
     if !doc.is_mapping() {
@@ -99,7 +109,8 @@ pub fn parse(file: &Path, src: &str, registry: &Registry, overrides: &[String]) 
             "a pipeline file is a mapping with `stages:` (and optionally name, seed, device)",
         )]));
     }
-    let overridden = overrides::apply(&mut doc, overrides).map_err(&fail)?;
+    let mut overridden = overrides::apply(&mut doc, &overrides.set).map_err(&fail)?;
+    overridden.extend(overrides::apply_typed(&mut doc, overrides, registry).map_err(&fail)?);
     let mut builder = Builder { registry, issues: Vec::new() };
     let plan = builder.build(file, &doc);
     let mut issues = builder.issues;

@@ -20,7 +20,8 @@
 //! [`Store`] keeps the sweep directory; a [`Launcher`] runs the trials (the [`Local`] one runs
 //! them as child processes of this machine; [`cluster::Slurm`] submits a job array of workers
 //! that run the same claim loop on other machines; [`cluster::Kubernetes`] renders an Indexed
-//! Job of them); [`report::write`] compares them.
+//! Job of them); [`supervise`] counts where trials stand and waits for a submitted job;
+//! [`report::write`] compares them.
 //!
 //! ```no_run
 //! # fn registry() -> kindling_core::Registry { unimplemented!() }
@@ -49,10 +50,12 @@ pub mod prune;
 pub mod report;
 pub mod spec;
 pub mod store;
+pub mod supervise;
 
 pub use local::{LAUNCHER_PID, LaunchOutcome, Launcher, Local, curve, default_parallel, follow_launcher, read_metrics};
 pub use spec::{SweepSource, SweepSpec, TrialSpec};
 pub use store::{Manifest, Status, Store, StoreError, TrialEntry, TrialResult};
+pub use supervise::{Counts, WaitOutcome};
 
 /// Why a sweep could not be prepared or run.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +94,7 @@ pub fn prepare(file: &Path, registry: &Registry, base_overrides: &[String]) -> R
     let mut entries = Vec::new();
     let mut configs = Vec::new();
     let mut name = String::new();
+    let mut device = None;
     // Distinct problem -> the trials it affects.
     let mut problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
@@ -105,6 +109,7 @@ pub fn prepare(file: &Path, registry: &Registry, base_overrides: &[String]) -> R
                 // Two trials that resolve to the same configuration are one trial.
                 if seen.insert(id.clone()) {
                     name.clone_from(&plan.name);
+                    device = device.or(Some(plan.device));
                     entries.push(TrialEntry { id, spec: TrialSpec { index: entries.len(), ..trial } });
                     configs.push(config);
                 }
@@ -143,6 +148,7 @@ pub fn prepare(file: &Path, registry: &Registry, base_overrides: &[String]) -> R
         base_overrides: base_overrides.to_vec(),
         spec: source.spec.clone(),
         trials: entries,
+        device: device.unwrap_or_default(),
     };
     Ok(Prepared { source, manifest, configs })
 }

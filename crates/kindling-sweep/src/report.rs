@@ -255,6 +255,7 @@ mod tests {
             base_overrides: vec![],
             spec: SweepSpec { ..spec },
             trials,
+            device: Default::default(),
         };
         let configs: Vec<String> = manifest.trials.iter().map(|t| format!("# {}\n", t.id)).collect();
         let store = Store::create(dir, &manifest, &configs).unwrap();

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use kindling_core::hostname;
-use kindling_core::write_atomic;
+use kindling_core::{DeviceChoice, write_atomic};
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{SweepSpec, TrialSpec};
@@ -77,6 +77,10 @@ pub struct Manifest {
     pub spec: SweepSpec,
     /// Every trial, in expansion order.
     pub trials: Vec<TrialEntry>,
+    /// The device the trials ask for: the first trial's (they share it unless the sweep varies
+    /// it); `auto` in sweeps created before it was recorded.
+    #[serde(default)]
+    pub device: DeviceChoice,
 }
 
 /// A trial of the manifest.
@@ -470,6 +474,7 @@ mod tests {
                     spec: TrialSpec { index, params: vec![], seed: Some(index as u64) },
                 })
                 .collect(),
+            device: Default::default(),
         }
     }
 

@@ -12,6 +12,8 @@
 //! epochs), `fit` (one pass over the training split), `evaluation` ([`Evaluator`]), `checkpoint`,
 //! `history` and `lines` (what is printed). The run files' types (`history.csv`, metrics.json,
 //! confusion CSVs) live in `kindling_metrics::run_files`, where sweeps read them back.
+//! [`infer`] evaluates and applies a finished run's model ([`infer::Predictor`]), for
+//! `kindling eval` and `kindling predict`.
 //!
 //! This crate reads no YAML and builds no models (see `kindling-models`).
 
@@ -26,6 +28,7 @@ mod export;
 mod figures;
 mod fit;
 mod history;
+pub mod infer;
 mod lines;
 mod progress;
 mod stage;

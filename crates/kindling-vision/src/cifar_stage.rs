@@ -163,6 +163,7 @@ impl Stage for CifarDataset {
         let data = self.load(io.base_dir, io.seed).map_err(StageError::Stopped)?;
         report(&data);
         io.artifacts.insert(data);
+        io.artifacts.insert(crate::input::ImageInput::reader(&self.config.transforms, None));
         Ok(())
     }
 }

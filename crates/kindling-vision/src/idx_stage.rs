@@ -284,6 +284,7 @@ impl Stage for IdxDataset {
         let data = self.load(io.base_dir, io.seed).map_err(StageError::domain)?;
         report(&data);
         io.artifacts.insert(data);
+        io.artifacts.insert(crate::input::ImageInput::reader(&self.config.transforms, self.config.normalize.as_ref()));
         Ok(())
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use kindling_augment::Pipeline;
 use kindling_core::{
-    DataSpec, Dataset, Issues, LabelledFiles, PlanCx, Split, Stage, StageConfig, StageDef, StageError, StageIo,
-    stratified_split,
+    DataSpec, Dataset, Issues, KeyRole, LabelledFiles, PlanCx, Split, Stage, StageConfig, StageDef, StageError,
+    StageIo, stratified_split,
 };
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +123,7 @@ pub(crate) fn image_dataset() -> StageDef {
         &["dataset"],
         |config| Box::new(ImageDataset { config }),
     )
+    .with_roles(&[(KeyRole::HeldOutFolder, "test_root"), (KeyRole::HeldOutManifest, "test_manifest")])
 }
 
 struct ImageDataset {
@@ -319,6 +320,7 @@ impl Stage for ImageDataset {
         let data = self.load(io.base_dir, io.seed).map_err(StageError::Stopped)?;
         report(&data);
         io.artifacts.insert(data);
+        io.artifacts.insert(crate::input::ImageInput::reader(&self.config.transforms, None));
         Ok(())
     }
 }

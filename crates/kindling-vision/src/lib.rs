@@ -37,6 +37,7 @@ mod export;
 mod idx;
 mod idx_stage;
 mod image_stage;
+mod input;
 mod preview;
 mod store;
 
@@ -48,6 +49,8 @@ pub use export::{ExportSummary, export_idx_folder};
 pub use idx::{IdxArray, IdxHeader, read_idx, read_idx_header};
 pub use idx_stage::{IdxDatasetConfig, Normalize};
 pub use image_stage::{ImageDatasetConfig, OnError};
+/// The sample type of [`preview_grid`] (`kindling-augment`'s CHW image).
+pub use kindling_augment::Image;
 pub use preview::preview_grid;
 pub use store::{ImageSource, ImageStore, Skipped};
 
