@@ -20,6 +20,9 @@
 //! read entries in memory, so repeated epochs cost a copy, not a disk read. Nothing here holds
 //! more than one sample per thread: callers load entries per batch (800 samples of
 //! `4 x 257 x 382` f32 are 1.26 GB, which need not fit in memory).
+//!
+//! (Over 450 lines: the cache's key, file format, verification and parallel fill belong together;
+//! 172 of its lines are its tests.)
 
 use std::collections::HashSet;
 use std::io::Read;

@@ -9,6 +9,9 @@
 //!
 //! Every sample is drawn from its own seeded stream (`seed`, sample index), so the set is the
 //! same whatever the number of threads.
+//!
+//! (Over 450 lines: one data set's renderer (HRIR loading, resampling, convolution, mixing, the
+//! manifest); 92 of its lines are its tests.)
 
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,9 @@
 //! convention of soundfile and torchaudio (16-bit audio lands in [-1, 1 - 2^-15]); 32-bit float
 //! samples pass through unclipped but must be finite. Layouts outside the common packed ones
 //! (24 valid bits in 4-byte containers) are read through hound's sample iterator.
+//!
+//! (Over 450 lines: every WAV encoding and the pad/crop/mono policies, one concept; 191 of its
+//! lines are its tests.)
 
 use std::io::Cursor;
 use std::path::Path;

@@ -28,6 +28,9 @@
 //! attempt was claimed before it records its result, so at most one attempt of a trial records
 //! a completion. `--resume` sets failed results aside ([`Store::reset_failed`]), which makes
 //! those trials pending again; done and pruned trials are never run again.
+//!
+//! (Over 450 lines: the store's layout, claims and leases form one protocol that must be read
+//! whole; 156 of its lines are its tests.)
 
 use std::fs;
 use std::io::Write;

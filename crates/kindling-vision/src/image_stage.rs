@@ -2,6 +2,9 @@
 //! cached, transformed train/valid/test splits; and the `cifar_dataset` stage for the CIFAR-10
 //! binary batches. Both hand out their samples through [`ImageSource`], which applies the
 //! configured transforms (augmentation in training only, unless a step says `apply: all`).
+//!
+//! (Over 450 lines: one stage's configuration, listing, decoding and checks; 163 of its lines are
+//! its tests.)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
