@@ -443,7 +443,7 @@ pub fn trial_id(config: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::spec::{Metric, Mode};
 
@@ -453,7 +453,8 @@ mod tests {
         dir
     }
 
-    fn manifest(ids: &[&str]) -> Manifest {
+    /// A manifest of trials `ids` (a one-seed grid of nothing), for tests here and elsewhere.
+    pub(crate) fn manifest(ids: &[&str]) -> Manifest {
         Manifest {
             version: 1,
             pipeline: "p.yaml".into(),

@@ -114,31 +114,8 @@ pub fn cluster_worker(exe: PathBuf) -> Local {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Metric, Mode, SweepSpec, TrialSpec};
-    use crate::store::{TrialEntry, TrialResult, hostname};
-
-    fn manifest(ids: &[&str]) -> Manifest {
-        let spec = SweepSpec {
-            grid: vec![],
-            random: vec![],
-            trials: 1,
-            seeds: vec![1],
-            metric: Metric { split: "valid".into(), name: "accuracy".into() },
-            mode: Mode::Max,
-            prune: None,
-            seed: 0,
-        };
-        let trials = ids
-            .iter()
-            .enumerate()
-            .map(|(index, id)| TrialEntry {
-                id: (*id).into(),
-                spec: TrialSpec { index, params: vec![], seed: Some(index as u64) },
-            })
-            .collect();
-        let (pipeline, name, device) = ("p.yaml".into(), "p".into(), Default::default());
-        Manifest { version: 1, pipeline, name, base_overrides: vec![], spec, trials, device }
-    }
+    use crate::store::tests::manifest;
+    use crate::store::{TrialResult, hostname};
 
     fn end(store: &Store, id: &str, status: Status) {
         let claim = store.try_claim(id, None).unwrap().unwrap();
