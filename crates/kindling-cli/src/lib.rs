@@ -114,6 +114,11 @@ enum Command {
     },
     /// List every stage with its description and configuration keys.
     Stages,
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Validate a pipeline and print its model's layers, output shapes and parameter counts.
     Summary {
         /// The pipeline file.
@@ -245,6 +250,11 @@ report: {} (also {}, {})",
                 files.markdown.display(),
                 files.csv.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "kindling", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
         Command::Stages => {

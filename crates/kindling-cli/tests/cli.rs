@@ -285,3 +285,19 @@ fn an_emptied_split_and_an_oversized_batch_are_explained() {
     );
     std::fs::remove_dir_all(&runs).unwrap();
 }
+
+/// `kindling completions SHELL` prints clap's completion script for the shell, from the same
+/// definitions the parser uses: every subcommand is in it.
+#[test]
+fn completions_cover_every_subcommand_in_each_shell() {
+    for (shell, marker) in [("bash", "_kindling()"), ("zsh", "#compdef kindling"), ("fish", "complete -c kindling")] {
+        let out = kindling(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains(marker), "{shell}: no `{marker}`");
+        for sub in ["run", "validate", "sweep", "predict", "completions"] {
+            assert!(script.contains(sub), "{shell}: `{sub}` missing");
+        }
+    }
+    assert_eq!(kindling(&["completions", "tcsh"]).status.code(), Some(2), "an unknown shell is a usage error");
+}
