@@ -185,6 +185,22 @@ impl ModelStage {
             (None, Some(l)) => (l.clone(), "layers"),
             (None, None) => (Vec::new(), "layers"),
         };
+        let has_dropout =
+            |layers: &[LayerSpec]| layers.iter().any(|l| matches!(l, LayerSpec::Dropout(_) | LayerSpec::Dropout2d(_)));
+        if self.config.dropout.is_some() && !layers.is_empty() && !has_dropout(&layers) {
+            // A sweep over it would make trials that differ only in name.
+            let with: Vec<&str> =
+                PRESETS.iter().copied().filter(|p| preset(p, spec.classes).is_some_and(|l| has_dropout(&l))).collect();
+            let what = self.config.preset.as_ref().map_or_else(|| "the layer list".to_owned(), |p| format!("`{p}`"));
+            issues.push_issue(
+                kindling_core::ConfigIssue::new(
+                    "dropout",
+                    format!("{what} has no dropout layer, so `dropout` would change nothing"),
+                )
+                .with_help(format!("presets with dropout layers: {}", with.join(", "))),
+            );
+            return Err(issues);
+        }
         let layers = match self.config.dropout {
             Some(p) => layers
                 .into_iter()
