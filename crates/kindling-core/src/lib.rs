@@ -30,7 +30,7 @@ pub use input::InputReader;
 pub use issue::{ConfigIssue, Issues};
 pub use listing::{LabelledFiles, ListingError};
 pub use registry::{Plugin, Registry, closest};
-pub use rundir::{Resume, RunDir, hostname, peak_memory, physical_memory, write_atomic};
+pub use rundir::{Resume, RunDir, hostname, peak_memory, physical_memory, process_alive, write_atomic};
 pub use seed::{derive_seed, rng_from_seed};
 pub use split::stratified_split;
 pub use stage::{ConfigKey, KeyRole, PlanCx, PreparedStage, Stage, StageConfig, StageDef, StageError, StageIo};

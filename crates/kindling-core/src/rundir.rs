@@ -114,7 +114,7 @@ impl RunDir {
                 let Some(name) = name.to_str() else { continue };
                 if kind.is_dir() && dir == self.path {
                     dirs.push(entry.path());
-                } else if kind.is_file() && temporary_of(name).is_some_and(|pid| !process_running(pid)) {
+                } else if kind.is_file() && temporary_of(name).is_some_and(|pid| !writer_running(pid)) {
                     fs::remove_file(entry.path())?;
                     removed.push(entry.path());
                 }
@@ -132,6 +132,13 @@ impl RunDir {
     }
 }
 
+/// Whether the writer of a temporary file may still be writing it. Where that cannot be told
+/// only this process's own files are kept (resuming a run directory that another live
+/// process is writing is not supported anyway).
+fn writer_running(pid: u32) -> bool {
+    pid == std::process::id() || process_alive(pid).unwrap_or(false)
+}
+
 /// The writer's pid when `name` is a temporary file of an atomic write: [`write_atomic`]'s
 /// `.NAME.tmp-PID`, or burn's `NAME.PID-N.tmp`.
 fn temporary_of(name: &str) -> Option<u32> {
@@ -146,14 +153,19 @@ fn temporary_of(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Whether process `pid` is running on this host. Without `/proc` it cannot tell, and says
-/// no only for ids other than this process's (resuming a run directory that another live
-/// process is writing is not supported anyway).
-fn process_running(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
+/// Whether process `pid` exists on this host: `Some` on Linux (`/proc/<pid>/stat`; a zombie,
+/// exited but not yet reaped, counts as gone), `None` where it cannot be told. The sweep's
+/// claims and a resume's clean-up both ask it.
+pub fn process_alive(pid: u32) -> Option<bool> {
+    if !Path::new("/proc/self").exists() {
+        return None;
     }
-    Path::new("/proc/self").exists() && Path::new("/proc").join(pid.to_string()).exists()
+    let stat = Path::new("/proc").join(pid.to_string()).join("stat");
+    Some(match fs::read_to_string(stat) {
+        // The state follows the parenthesised command name: `123 (kindling) Z ...`.
+        Ok(s) => s.rsplit_once(')').is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    })
 }
 
 /// Formats a time as `YYYYMMDD-HHMMSS` in UTC (civil-from-days, no time-zone database needed).

@@ -62,6 +62,44 @@ pub struct ShapeError {
     pub message: String,
 }
 
+/// Bytes that training a model of `infos` on samples of `input` with batches of `batch` needs
+/// at least, in f32: each parameter with its gradient and two optimizer moments, and the
+/// batch's input with every layer's output and its gradient. An estimate from below (no
+/// workspace buffers), so a configuration over it cannot fit.
+pub fn training_bytes(input: &Shape, infos: &[LayerInfo], batch: usize) -> u128 {
+    let params: u128 = infos.iter().map(|i| i.params as u128).sum();
+    let activations: u128 = input.numel() as u128 + infos.iter().map(|i| i.output.numel() as u128).sum::<u128>();
+    4 * (4 * params + 2 * batch as u128 * activations)
+}
+
+/// An error message when [`training_bytes`] exceeds `memory` bytes.
+pub fn check_fits(input: &Shape, infos: &[LayerInfo], batch: usize, memory: u64) -> Result<(), String> {
+    let needed = training_bytes(input, infos, batch);
+    if needed <= u128::from(memory) {
+        return Ok(());
+    }
+    let params: usize = infos.iter().map(|i| i.params).sum();
+    Err(format!(
+        "training this model ({params} parameters, samples of {input}) with batches of {batch} needs at least {}, \
+         more than this machine's {} of memory",
+        gib(needed),
+        gib(u128::from(memory))
+    ))
+}
+
+/// [`check_fits`] against this machine's physical memory (no check where it cannot be read):
+/// what the model stage asks before it builds a model and the train stage before its first
+/// batch, so a configuration that cannot fit is an error rather than an abort.
+pub fn fits_in_memory(input: &Shape, infos: &[LayerInfo], batch: usize) -> Result<(), String> {
+    kindling_core::physical_memory().map_or(Ok(()), |memory| check_fits(input, infos, batch, memory))
+}
+
+/// Bytes as GiB with one decimal (TiB past 1024 GiB).
+fn gib(bytes: u128) -> String {
+    let g = bytes as f64 / f64::from(1u32 << 30);
+    if g >= 1024.0 { format!("{:.1} TiB", g / 1024.0) } else { format!("{g:.1} GiB") }
+}
+
 /// Infers every layer's shapes from the input shape, reporting every inconsistency that does
 /// not depend on an earlier one (inference continues with the declared size where one is given).
 pub fn infer(layers: &[LayerSpec], input: &Shape) -> Result<Vec<LayerInfo>, Vec<ShapeError>> {
@@ -195,6 +233,23 @@ fn expect(declared: Option<usize>, actual: usize, what: &str, unit: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The seed's 20000 x 20000 image through mnist_cnn: a 3.3 TB linear layer is refused by
+    /// arithmetic, before anything is allocated; the model on its own data fits.
+    #[test]
+    fn a_model_that_cannot_fit_in_memory_is_refused_before_it_is_built() {
+        let layers = crate::preset("mnist_cnn", 10).unwrap();
+        let small = Shape::Image([1, 28, 28]);
+        let small_infos = infer(&layers, &small).unwrap();
+        assert!(check_fits(&small, &small_infos, 64, 24 << 30).is_ok());
+        let huge = Shape::Image([3, 20_000, 20_000]);
+        let e = check_fits(&huge, &infer(&layers, &huge).unwrap(), 1, 24 << 30).unwrap_err();
+        assert!(e.contains("TiB, more than this machine's 24.0 GiB of memory"), "{e}");
+        // Batches count: the same model at a batch that cannot fit.
+        let per_sample = training_bytes(&small, &small_infos, 2) - training_bytes(&small, &small_infos, 1);
+        let e = check_fits(&small, &small_infos, 1 + (1 << 30) / per_sample as usize, 1 << 30).unwrap_err();
+        assert!(e.contains("with batches of"), "{e}");
+    }
 
     fn check(yaml_layers: serde_json::Value, input: Shape, expected: Result<&str, &str>) {
         let layers: Vec<LayerSpec> = serde_json::from_value(yaml_layers).unwrap();

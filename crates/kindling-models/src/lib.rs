@@ -27,7 +27,7 @@ mod presets;
 mod spec;
 mod stage;
 
-pub use infer::{LayerInfo, Shape, ShapeError, infer};
+pub use infer::{LayerInfo, Shape, ShapeError, check_fits, fits_in_memory, infer, training_bytes};
 pub use init::{FanMode, Init, InitConfig, Nonlinearity, gain};
 pub use net::{Activation, Dropout2d, Flatten, Layer, Sequential, Softmax};
 pub use presets::{PRESETS, preset};

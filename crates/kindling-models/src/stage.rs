@@ -8,7 +8,7 @@ use kindling_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::device::{ResolvedDevice, resolve};
-use crate::infer::{LayerInfo, Shape, infer};
+use crate::infer::{LayerInfo, Shape, fits_in_memory, infer};
 use crate::init::InitConfig;
 use crate::net::Sequential;
 use crate::presets::{PRESETS, preset};
@@ -106,33 +106,6 @@ pub struct ModelSummary {
 }
 
 impl ModelSummary {
-    /// Bytes that training with batches of `batch` samples needs at least, in f32: each
-    /// parameter with its gradient and two optimizer moments, and the batch's input with
-    /// every layer's output and its gradient. An estimate from below (no workspace buffers),
-    /// so a configuration over it cannot fit.
-    pub fn training_bytes(&self, batch: usize) -> u128 {
-        let params: u128 = self.infos.iter().map(|i| i.params as u128).sum();
-        let activations: u128 =
-            self.input.numel() as u128 + self.infos.iter().map(|i| i.output.numel() as u128).sum::<u128>();
-        4 * (4 * params + 2 * batch as u128 * activations)
-    }
-
-    /// An error message when training with batches of `batch` needs more than `memory` bytes.
-    pub fn check_fits(&self, batch: usize, memory: u64) -> Result<(), String> {
-        let needed = self.training_bytes(batch);
-        if needed <= u128::from(memory) {
-            return Ok(());
-        }
-        let params: usize = self.infos.iter().map(|i| i.params).sum();
-        Err(format!(
-            "training this model ({params} parameters, samples of {}) with batches of {batch} needs at least {}, \
-             more than this machine's {} of memory",
-            self.input,
-            gib(needed),
-            gib(u128::from(memory))
-        ))
-    }
-
     /// A table of the layers, their output shapes and parameter counts, with the total.
     pub fn table(&self) -> String {
         let mut out = format!("{:<4} {:<36} {:>14} {:>12}\n", "#", "layer", "output", "parameters");
@@ -144,12 +117,6 @@ impl ModelSummary {
         out += &format!("{:<4} {:<36} {:>14} {total:>12}\n", "", "total", "");
         out
     }
-}
-
-/// Bytes as GiB with one decimal (`3.3 TiB` past 1024 GiB).
-fn gib(bytes: u128) -> String {
-    let g = bytes as f64 / f64::from(1u32 << 30);
-    if g >= 1024.0 { format!("{:.1} TiB", g / 1024.0) } else { format!("{g:.1} GiB") }
 }
 
 impl Artifact for Model {
@@ -257,15 +224,12 @@ impl Stage for ModelStage {
         match self.resolve(spec) {
             Ok((layers, infos)) => {
                 let input = Shape::from_dims(&spec.shape).unwrap_or(Shape::Flat(0));
-                let summary = ModelSummary { input, layers, infos };
                 // The weights alone (a batch of one): the train stage checks its batch size.
-                if let Some(memory) = kindling_core::physical_memory()
-                    && let Err(e) = summary.check_fits(1, memory)
-                {
+                if let Err(e) = fits_in_memory(&input, &infos, 1) {
                     let at = if self.config.preset.is_some() { "preset" } else { "layers" };
                     cx.issues.push(at, e);
                 }
-                cx.facts.insert(summary);
+                cx.facts.insert(ModelSummary { input, layers, infos });
             }
             Err(found) => {
                 for issue in found.into_vec() {
@@ -283,11 +247,8 @@ impl Stage for ModelStage {
             StageError::Stopped(format!("the model does not fit the data: {}", text.join("; ")))
         })?;
         // Checked again here: the data's shape was only a plan fact before it was loaded.
-        if let Some(memory) = kindling_core::physical_memory() {
-            let input = Shape::from_dims(&spec.shape).unwrap_or(Shape::Flat(0));
-            let summary = ModelSummary { input, layers: layers.clone(), infos: infos.clone() };
-            summary.check_fits(1, memory).map_err(StageError::Stopped)?;
-        }
+        let input = Shape::from_dims(&spec.shape).unwrap_or(Shape::Flat(0));
+        fits_in_memory(&input, &infos, 1).map_err(StageError::Stopped)?;
         let choice = io.artifacts.get::<DeviceChoice>().copied().unwrap_or_default();
         let resolved = resolve(choice).map_err(StageError::domain)?;
         // burn's own generator still drives dropout masks; seed it too.
@@ -313,31 +274,5 @@ impl Stage for ModelStage {
         io.artifacts.insert(Model { net, layers, infos });
         io.artifacts.insert(resolved);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn summary(input: [usize; 3]) -> ModelSummary {
-        let layers = crate::preset("mnist_cnn", 10).unwrap();
-        let input = Shape::Image(input);
-        let infos = crate::infer(&layers, &input).unwrap();
-        ModelSummary { input, layers, infos }
-    }
-
-    /// The seed's 20000 x 20000 image through mnist_cnn: a 3.3 TB linear layer is refused by
-    /// arithmetic, before anything is allocated; the model on its own data fits.
-    #[test]
-    fn a_model_that_cannot_fit_in_memory_is_refused_before_it_is_built() {
-        let small = summary([1, 28, 28]);
-        assert!(small.check_fits(64, 24 << 30).is_ok());
-        let e = summary([3, 20_000, 20_000]).check_fits(1, 24 << 30).unwrap_err();
-        assert!(e.contains("TiB, more than this machine's 24.0 GiB of memory"), "{e}");
-        // Batches count: the same model at a batch that cannot fit.
-        let per_sample = small.training_bytes(2) - small.training_bytes(1);
-        let e = small.check_fits(1 + (1 << 30) / per_sample as usize, 1 << 30).unwrap_err();
-        assert!(e.contains("with batches of"), "{e}");
     }
 }

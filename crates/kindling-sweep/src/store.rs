@@ -416,18 +416,10 @@ fn stale(info: &ClaimInfo, heartbeat: SystemTime) -> bool {
     true
 }
 
-/// Whether process `pid` exists on this host (Linux: `/proc/<pid>`; elsewhere unknown, so
-/// assumed alive and the lease decides). A zombie (exited, not yet reaped) counts as gone.
+/// Whether process `pid` exists on this host; where that cannot be told it is assumed alive,
+/// and the lease decides.
 fn process_alive(pid: u32) -> bool {
-    let stat = Path::new("/proc").join(pid.to_string()).join("stat");
-    if !Path::new("/proc/self").exists() {
-        return true;
-    }
-    match fs::read_to_string(stat) {
-        // The state follows the parenthesised command name: `123 (kindling) Z ...`.
-        Ok(s) => s.rsplit_once(')').is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    kindling_core::process_alive(pid).unwrap_or(true)
 }
 
 /// A stable 64-bit FNV-1a hash as 16 hex digits: the trial id of a resolved configuration.

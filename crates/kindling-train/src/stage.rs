@@ -94,14 +94,9 @@ impl Stage for Train {
                 data.train.len()
             );
         }
-        if let Some(memory) = kindling_core::physical_memory() {
-            let summary = kindling_models::ModelSummary {
-                input: kindling_models::Shape::Image(shape),
-                layers: model.layers.clone(),
-                infos: model.infos.clone(),
-            };
-            summary.check_fits(c.batch_size.min(data.train.len()), memory).map_err(StageError::Stopped)?;
-        }
+        let batch = c.batch_size.min(data.train.len());
+        kindling_models::fits_in_memory(&kindling_models::Shape::Image(shape), &model.infos, batch)
+            .map_err(StageError::Stopped)?;
         let criterion = self.criterion();
         let fit = Fit {
             device: &device.device,
