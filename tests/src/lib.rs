@@ -20,13 +20,16 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Every pipeline file under `pipelines/`, subfolders included, sorted.
+/// Every pipeline file under `pipelines/`, subfolders included (not `fragments/`), sorted.
 pub fn shipped_pipelines() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("pipelines/ is readable") {
             let path = entry.expect("a directory entry").path();
             if path.is_dir() {
-                walk(&path, out);
+                // Fragments are parts of pipelines (a data block), not pipelines.
+                if path.file_name().is_none_or(|n| n != "fragments") {
+                    walk(&path, out);
+                }
             } else if path.extension().is_some_and(|e| e == "yaml") {
                 out.push(path);
             }
@@ -99,23 +102,28 @@ pub fn tiny_image_folder(dir: &Path) -> PathBuf {
 /// images for IDX pipelines, a small RGB folder for image-folder pipelines; for audio pipelines, a tiny synthetic stereo set of 11 directions
 /// made in `scratch` (the real sets are built by `cargo xtask data stereo`), one second long.
 pub fn small_data_overrides(pipeline: &Path, scratch: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(pipeline).expect("a readable pipeline");
+    let src = std::fs::read_to_string(pipeline).expect("a readable pipeline");
+    // What the pipeline says once composed with the files it extends.
+    let composed = kindling_pipeline::compose(pipeline, &src).expect("a pipeline that composes");
+    let stages = composed.doc.get("stages").and_then(serde_yaml::Value::as_sequence).cloned().unwrap_or_default();
+    let stage = |kind: &str| stages.iter().find(|s| s.get("stage").and_then(serde_yaml::Value::as_str) == Some(kind));
+    let has_key = |kind: &str, key: &str| stage(kind).and_then(|s| s.get("with")).is_some_and(|w| w.get(key).is_some());
     let mut set = Vec::new();
-    if text.contains("stage: idx_dataset") {
+    if stage("idx_dataset").is_some() {
         set.extend(
             ["idx_dataset.train_limit=256", "idx_dataset.test_limit=64", "idx_dataset.valid_fraction=0.25"]
                 .map(String::from),
         );
     }
-    if text.contains("stage: image_dataset") {
+    if stage("image_dataset").is_some() {
         let root = tiny_image_folder(scratch);
         set.push(format!("image_dataset.root={}", root.join("train").display()));
-        if text.contains("test_root:") {
+        if has_key("image_dataset", "test_root") {
             set.push(format!("image_dataset.test_root={}", root.join("test").display()));
         }
         set.push("image_dataset.valid_fraction=0.25".to_owned());
     }
-    if text.contains("stage: audio_dataset") {
+    if stage("audio_dataset").is_some() {
         let manifest = scratch.join("set/manifest.csv");
         if !manifest.exists() {
             tiny_stereo_set(scratch, 11, 4);
@@ -123,7 +131,7 @@ pub fn small_data_overrides(pipeline: &Path, scratch: &Path) -> Vec<String> {
         set.push(format!("audio_dataset.manifest={}", manifest.display()));
         set.push(format!("audio_dataset.cache_dir={}", scratch.join("cache").display()));
         set.push("audio_dataset.features.wav.duration=1.0".to_owned());
-        if text.contains("valid_manifest:") {
+        if has_key("audio_dataset", "valid_manifest") {
             set.push(format!("audio_dataset.valid_manifest={}", manifest.display()));
         }
     }

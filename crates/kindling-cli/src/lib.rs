@@ -111,6 +111,10 @@ enum Command {
         /// Overrides, checked as `run` would apply them.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+        /// Print each valid pipeline as it will run: composed with what it extends, variables
+        /// and overrides applied, every default filled in (the run directory's config.yaml).
+        #[arg(long)]
+        print: bool,
     },
     /// List every stage with its description and configuration keys.
     Stages,
@@ -195,10 +199,14 @@ fn real_main(plugins: Vec<Plugin>) -> Result<ExitCode> {
             print_summary(&outcome, start.elapsed().as_secs_f64());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { pipelines, set } => {
+        Command::Validate { pipelines, set, print } => {
             let mut failed = 0;
             for file in &pipelines {
                 match kindling_pipeline::load(file, &registry, &set) {
+                    Ok(plan) if print => {
+                        println!("# {}: ok ({} stages)", file.display(), plan.stages.len());
+                        print!("{}", plan.resolved_yaml());
+                    }
                     Ok(plan) => println!("{}: ok ({} stages)", file.display(), plan.stages.len()),
                     Err(e) => {
                         failed += 1;

@@ -301,3 +301,25 @@ fn completions_cover_every_subcommand_in_each_shell() {
     }
     assert_eq!(kindling(&["completions", "tcsh"]).status.code(), Some(2), "an unknown shell is a usage error");
 }
+
+#[test]
+fn validate_print_shows_the_composed_pipeline_which_stands_alone() {
+    let out = kindling(&["validate", "--print", "pipelines/mnist-ablations/sgd.yaml", "--set", "train.epochs=2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    for expected in
+        ["name: mnist-sgd\n", "    epochs: 2\n", "      name: sgd\n", "      momentum: 0.9\n", "normalize:\n"]
+    {
+        assert!(printed.contains(expected), "{expected:?} missing from:\n{printed}");
+    }
+    assert!(!printed.contains("extends") && !printed.contains("${"), "{printed}");
+    // The printed pipeline, saved anywhere, is itself the same pipeline.
+    let dir = std::env::temp_dir().join(format!("kindling-print-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("standalone.yaml");
+    std::fs::write(&copy, printed.split_once('\n').unwrap().1).unwrap();
+    let again = kindling(&["validate", "--print", copy.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", text(&again.stdout));
+    assert_eq!(text(&again.stdout).split_once('\n').unwrap().1, printed.split_once('\n').unwrap().1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,6 +1,7 @@
 //! Configuration issues: problems found before any compute, each tied to a place.
 
 use std::fmt;
+use std::path::PathBuf;
 
 /// One problem in a configuration, with the dotted path of the value it concerns
 /// (`stages[2].with.lr`) and, where known, a hint on how to fix it.
@@ -14,12 +15,25 @@ pub struct ConfigIssue {
     pub help: Option<String>,
     /// 1-based line and column in the source file, where the parser gave them.
     pub location: Option<(usize, usize)>,
+    /// Where the value is written when that is not the file being checked: a base file the
+    /// pipeline extends. `None` for the pipeline file itself.
+    pub origin: Option<Box<Origin>>,
+}
+
+/// The file an issue's value is written in, and the `extends:` lines that pulled it in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The file holding the value.
+    pub file: PathBuf,
+    /// Each file that extends it on the way up to the pipeline itself, with the line and
+    /// column of its `extends:` entry: nearest first.
+    pub pulled_in_by: Vec<(PathBuf, Option<(usize, usize)>)>,
 }
 
 impl ConfigIssue {
     /// An issue at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into(), help: None, location: None }
+        Self { path: path.into(), message: message.into(), help: None, location: None, origin: None }
     }
 
     /// Adds a fix hint.

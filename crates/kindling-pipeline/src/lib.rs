@@ -11,6 +11,8 @@
 //! This crate does no maths and knows no backend: stages come from a
 //! [`kindling_core::Registry`] that the caller builds from plugins.
 
+mod compose;
+mod interpolate;
 mod locate;
 mod overrides;
 mod plan;
@@ -18,6 +20,7 @@ mod reopen;
 mod run;
 mod source;
 
+pub use compose::{Composed, compose};
 pub use locate::locate;
 pub use overrides::Overrides;
 pub use plan::{Plan, PlanError, PlannedStage, load, load_with, parse, parse_with};

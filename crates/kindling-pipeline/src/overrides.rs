@@ -28,7 +28,8 @@ impl Overrides {
 
 /// Top-level keys of a pipeline file.
 /// `sweep:` belongs to the sweep engine: a plain run ignores it, and it cannot be overridden.
-pub(crate) const TOP_KEYS: &[&str] = &["name", "seed", "device", "base_dir", "stages", "sweep"];
+/// `vars:` may be set (`--set vars.root=/data`): interpolation runs after the overrides.
+pub(crate) const TOP_KEYS: &[&str] = &["name", "seed", "device", "base_dir", "stages", "vars", "sweep"];
 
 /// Applies each `path=value` to `doc` and returns the canonical dotted paths it set
 /// (`train.optimizer.lr` -> `stages[2].with.optimizer.lr`), or the issues that stopped it.
@@ -105,11 +106,18 @@ fn apply_one(doc: &mut Value, assignment: &str) -> Result<String, String> {
     if head == "sweep" {
         return Err("the sweep block describes many runs; it cannot be set for one".to_owned());
     }
+    if head == "extends" {
+        return Err("`extends:` is followed before --set applies; set the values themselves".to_owned());
+    }
     let canonical = if TOP_KEYS.contains(&head) || head.starts_with("stages[") {
         path.to_owned()
     } else {
         let stages = doc.get("stages").and_then(Value::as_sequence).map(Vec::as_slice).unwrap_or_default();
-        let names: Vec<&str> = stages.iter().filter_map(|s| s.get("stage").and_then(Value::as_str)).collect();
+        // A stage is named by its `id:`, else its stage name.
+        let names: Vec<&str> = stages
+            .iter()
+            .filter_map(|s| s.get("id").and_then(Value::as_str).or_else(|| s.get("stage").and_then(Value::as_str)))
+            .collect();
         let hits: Vec<usize> = (0..names.len()).filter(|&i| names[i] == head).collect();
         match hits.as_slice() {
             [i] if rest.is_empty() => format!("stages[{i}].with"),
@@ -234,7 +242,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                "--set trian.lr=1: `trian` is neither a top-level key nor a stage of this pipeline (known: name, seed, device, base_dir, stages, sweep, data, train)",
+                "--set trian.lr=1: `trian` is neither a top-level key nor a stage of this pipeline (known: name, seed, device, base_dir, stages, vars, sweep, data, train)",
                 "--set stages[5].with.x=1: index 5 is past the end of a list of 2",
                 "--set seed: expected path=value",
             ]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use kindling_core::{ConfigIssue, DeviceChoice, Facts, Issues, PlanCx, PreparedStage, Registry};
 use serde_yaml::Value;
 
-use crate::locate::locate;
+use crate::compose::compose;
 use crate::overrides::{self, Overrides, TOP_KEYS};
 
 /// A validated pipeline: every stage parsed, checked and wired, ready to run.
@@ -34,6 +34,9 @@ pub struct Plan {
 pub struct PlannedStage {
     /// The stage's registered name.
     pub kind: String,
+    /// The stage's `id:`, where the pipeline gives one (two stages of one kind, or a stage
+    /// inserted under another name by composition).
+    pub id: Option<String>,
     /// The configured stage and its resolved configuration.
     pub prepared: PreparedStage,
 }
@@ -42,8 +45,14 @@ impl Plan {
     /// The configuration as it will run: overrides applied, every default filled in, and the
     /// absolute `base_dir`, so the text is itself a pipeline that repeats the run.
     pub fn resolved_yaml(&self) -> String {
-        let stages: Vec<serde_json::Value> =
-            self.stages.iter().map(|s| serde_json::json!({"stage": s.kind, "with": s.prepared.resolved})).collect();
+        let stages: Vec<serde_json::Value> = self
+            .stages
+            .iter()
+            .map(|s| match &s.id {
+                Some(id) => serde_json::json!({"stage": s.kind, "id": id, "with": s.prepared.resolved}),
+                None => serde_json::json!({"stage": s.kind, "with": s.prepared.resolved}),
+            })
+            .collect();
         let base_dir = std::path::absolute(&self.base_dir).unwrap_or_else(|_| self.base_dir.clone());
         let doc = serde_json::json!({
             "name": self.name,
@@ -71,11 +80,25 @@ impl fmt::Display for PlanError {
             if n > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}", self.file.display())?;
+            let file = issue.origin.as_ref().map_or(self.file.as_path(), |o| o.file.as_path());
+            write!(f, "{}", file.display())?;
             if let Some((line, col)) = issue.location {
                 write!(f, ":{line}:{col}")?;
             }
             write!(f, ": {issue}")?;
+            if let Some(origin) = &issue.origin {
+                let chain: Vec<String> = origin
+                    .pulled_in_by
+                    .iter()
+                    .map(|(file, at)| match at {
+                        Some((line, col)) => format!("{}:{line}:{col}", file.display()),
+                        None => file.display().to_string(),
+                    })
+                    .collect();
+                if !chain.is_empty() {
+                    write!(f, " [extended by {}]", chain.join(", by "))?;
+                }
+            }
         }
         Ok(())
     }
@@ -102,24 +125,22 @@ pub fn parse(file: &Path, src: &str, registry: &Registry, overrides: &[String]) 
 /// As [`parse`], with typed overrides besides the `path=value` ones.
 pub fn parse_with(file: &Path, src: &str, registry: &Registry, overrides: &Overrides) -> Result<Plan, PlanError> {
     let fail = |issues: Vec<ConfigIssue>| PlanError { file: file.to_owned(), issues };
-    let mut doc: Value = crate::source::parse_yaml(src).map_err(|issue| fail(vec![issue]))?;
-    if !doc.is_mapping() {
-        return Err(fail(vec![ConfigIssue::new(
-            "",
-            "a pipeline file is a mapping with `stages:` (and optionally name, seed, device)",
-        )]));
-    }
-    let mut overridden = overrides::apply(&mut doc, &overrides.set).map_err(&fail)?;
-    overridden.extend(overrides::apply_typed(&mut doc, overrides, registry).map_err(&fail)?);
+    let mut composed = compose(file, src).map_err(fail)?;
+    let mut overridden = overrides::apply(&mut composed.doc, &overrides.set).map_err(&fail)?;
+    overridden.extend(overrides::apply_typed(&mut composed.doc, overrides, registry).map_err(&fail)?);
+    let mut issues = composed.interpolate();
     let mut builder = Builder { registry, issues: Vec::new() };
-    let plan = builder.build(file, &doc);
-    let mut issues = builder.issues;
-    for issue in &mut issues {
+    let plan = builder.build(file, &composed.doc);
+    for mut issue in builder.issues {
+        if composed.is_unresolved(&issue.path) {
+            continue;
+        }
         if overridden.iter().any(|p| path_within(&issue.path, p) || path_within(p, &issue.path)) {
             issue.help.get_or_insert_with(|| "the value comes from --set".to_owned());
         } else if issue.location.is_none() {
-            issue.location = locate(src, &issue.path);
+            composed.place(&mut issue);
         }
+        issues.push(issue);
     }
     match plan {
         Some(plan) if issues.is_empty() => Ok(plan),
@@ -199,9 +220,25 @@ impl Builder<'_> {
         let mut produced: Vec<&str> = Vec::new();
         // After an unknown stage, what is produced is unknown: wiring errors would only echo it.
         let mut wiring_known = true;
+        let mut ids: Vec<String> = Vec::new();
         for (i, entry) in list.iter().enumerate() {
             let at = format!("stages[{i}]");
-            self.unknown_keys(entry, &at, &["stage", "with"]);
+            self.unknown_keys(entry, &at, &["stage", "id", "with"]);
+            let id = entry.get("id").map(|v| match v.as_str() {
+                Some(id) if !id.is_empty() => id.to_owned(),
+                _ => {
+                    self.issues.push(ConfigIssue::new(format!("{at}.id"), "expected a name for the stage"));
+                    String::new()
+                }
+            });
+            if let Some(id) = &id
+                && !id.is_empty()
+            {
+                if ids.contains(id) {
+                    self.issues.push(ConfigIssue::new(format!("{at}.id"), format!("two stages have the id `{id}`")));
+                }
+                ids.push(id.clone());
+            }
             let Some(kind) = entry.get("stage").and_then(Value::as_str) else {
                 self.issues.push(
                     ConfigIssue::new(format!("{at}.stage"), "each stage needs `stage: <name>`")
@@ -246,7 +283,7 @@ impl Builder<'_> {
                 }
             };
             match def.prepare(with) {
-                Ok(prepared) => stages.push((i, PlannedStage { kind: kind.to_owned(), prepared })),
+                Ok(prepared) => stages.push((i, PlannedStage { kind: kind.to_owned(), id, prepared })),
                 Err(found) => self.issues.extend(found.into_iter().map(|x| x.under(&format!("{at}.with")))),
             }
         }

@@ -338,7 +338,13 @@ pub fn load(file: &Path) -> Result<SweepSource, PlanError> {
     let read = |path: &Path| kindling_pipeline::read_source(path).map_err(|issue| fail(path, vec![issue]));
     let src = read(file)?;
     let doc = kindling_pipeline::parse_yaml(&src).map_err(|issue| fail(file, vec![issue]))?;
-    let block = doc.get("sweep").cloned();
+    // A pipeline with a sweep block may build on others: its block (and seed) are those of
+    // the composed pipeline, and problems are placed in the file that wrote them.
+    let composed = match doc.get("pipeline") {
+        Some(_) => None,
+        None => Some(kindling_pipeline::compose(file, &src).map_err(|issues| fail(file, issues))?),
+    };
+    let block = composed.as_ref().map_or(&doc, |c| &c.doc).get("sweep").cloned();
     let (pipeline, pipeline_src) = match doc.get("pipeline") {
         Some(p) => {
             let mut issues = Vec::new();
@@ -373,15 +379,18 @@ pub fn load(file: &Path) -> Result<SweepSource, PlanError> {
             )],
         ));
     };
-    let pipeline_seed = kindling_pipeline::parse_yaml(&pipeline_src)
+    let pipeline_seed = kindling_pipeline::compose(&pipeline, &pipeline_src)
         .ok()
-        .and_then(|d| d.get("seed").and_then(serde_yaml::Value::as_u64))
+        .and_then(|c| c.doc.get("seed").and_then(serde_yaml::Value::as_u64))
         .unwrap_or(0);
     let spec = parse_block(&block, pipeline_seed).map_err(|issues| {
         let issues = issues
             .into_iter()
             .map(|mut i| {
-                i.location = kindling_pipeline::locate(&src, &i.path);
+                match &composed {
+                    Some(c) => c.place(&mut i),
+                    None => i.location = kindling_pipeline::locate(&src, &i.path),
+                }
                 i
             })
             .collect();
