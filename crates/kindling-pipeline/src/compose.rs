@@ -17,6 +17,9 @@
 //! Every value remembers the file and the dotted path it was written at, so a problem in a
 //! value that came from a base is reported at the base's line, with the `extends:` lines that
 //! pulled it in.
+//!
+//! (Over 450 lines: extends, merging and stage patches are one algorithm over one annotated tree,
+//! and its issues need the sources it read; interpolation is in `interpolate.rs`.)
 
 use std::path::{Path, PathBuf};
 
