@@ -17,6 +17,7 @@ mod input;
 mod issue;
 mod listing;
 pub mod mutate;
+mod parse;
 mod registry;
 mod rundir;
 mod seed;

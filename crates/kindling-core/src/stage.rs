@@ -172,11 +172,20 @@ impl StageDef {
         build: fn(C) -> Box<dyn Stage>,
     ) -> Self {
         let prepare = move |value: Value| -> Result<PreparedStage, Vec<ConfigIssue>> {
-            let config = parse_config::<C>(value)?;
-            let mut issues = Issues::default();
-            config.check(&mut issues);
+            let (config, mut issues) = crate::parse::parse_config::<C>(value);
+            let Some(config) = config else { return Err(issues) };
+            // Range checks run on what parsed (values that did not parse left at their
+            // defaults), so one pass reports both kinds; a check on a value already reported
+            // would only echo it.
+            let mut checked = Issues::default();
+            config.check(&mut checked);
+            for issue in checked.into_vec() {
+                if !issues.iter().any(|i| crate::parse::related(&i.path, &issue.path)) {
+                    issues.push(issue);
+                }
+            }
             if !issues.is_empty() {
-                return Err(issues.into_vec());
+                return Err(issues);
             }
             let resolved = serde_json::to_value(&config).unwrap_or(Value::Null);
             Ok(PreparedStage { stage: build(config), resolved })
@@ -235,68 +244,6 @@ fn serialized_keys_of<C: StageConfig>() -> Vec<String> {
     match serde_json::to_value(C::default()) {
         Ok(Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),
-    }
-}
-
-/// Deserializes `value` into `C`, reporting every unknown top-level key (with a suggestion)
-/// and otherwise the deserializer's first error with its path.
-fn parse_config<C: StageConfig>(value: Value) -> Result<C, Vec<ConfigIssue>> {
-    let value = if value.is_null() { Value::Object(Default::default()) } else { value };
-    let Value::Object(map) = &value else {
-        return Err(vec![ConfigIssue::new("", format!("expected a mapping of keys, found {}", kind_of(&value)))]);
-    };
-    let known: Vec<&str> = C::KEY_DOCS.iter().map(|(k, _)| *k).collect();
-    let unknown: Vec<ConfigIssue> =
-        map.keys().filter(|k| !known.contains(&k.as_str())).map(|k| unknown_key(k, &known)).collect();
-    if !unknown.is_empty() {
-        return Err(unknown);
-    }
-    serde_path_to_error::deserialize::<_, C>(value).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        vec![describe_serde_error(&path, &e.into_inner().to_string())]
-    })
-}
-
-/// An "unknown key" issue, with the closest known key when one is close enough to be a typo.
-pub(crate) fn unknown_key(key: &str, known: &[&str]) -> ConfigIssue {
-    let issue = ConfigIssue::new(key, format!("unknown key `{key}`"));
-    match crate::registry::closest(key, known.iter().copied()) {
-        Some(best) => issue.with_help(format!("did you mean `{best}`?")),
-        None => issue.with_help(format!("known keys: {}", known.join(", "))),
-    }
-}
-
-/// Turns a serde message into an issue, adding "did you mean" to unknown fields and variants.
-fn describe_serde_error(path: &str, message: &str) -> ConfigIssue {
-    for what in ["unknown field `", "unknown variant `"] {
-        let Some(rest) = message.strip_prefix(what) else { continue };
-        let Some((name, expected)) = rest.split_once('`') else { continue };
-        let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let noun = if what.contains("field") { "key" } else { "value" };
-        // The deserializer's path already ends at the unknown key or the enum's field.
-        let issue = ConfigIssue::new(path, format!("unknown {noun} `{name}`"));
-        return match crate::registry::closest(name, options.iter().copied()) {
-            Some(best) => issue.with_help(format!("did you mean `{best}`?")),
-            None if !options.is_empty() => issue.with_help(format!("expected one of: {}", options.join(", "))),
-            None => issue,
-        };
-    }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        let name = rest.trim_end_matches('`');
-        return ConfigIssue::new(path, format!("missing key `{name}`"));
-    }
-    ConfigIssue::new(path, message.to_owned())
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
     }
 }
 
@@ -378,8 +325,26 @@ mod tests {
             ["inner.dpth: unknown key `dpth` (did you mean `depth`?)"]
         );
         assert_eq!(errors(serde_json::json!({"mode": "maxx"})), ["mode: unknown value `maxx` (did you mean `max`?)"]);
-        let got = errors(serde_json::json!({"lr": "fast"}));
-        assert!(got[0].starts_with("lr: invalid type: string \"fast\", expected f64"), "{got:?}");
+        assert_eq!(errors(serde_json::json!({"lr": "fast"})), ["lr: expected a number, found the text \"fast\""]);
+    }
+
+    #[test]
+    fn every_type_error_and_range_error_of_a_block_is_reported_in_one_pass() {
+        let mut got = errors(serde_json::json!({"lr": [1], "mode": "maxx", "inner": {"depth": -2}}));
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "inner.depth: expected a whole number >= 0, found -2",
+                "lr: expected a number, found a list",
+                "mode: unknown value `maxx` (did you mean `max`?)",
+            ]
+        );
+        // A wrong type next to a value out of range: both.
+        assert_eq!(
+            errors(serde_json::json!({"lr": -1.0, "inner": {"depth": "deep"}})),
+            ["inner.depth: expected a whole number >= 0, found the text \"deep\"", "lr: must be positive"]
+        );
     }
 
     #[test]

@@ -79,9 +79,16 @@ pub fn locate(src: &str, path: &str) -> Option<(usize, usize)> {
             }
             Step::Index(n) => {
                 let mut seen = 0;
+                // The list's items sit at the column of its first `- `; deeper dashes belong
+                // to lists inside the items.
+                let mut item_dash: Option<usize> = None;
                 (from..to).find_map(|i| {
                     let l = lines[i].as_ref()?;
                     let dash = l.dashes.iter().position(|&d| d >= min_col)?;
+                    let col = *item_dash.get_or_insert(l.dashes[dash]);
+                    if l.dashes[dash] != col {
+                        return None;
+                    }
                     if seen == n {
                         let content = l.dashes.get(dash + 1).copied().unwrap_or(l.col);
                         return Some((i, content, l.dashes[dash]));
@@ -151,6 +158,10 @@ stages:
         check("stages[1].with.epochs", Some((9, 7)));
         check("stages[1].with.optimizer.lrr", Some((12, 9)));
         check("stages[0].with.train_images", Some((5, 7)));
+        // Items of a list inside an item are not items of the outer list.
+        let nested = "stages:\n  - stage: a\n    with:\n      t:\n        - x\n        - y\n  - stage: b\n";
+        assert_eq!(locate(nested, "stages[1].stage"), Some((7, 5)));
+        assert_eq!(locate(nested, "stages[0].with.t[1]"), Some((6, 11)));
         // Inside flow style, the deepest written ancestor.
         check("stages[1].with.flow.a", Some((13, 7)));
         check("nothing", None);

@@ -142,32 +142,93 @@ pub fn parse_with(file: &Path, src: &str, registry: &Registry, overrides: &Overr
         }
         issues.push(issue);
     }
+    for issue in &mut issues {
+        if let Some(command) = generated_by(&issue.message) {
+            issue.help.get_or_insert_with(|| format!("this data set is made by `{command}`; run it once"));
+        }
+    }
+    // In the order of the files: the pipeline's own lines, then each base's.
+    issues.sort_by_key(|i| (i.origin.as_ref().map(|o| o.file.clone()), i.location));
     match plan {
         Some(plan) if issues.is_empty() => Ok(plan),
         _ => Err(fail(issues)),
     }
 }
 
-/// An issue for every NaN or infinite number inside `v`, at its dotted path.
-fn non_finite(v: &Value, at: &str) -> Vec<ConfigIssue> {
+/// An issue for every NaN or infinite number inside `v`, at its dotted path; such a value in
+/// a mapping is taken out (its key then takes its default, so the rest of the block is still
+/// checked). Returns the issues and whether a value in a list was found (which cannot be
+/// taken out without shifting the list).
+fn take_non_finite(v: &mut Value, at: &str) -> (Vec<ConfigIssue>, bool) {
+    let issue = |n: &serde_yaml::Number, at: &str| {
+        let what = if n.as_f64().is_some_and(f64::is_nan) { "NaN (not a number)" } else { "infinity" };
+        let key = at.rsplit(['.', '[']).next().unwrap_or(at).trim_end_matches(']');
+        ConfigIssue::new(at, format!("{what} is not a valid `{key}`")).with_help("give a finite number")
+    };
+    let bad = |n: &serde_yaml::Number| n.as_f64().is_some_and(|x| !x.is_finite());
     match v {
-        Value::Number(n) if n.as_f64().is_some_and(|x| !x.is_finite()) => {
-            let what = if n.as_f64().is_some_and(f64::is_nan) { "NaN (not a number)" } else { "infinity" };
-            vec![ConfigIssue::new(at, format!("{what} is not a valid value here")).with_help("give a finite number")]
-        }
         Value::Sequence(items) => {
-            items.iter().enumerate().flat_map(|(i, item)| non_finite(item, &format!("{at}[{i}]"))).collect()
+            let mut out = (Vec::new(), false);
+            for (i, item) in items.iter_mut().enumerate() {
+                let here = format!("{at}[{i}]");
+                if let Value::Number(n) = item
+                    && bad(n)
+                {
+                    out.0.push(issue(n, &here));
+                    out.1 = true;
+                    continue;
+                }
+                let (issues, fatal) = take_non_finite(item, &here);
+                out.0.extend(issues);
+                out.1 |= fatal;
+            }
+            out
         }
-        Value::Mapping(map) => map
-            .iter()
-            .flat_map(|(k, item)| {
+        Value::Mapping(map) => {
+            let mut out = (Vec::new(), false);
+            let mut remove = Vec::new();
+            for (k, item) in map.iter_mut() {
                 let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned);
-                non_finite(item, &format!("{at}.{key}"))
-            })
-            .collect(),
-        Value::Tagged(t) => non_finite(&t.value, at),
-        _ => Vec::new(),
+                let here = format!("{at}.{key}");
+                if let Value::Number(n) = item
+                    && bad(n)
+                {
+                    out.0.push(issue(n, &here));
+                    remove.push(k.clone());
+                    continue;
+                }
+                let (issues, fatal) = take_non_finite(item, &here);
+                out.0.extend(issues);
+                out.1 |= fatal;
+            }
+            for k in remove {
+                map.remove(&k);
+            }
+            out
+        }
+        Value::Tagged(t) => take_non_finite(&mut t.value, at),
+        _ => (Vec::new(), false),
     }
+}
+
+/// Data folders of this repository that a command makes rather than ships, and the command.
+const GENERATED_DATA: &[(&str, &str)] = &[
+    ("data/stereo-direction/", "cargo xtask data stereo"),
+    ("data/fashion-mnist-rgb/", "cargo xtask data fashion-rgb"),
+];
+
+/// The command that makes the missing file a message names, where it lies in one of
+/// [`GENERATED_DATA`]'s folders and that folder does not exist (the command has not been run).
+fn generated_by(message: &str) -> Option<&'static str> {
+    if !message.contains("No such file or directory") && !message.contains("no such file") {
+        return None;
+    }
+    GENERATED_DATA.iter().find_map(|(dir, command)| {
+        let end = message.find(dir)? + dir.len();
+        // The path starts after the last `: ` before the folder (issues read "path: error").
+        let start = message[..end].rfind(": ").map_or(0, |i| i + 2);
+        (!Path::new(&message[start..end]).exists()).then_some(*command)
+    })
 }
 
 /// Whether `c` may appear in a pipeline's name.
@@ -266,12 +327,13 @@ impl Builder<'_> {
                 }
             }
             produced.extend(def.outputs);
-            let with = entry.get("with").cloned().unwrap_or(Value::Null);
+            let mut with = entry.get("with").cloned().unwrap_or(Value::Null);
             // JSON has no NaN or infinity (they would arrive as null, "invalid type: null"):
             // say what the value is, where it is.
-            let non_finite = non_finite(&with, &format!("{at}.with"));
-            if !non_finite.is_empty() {
-                self.issues.extend(non_finite);
+            let (non_finite, fatal) = take_non_finite(&mut with, &format!("{at}.with"));
+            let taken: Vec<String> = non_finite.iter().map(|i| i.path.clone()).collect();
+            self.issues.extend(non_finite);
+            if fatal {
                 continue;
             }
             let with = match serde_json::to_value(&with) {
@@ -283,8 +345,14 @@ impl Builder<'_> {
                 }
             };
             match def.prepare(with) {
+                Ok(_) if !taken.is_empty() => {}
                 Ok(prepared) => stages.push((i, PlannedStage { kind: kind.to_owned(), id, prepared })),
-                Err(found) => self.issues.extend(found.into_iter().map(|x| x.under(&format!("{at}.with")))),
+                Err(found) => self.issues.extend(
+                    found
+                        .into_iter()
+                        .map(|x| x.under(&format!("{at}.with")))
+                        .filter(|x| !taken.iter().any(|t| path_within(&x.path, t) || path_within(t, &x.path))),
+                ),
             }
         }
         // Plan the stages that parsed, in order, so each sees what earlier ones established.
