@@ -98,8 +98,33 @@ pub fn tiny_image_folder(dir: &Path) -> PathBuf {
     out
 }
 
+/// A stand-in for the CIFAR-10 binary batches in `dir/cifar`: the five training batches and
+/// the test batch of the real set's file names and record format (a label byte, then the red,
+/// green and blue 32 x 32 planes), 20 images each, pixels from a fixed pseudo-random stream.
+pub fn tiny_cifar(dir: &Path) -> PathBuf {
+    let out = dir.join("cifar");
+    std::fs::create_dir_all(&out).expect("a writable scratch directory");
+    let mut x: u32 = 0x2545_f491;
+    let names = (1..=5).map(|i| format!("data_batch_{i}.bin")).chain(["test_batch.bin".to_owned()]);
+    for name in names {
+        let mut bytes = Vec::with_capacity(20 * 3073);
+        for n in 0..20u8 {
+            bytes.push(n % 10);
+            for _ in 0..3072 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                bytes.push((x >> 24) as u8);
+            }
+        }
+        std::fs::write(out.join(name), bytes).expect("a writable scratch directory");
+    }
+    out
+}
+
 /// Overrides that make a shipped pipeline small and self-contained for tests: a few hundred
-/// images for IDX pipelines, a small RGB folder for image-folder pipelines; for audio pipelines, a tiny synthetic stereo set of 11 directions
+/// images for IDX pipelines, a small RGB folder for image-folder pipelines, a few synthetic
+/// CIFAR-10 batches for CIFAR pipelines; for audio pipelines, a tiny synthetic stereo set of 11 directions
 /// made in `scratch` (the real sets are built by `cargo xtask data stereo`), one second long.
 pub fn small_data_overrides(pipeline: &Path, scratch: &Path) -> Vec<String> {
     let src = std::fs::read_to_string(pipeline).expect("a readable pipeline");
@@ -122,6 +147,9 @@ pub fn small_data_overrides(pipeline: &Path, scratch: &Path) -> Vec<String> {
             set.push(format!("image_dataset.test_root={}", root.join("test").display()));
         }
         set.push("image_dataset.valid_fraction=0.25".to_owned());
+    }
+    if stage("cifar_dataset").is_some() {
+        set.push(format!("cifar_dataset.root={}", tiny_cifar(scratch).display()));
     }
     if stage("audio_dataset").is_some() {
         let manifest = scratch.join("set/manifest.csv");

@@ -162,9 +162,10 @@ fn a_sweep_report_shows_curves_with_ticks_and_confusion_grids_with_class_names()
     let root = tests::scratch("sweep-report");
     let report = short_sweep(&root);
     let html = std::fs::read_to_string(&report).unwrap();
-    assert_eq!(html.matches("<polyline").count(), 4, "a curve per trial");
+    assert_eq!(html.matches("<polyline").count(), 8, "an accuracy and a loss curve per trial");
     for needle in [
         "<h2>Validation accuracy by epoch</h2>",
+        "<h2>Validation loss by epoch</h2>",
         "<h2>Validation confusion matrices by lr</h2>",
         "<th class=\"class predicted\">Ankle boot</th>",
         "<th class=\"class\">T-shirt/top</th>",

@@ -4,7 +4,8 @@
 //!   metric, then pruned ones, then failed, running and pending ones), the best configuration,
 //!   and, when seeds were swept, each point's mean +- sample standard deviation over seeds.
 //! - `report.html`: the same tables, a heat map of the metric over two swept keys (mean over
-//!   everything else), the validation curves of every trial overlaid, and the trials'
+//!   everything else), the validation accuracy and loss curves of every trial overlaid (one
+//!   chart each), and the trials'
 //!   validation confusion matrices side by side in a grid laid out by two swept keys.
 //!
 //! This module only aggregates (ranks, groups, picks the trial each cell shows) and reads the
@@ -54,7 +55,10 @@ struct Row {
     epochs: usize,
     seconds: Option<f64>,
     error: Option<String>,
+    /// The validation curve of the sweep's measure (loss or accuracy).
     curve: Vec<f64>,
+    /// The validation curve of the other measure.
+    other_curve: Vec<f64>,
 }
 
 /// Writes `report.{csv,md,html}` into the sweep directory `dir`.
@@ -62,6 +66,8 @@ pub fn write(dir: &Path, opts: &ReportOptions) -> Result<ReportFiles, SweepError
     let (store, manifest) = Store::open(dir)?;
     let spec = &manifest.spec;
     let valid_metric = Metric { split: "valid".into(), name: spec.metric.name.clone() };
+    let other = if spec.metric.name == "loss" { "accuracy" } else { "loss" };
+    let other_metric = Metric { split: "valid".into(), name: other.into() };
     let mut rows: Vec<Row> = manifest
         .trials
         .iter()
@@ -74,6 +80,7 @@ pub fn write(dir: &Path, opts: &ReportOptions) -> Result<ReportFiles, SweepError
                 seconds: None,
                 error: None,
                 curve: curve(&store, &t.id, &valid_metric),
+                other_curve: curve(&store, &t.id, &other_metric),
             };
             match store.state(&t.id) {
                 TrialState::Pending => {}
@@ -318,9 +325,11 @@ mod tests {
         let html = fs::read_to_string(&files.html).unwrap();
         assert!(html.contains("<title>Sweep of fake: Kindling sweep report</title>"), "{html}");
         assert!(html.contains("<tr><th>trials</th><td>8: 6 done, 1 pruned, 1 failed, 0 running, 0 pending</td></tr>"));
-        assert_eq!(html.matches("<polyline").count(), 8, "every trial's curve");
-        assert_eq!(html.matches("<g class=\"legend\">").count(), 8, "every trial in the legend");
-        assert_eq!(html.matches("stroke-dasharray").count(), 2, "the pruned one dashed, in the plot and the legend");
+        // Two charts, the sweep's measure and the other one, every trial overlaid on each.
+        assert!(html.contains("Validation accuracy by epoch") && html.contains("Validation loss by epoch"));
+        assert_eq!(html.matches("<polyline").count(), 16, "every trial's two curves");
+        assert_eq!(html.matches("<g class=\"legend\">").count(), 16, "every trial in both legends");
+        assert_eq!(html.matches("stroke-dasharray").count(), 4, "the pruned one dashed, in the plots and the legends");
         assert!(html.matches("class=\"tick\"").count() >= 4, "axis ticks");
         // A 2 x 2 grid of confusion matrices (one cell has no finished trial), class names read
         // back through CSV quoting.

@@ -42,7 +42,10 @@ pub(super) fn html_text(
     if let Some(((a, b), cells)) = heat {
         sections.push(Section::Table(heat_table(a, b, cells, &spec.metric, spec.mode)));
     }
-    sections.push(Section::Chart(curves(rows, &spec.metric.name)));
+    // The sweep's measure first, then the other: a comparison of models reads both.
+    let other = if spec.metric.name == "loss" { "accuracy" } else { "loss" };
+    sections.push(Section::Chart(curves(rows, &spec.metric.name, |r| &r.curve)));
+    sections.push(Section::Chart(curves(rows, other, |r| &r.other_curve)));
     let confusions = match grid {
         Some((a, b)) => confusion_grid(store, rows, a, b),
         None => keys.first().and_then(|k| confusion_grid(store, rows, "", k)),
@@ -131,14 +134,15 @@ fn heat_table(a: &str, b: &str, cells: &HeatCells, metric: &Metric, mode: Mode) 
     }
 }
 
-/// Every trial's validation curve of `name` (loss or accuracy), the pruned ones dashed.
-fn curves(rows: &[Row], name: &str) -> LineChart {
+/// Every trial's validation curve of `name` (loss or accuracy, read from the row by `of`), the
+/// pruned ones dashed.
+fn curves(rows: &[Row], name: &str, of: impl Fn(&Row) -> &Vec<f64>) -> LineChart {
     let series = rows
         .iter()
-        .filter(|r| !r.curve.is_empty())
+        .filter(|r| !of(r).is_empty())
         .map(|r| Series {
             name: r.entry.spec.label(),
-            points: r.curve.iter().enumerate().map(|(e, &v)| ((e + 1) as f64, v)).collect(),
+            points: of(r).iter().enumerate().map(|(e, &v)| ((e + 1) as f64, v)).collect(),
             dashed: r.status == "pruned",
         })
         .collect();
