@@ -15,6 +15,7 @@
 
 use kindling_core::Issues;
 use rand::{Rng, RngExt};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Masking settings. The default masks nothing (both params 0).
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 /// iid_masks: false      # true: each channel gets its own masks
 /// mask_value: zero      # zero | mean (the channel's mean before masking)
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpecAugment {
     /// Widest frequency mask is `freq_mask_param - 1` bins; 0 disables.
@@ -40,6 +41,7 @@ pub struct SpecAugment {
     /// Time masks per sample.
     pub time_masks: usize,
     /// Upper bound on a time mask as a share of the frames, in [0, 1].
+    #[schemars(range(min = 0, max = 1))]
     pub time_mask_p: f64,
     /// Independent masks per channel instead of one mask for all.
     pub iid_masks: bool,
@@ -62,7 +64,7 @@ impl Default for SpecAugment {
 }
 
 /// The value written into masked cells.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MaskValue {
     /// 0 (torchaudio's default `mask_value`).

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::path::Path;
 
 use kindling_core::Issues;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::AudioError;
@@ -17,7 +18,7 @@ use crate::stft::{Stft, StftConfig, StftOutputs, StftScratch};
 use crate::wav::{Audio, WavExpect};
 
 /// One feature plane: an STFT quantity of the left (`l_`) or right (`r_`) channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// Left magnitude, `|X|`.
@@ -109,7 +110,7 @@ impl Channel {
 /// channels: [l_mag, r_mag, l_phase, r_phase]   # the default
 /// normalize: per_sample                        # per_sample (default) | fitted | none
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeatureConfig {
     /// What every WAV file must look like.

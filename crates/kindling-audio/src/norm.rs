@@ -17,6 +17,7 @@
 
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::AudioError;
@@ -26,7 +27,8 @@ use crate::features::{Channel, Features, Quantity};
 pub const NORM_EPS: f64 = 1e-8;
 
 /// How feature planes are normalised.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "FeatureNormalize")]
 #[serde(rename_all = "snake_case")]
 pub enum Normalize {
     /// Raw values.

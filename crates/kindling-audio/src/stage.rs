@@ -9,6 +9,7 @@ use kindling_core::{
     DataSpec, Dataset, InputReader, Issues, KeyRole, PlanCx, SampleSource, Split, Stage, StageConfig, StageDef,
     StageError, StageIo,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::input::AudioInput;
@@ -18,7 +19,7 @@ use crate::{
 };
 
 /// Configuration of `audio_dataset`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AudioDatasetConfig {
     /// A folder of class folders, `root/<class>/*.wav` (classes sorted by name).
@@ -31,8 +32,11 @@ pub struct AudioDatasetConfig {
     pub valid_manifest: Option<String>,
     /// Share of each class held out for validation (stratified, by the run's seed) when no
     /// separate validation set is given.
+    #[schemars(range(min = 0))]
+    #[schemars(extend("exclusiveMaximum" = 1))]
     pub valid_fraction: f64,
     /// Use only the first N files of each class (in listing order), for quick runs.
+    #[schemars(range(min = 1))]
     pub per_class_limit: Option<usize>,
     /// What the WAV files must be, the STFT, the planes and their normalisation.
     pub features: FeatureConfig,

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use kindling_core::Issues;
 use realfft::num_complex::Complex32;
 use realfft::{RealFftPlanner, RealToComplex};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::fastmath;
@@ -52,14 +53,17 @@ pub const LOG_EPS: f32 = 1e-6;
 const BLOCK: usize = 16;
 
 /// STFT parameters, named and defaulted as in `torch.stft`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StftConfig {
     /// FFT size; `n_fft / 2 + 1` frequency bins. Default 512 (torch has no default).
+    #[schemars(range(min = 2))]
     pub n_fft: usize,
     /// Samples between frames. Default `n_fft / 4`, as torch.
+    #[schemars(range(min = 1))]
     pub hop_length: Option<usize>,
     /// Length of the Hann window, at most `n_fft`. Default `n_fft`.
+    #[schemars(range(min = 1))]
     pub win_length: Option<usize>,
     /// Pad `n_fft / 2` on each side so frame `t` is centred on sample `t * hop_length`.
     pub center: bool,
@@ -74,7 +78,8 @@ impl Default for StftConfig {
 }
 
 /// Padding used by `center`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "StftPadMode")]
 #[serde(rename_all = "snake_case")]
 pub enum PadMode {
     /// Mirror the signal around its first and last samples (torch's default).

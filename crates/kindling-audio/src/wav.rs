@@ -14,6 +14,7 @@ use std::path::Path;
 
 use hound::SampleFormat;
 use kindling_core::Issues;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::AudioError;
@@ -195,14 +196,17 @@ fn check_finite(path: &Path, planar: &[Vec<f32>]) -> Result<(), AudioError> {
 /// length: pad_or_crop    # exact (default) | pad | crop | pad_or_crop
 /// mono: duplicate        # error (default) | duplicate
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WavExpect {
     /// Channels the features need (2: stereo).
+    #[schemars(range(min = 1, max = 2))]
     pub channels: u16,
     /// Samples per second every file must have.
+    #[schemars(range(min = 1))]
     pub sample_rate: u32,
     /// Length in seconds; `round(duration * sample_rate)` samples. Absent: any length.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub duration: Option<f64>,
     /// What to do with a file whose length differs from `duration`.
     pub length: LengthPolicy,
@@ -217,7 +221,7 @@ impl Default for WavExpect {
 }
 
 /// How a file whose length differs from the expected `duration` is treated.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LengthPolicy {
     /// Any other length is an error.
@@ -232,7 +236,7 @@ pub enum LengthPolicy {
 }
 
 /// How a mono file is treated when more channels are expected.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MonoPolicy {
     /// A mono file is an error.

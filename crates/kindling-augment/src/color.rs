@@ -13,6 +13,7 @@ mod hsv;
 use kindling_core::Issues;
 use rand::Rng;
 use rand::seq::SliceRandom;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Image;
@@ -30,7 +31,7 @@ use crate::values::{Span, uniform};
 /// ```yaml
 /// - color_jitter: {brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1}
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ColorJitter {
     /// Brightness factor range.

@@ -5,6 +5,7 @@ mod window;
 
 use kindling_core::Issues;
 use rand::{Rng, RngExt};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,7 @@ use crate::values::{Padding, Size};
 /// ```yaml
 /// - center_crop: 28          # or [height, width], or {size: 28}
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CenterCrop {
     /// One number for a square, or `[height, width]`.
@@ -42,7 +43,7 @@ pub struct CenterCrop {
 /// - random_crop: 28
 /// - random_crop: {size: 28, padding: 4, padding_mode: reflect}
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomCrop {
     /// One number for a square, or `[height, width]`.
@@ -100,6 +101,10 @@ impl Settings for CenterCrop {
 
     fn short<'de, D: Deserializer<'de>>(value: D) -> Option<Result<Self, D::Error>> {
         Some(Size::deserialize(value).map(|size| CenterCrop { size }))
+    }
+
+    fn short_schema(generator: &mut SchemaGenerator) -> Option<Schema> {
+        Some(generator.subschema_for::<Size>())
     }
 }
 
@@ -193,6 +198,10 @@ impl Settings for RandomCrop {
 
     fn short<'de, D: Deserializer<'de>>(value: D) -> Option<Result<Self, D::Error>> {
         Some(Size::deserialize(value).map(RandomCrop::new))
+    }
+
+    fn short_schema(generator: &mut SchemaGenerator) -> Option<Schema> {
+        Some(generator.subschema_for::<Size>())
     }
 }
 

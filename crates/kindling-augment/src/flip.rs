@@ -2,6 +2,7 @@
 
 use kindling_core::Issues;
 use rand::{Rng, RngExt};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
@@ -16,10 +17,11 @@ use crate::transform::parse::Settings;
 /// - random_horizontal_flip          # p = 0.5
 /// - random_vertical_flip: 0.1       # or {p: 0.1}
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Flip {
     /// The probability of flipping, in [0, 1].
+    #[schemars(range(min = 0, max = 1))]
     pub p: f64,
 }
 
@@ -86,6 +88,10 @@ impl Settings for Flip {
 
     fn short<'de, D: Deserializer<'de>>(value: D) -> Option<Result<Self, D::Error>> {
         Some(f64::deserialize(value).map(|p| Flip { p }))
+    }
+
+    fn short_schema(_generator: &mut SchemaGenerator) -> Option<Schema> {
+        Some(json_schema!({"type": "number", "minimum": 0, "maximum": 1, "description": "the probability p"}))
     }
 }
 

@@ -6,6 +6,7 @@
 //! `apply: train` on it for that reason.
 
 use kindling_core::Issues;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Image;
@@ -17,12 +18,15 @@ use crate::transform::parse::Settings;
 /// ```yaml
 /// - normalize: {mean: [0.1307], std: [0.3081]}
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "NormalizeTransform")]
 #[serde(deny_unknown_fields)]
 pub struct Normalize {
     /// Subtracted from each channel.
+    #[schemars(length(min = 1))]
     pub mean: Vec<f32>,
     /// Each channel is divided by it afterwards; positive.
+    #[schemars(extend("items" = {"type": "number", "exclusiveMinimum": 0}))]
     pub std: Vec<f32>,
 }
 

@@ -3,6 +3,7 @@
 use kindling_core::{ConfigIssue, Issues};
 use rand::Rng;
 use rand::rngs::StdRng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Apply, AugmentError, Image, Step, Transform};
@@ -11,7 +12,7 @@ use crate::{Apply, AugmentError, Image, Step, Transform};
 ///
 /// Training images go through every step; the other splits only through the steps marked
 /// `apply: all` (by default `normalize`), so augmentation never touches evaluation.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Pipeline {
     /// The steps, first applied first.

@@ -9,6 +9,7 @@
 mod taps;
 
 use kindling_core::Issues;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +26,7 @@ use taps::Taps;
 /// - resize: [32, 48]            # exactly 32 rows, 48 columns
 /// - resize: {size: 34, max_size: 40, antialias: false}
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resize {
     /// One number for the smaller edge (the longer becomes `int(size * long / short)`), or
@@ -102,6 +103,10 @@ impl Settings for Resize {
 
     fn short<'de, D: Deserializer<'de>>(value: D) -> Option<Result<Self, D::Error>> {
         Some(Size::deserialize(value).map(Resize::new))
+    }
+
+    fn short_schema(generator: &mut SchemaGenerator) -> Option<Schema> {
+        Some(generator.subschema_for::<Size>())
     }
 }
 

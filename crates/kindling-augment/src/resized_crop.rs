@@ -3,6 +3,7 @@
 
 use kindling_core::Issues;
 use rand::{Rng, RngExt};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
@@ -25,16 +26,18 @@ use crate::values::{Size, uniform, yes};
 /// - random_resized_crop: 224
 /// - random_resized_crop: {size: [32, 32], scale: [0.5, 1.0], ratio: [0.75, 1.333]}
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomResizedCrop {
     /// The output: one number for a square, or `[height, width]`.
     pub size: Size,
     /// `[min, max]` share of the image's area a window covers.
     #[serde(default = "default_scale")]
+    #[schemars(extend("items" = {"type": "number", "exclusiveMinimum": 0}))]
     pub scale: [f64; 2],
     /// `[min, max]` width over height of a window.
     #[serde(default = "default_ratio")]
+    #[schemars(extend("items" = {"type": "number", "exclusiveMinimum": 0}))]
     pub ratio: [f64; 2],
     /// Whether shrinking filters with a support widened by the scale factor.
     #[serde(default = "yes")]
@@ -121,6 +124,10 @@ impl Settings for RandomResizedCrop {
 
     fn short<'de, D: Deserializer<'de>>(value: D) -> Option<Result<Self, D::Error>> {
         Some(Size::deserialize(value).map(RandomResizedCrop::new))
+    }
+
+    fn short_schema(generator: &mut SchemaGenerator) -> Option<Schema> {
+        Some(generator.subschema_for::<Size>())
     }
 }
 

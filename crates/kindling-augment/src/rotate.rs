@@ -5,6 +5,7 @@ mod sample;
 
 use kindling_core::Issues;
 use rand::Rng;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,7 @@ use crate::values::{Fill, Span, uniform};
 /// - random_rotation: 15                      # or [-10, 30], or {degrees: 15}
 /// - random_rotation: {degrees: 15, interpolation: bilinear, fill: [0.5, 0.5, 0.5]}
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomRotation {
     /// One number `d` for `[-d, d]`, or `[min, max]`, in degrees.
@@ -52,7 +53,7 @@ pub struct RandomRotation {
 /// ```yaml
 /// - rotate: 90                    # or {angle: 90, expand: true}
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotate {
     /// The angle in degrees.
@@ -155,6 +156,10 @@ impl Settings for RandomRotation {
     fn short<'de, D: Deserializer<'de>>(value: D) -> Option<Result<Self, D::Error>> {
         Some(Span::deserialize(value).map(RandomRotation::new))
     }
+
+    fn short_schema(generator: &mut SchemaGenerator) -> Option<Schema> {
+        Some(generator.subschema_for::<Span>())
+    }
 }
 
 impl Settings for Rotate {
@@ -163,6 +168,10 @@ impl Settings for Rotate {
 
     fn short<'de, D: Deserializer<'de>>(value: D) -> Option<Result<Self, D::Error>> {
         Some(f64::deserialize(value).map(Rotate::new))
+    }
+
+    fn short_schema(_generator: &mut SchemaGenerator) -> Option<Schema> {
+        Some(json_schema!({"type": "number", "description": "the angle in degrees"}))
     }
 }
 

@@ -1,13 +1,16 @@
 //! A pipeline step: a transform and the splits it applies to.
 
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::Transform;
-use crate::transform::parse::EntryVisitor;
+use crate::transform::parse::{EntryVisitor, entry_schema};
 
 /// Which splits a step transforms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Apply {
     /// Training images only: augmentation, the default for every transform but `normalize`.
@@ -72,6 +75,17 @@ impl<'de> Deserialize<'de> for Step {
         let (transform, apply) = d.deserialize_any(EntryVisitor { step: true })?;
         let apply = apply.unwrap_or_else(|| transform.default_apply());
         Ok(Step { transform, apply })
+    }
+}
+
+/// The forms [`Step`]'s `Deserialize` reads (`kindling schema`).
+impl JsonSchema for Step {
+    fn schema_name() -> Cow<'static, str> {
+        "Step".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        entry_schema(generator, true)
     }
 }
 

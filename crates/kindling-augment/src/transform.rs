@@ -21,8 +21,9 @@ use crate::rotate::{RandomRotation, Rotate};
 /// Declares the transforms from one table: each row gives the variant's docs, its settings
 /// type, its YAML name, whether applying it draws from the generator, and how it applies. From
 /// the rows come the [`Transform`] enum (serialised under the YAML name), [`NAMES`],
-/// [`Transform::name`], [`Transform::is_random`], the application, the [`Op`] dispatch and the
-/// YAML reader ([`parse::settings`]), so a new transform is one row here plus its module.
+/// [`Transform::name`], [`Transform::is_random`], the application, the [`Op`] dispatch, the
+/// YAML reader ([`parse::settings`]) and its JSON Schema ([`value_schemas`]), so a new
+/// transform is one row here plus its module.
 macro_rules! transforms {
     ($(
         $(#[doc = $doc:literal])*
@@ -75,6 +76,18 @@ macro_rules! transforms {
                     $(Transform::$variant(t) => f(t),)*
                 }
             }
+        }
+
+        /// Each transform's YAML name, whether it has a bare form, and the JSON Schema of the
+        /// value under its name, in table order.
+        pub(crate) fn value_schemas(
+            generator: &mut schemars::SchemaGenerator,
+        ) -> Vec<(&'static str, bool, schemars::Schema)> {
+            vec![$((
+                $name,
+                <$settings as parse::Settings>::bare().is_some(),
+                parse::value_schema::<$settings>(generator, concat!($($doc),*)),
+            ),)*]
         }
 
         /// Reads the value under the transform name `name` into its settings.

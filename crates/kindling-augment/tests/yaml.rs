@@ -161,3 +161,15 @@ fn a_transform_alone_has_no_apply() {
     let err = serde_yaml::from_str::<Transform>("{center_crop: 28, apply: all}").unwrap_err();
     assert!(err.to_string().contains("`apply` belongs to a pipeline step"), "{err}");
 }
+
+#[test]
+fn the_schema_names_every_transform_and_the_bare_names_the_reader_takes() {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let step = <Step as schemars::JsonSchema>::json_schema(&mut generator).to_value();
+    let forms = step["anyOf"].as_array().unwrap();
+    let mut keys: Vec<&str> = forms[1]["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys.pop(), Some("apply"));
+    assert_eq!(keys, NAMES);
+    let bare: Vec<&str> = NAMES.iter().copied().filter(|name| serde_yaml::from_str::<Step>(name).is_ok()).collect();
+    assert_eq!(forms[0]["enum"], serde_json::json!(bare));
+}

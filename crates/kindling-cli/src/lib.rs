@@ -118,6 +118,9 @@ enum Command {
     },
     /// List every stage with its description and configuration keys.
     Stages,
+    /// Print the JSON Schema of the pipeline format: every stage's keys, types, defaults and
+    /// documentation, for editors (docs/pipeline.schema.json is this output).
+    Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
     Completions {
         /// The shell.
@@ -287,6 +290,10 @@ report: {} (also {}, {})",
                 }
                 println!();
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&kindling_pipeline::schema(&registry))?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { model, batch_size, device, warmup, steps, profile, json } => {

@@ -1,10 +1,11 @@
 //! The device a pipeline asks for, before any backend is touched.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Where tensors live: chosen in the pipeline (`device:`) or with `--device`. Resolving it to a
 /// real device is the training crate's job; this crate only carries the choice.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceChoice {
     /// A hardware GPU through wgpu when one exists, else the CPU.

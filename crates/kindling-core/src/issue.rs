@@ -65,6 +65,33 @@ impl fmt::Display for ConfigIssue {
     }
 }
 
+/// One step of a dotted path: a mapping key or a list index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathStep<'a> {
+    /// `.key`
+    Key(&'a str),
+    /// `[index]`
+    Index(usize),
+}
+
+/// The steps of a dotted path such as an issue's (`a.b[2].c` -> `a`, `b`, `[2]`, `c`).
+pub fn path_steps(path: &str) -> Vec<PathStep<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            out.push(PathStep::Key(key));
+        }
+        while let Some((n, r)) = rest.split_once(']') {
+            if let Ok(i) = n.parse() {
+                out.push(PathStep::Index(i));
+            }
+            rest = r.strip_prefix('[').unwrap_or(r);
+        }
+    }
+    out
+}
+
 /// Joins a prefix and a relative dotted path (`a.b` + `c` -> `a.b.c`, `a` + `[0]` -> `a[0]`).
 pub(crate) fn join_path(prefix: &str, rest: &str) -> String {
     match (prefix.is_empty(), rest.is_empty()) {
@@ -134,6 +161,13 @@ mod tests {
         assert_eq!(join_path("layers", "[3]"), "layers[3]");
         assert_eq!(join_path("", "lr"), "lr");
         assert_eq!(join_path("lr", ""), "lr");
+    }
+
+    #[test]
+    fn paths_split_into_keys_and_indices() {
+        use PathStep::{Index, Key};
+        assert_eq!(path_steps("stages[1].with.lr"), [Key("stages"), Index(1), Key("with"), Key("lr")]);
+        assert_eq!(path_steps("a[0][2]"), [Key("a"), Index(0), Index(2)]);
     }
 
     #[test]

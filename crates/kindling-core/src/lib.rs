@@ -28,7 +28,7 @@ pub use artifact::{Artifact, Artifacts, Facts, TypeMap};
 pub use dataset::{DataSpec, Dataset, SampleSource, Split};
 pub use device::{DeviceChoice, Summary};
 pub use input::InputReader;
-pub use issue::{ConfigIssue, Issues, Origin};
+pub use issue::{ConfigIssue, Issues, Origin, PathStep, path_steps};
 pub use listing::{LabelledFiles, ListingError};
 pub use registry::{Plugin, Registry, closest};
 pub use rundir::{Resume, RunDir, hostname, peak_memory, physical_memory, process_alive, write_atomic};

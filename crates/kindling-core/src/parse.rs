@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::issue::{ConfigIssue, Issues};
+use crate::issue::{ConfigIssue, Issues, PathStep as Step, path_steps as steps};
 use crate::stage::StageConfig;
 
 /// More rounds than any block has values to remove.
@@ -148,29 +148,6 @@ fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
     message.strip_prefix(prefix)?.split('`').next()
 }
 
-/// The steps of a dotted path (`a.b[2].c` -> `a`, `b`, `[2]`, `c`).
-fn steps(path: &str) -> Vec<Step<'_>> {
-    let mut out = Vec::new();
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
-        if !key.is_empty() {
-            out.push(Step::Key(key));
-        }
-        while let Some((n, r)) = rest.split_once(']') {
-            if let Ok(i) = n.parse() {
-                out.push(Step::Index(i));
-            }
-            rest = r.strip_prefix('[').unwrap_or(r);
-        }
-    }
-    out
-}
-
-enum Step<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
 fn get<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
     steps(path).into_iter().try_fold(v, |v, step| match step {
         Step::Key(k) => v.get(k),
@@ -178,20 +155,20 @@ fn get<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
     })
 }
 
-/// Takes the value at `path` out of `v`: a key is removed, a list item is set to null (so
-/// later indices keep their meaning). Whether something was there.
+/// The value `steps` lead to inside `v`.
+fn get_mut<'v>(v: &'v mut Value, steps: &[Step<'_>]) -> Option<&'v mut Value> {
+    steps.iter().try_fold(v, |v, step| match step {
+        Step::Key(k) => v.get_mut(*k),
+        Step::Index(i) => v.get_mut(*i),
+    })
+}
+
+/// Takes the value at `path` out of `v`: a key is removed, a list item is removed (and
+/// [`Lists`] maps later indices back). Whether something was there.
 fn remove(v: &mut Value, path: &str) -> bool {
     let steps = steps(path);
     let Some((last, parents)) = steps.split_last() else { return false };
-    let mut cur = v;
-    for step in parents {
-        let next = match step {
-            Step::Key(k) => cur.get_mut(*k),
-            Step::Index(i) => cur.get_mut(*i),
-        };
-        let Some(next) = next else { return false };
-        cur = next;
-    }
+    let Some(cur) = get_mut(v, parents) else { return false };
     match (last, cur) {
         (Step::Key(k), Value::Object(map)) => map.remove(*k).is_some(),
         (Step::Index(i), Value::Array(items)) if *i < items.len() => {
@@ -282,16 +259,7 @@ fn least_is_one<C: StageConfig>(work: &Value, path: &str) -> bool {
     let mut zero = work.clone();
     let steps = steps(path);
     let Some((Step::Key(key), parents)) = steps.split_last() else { return false };
-    let mut cur = &mut zero;
-    for step in parents {
-        let next = match step {
-            Step::Key(k) => cur.get_mut(*k),
-            Step::Index(i) => cur.get_mut(*i),
-        };
-        let Some(next) = next else { return false };
-        cur = next;
-    }
-    let Some(block) = cur.as_object_mut() else { return false };
+    let Some(block) = get_mut(&mut zero, parents).and_then(Value::as_object_mut) else { return false };
     block.insert((*key).to_owned(), Value::from(0));
     let Ok(config) = attempt::<C>(&zero) else { return false };
     let mut issues = Issues::default();

@@ -3,6 +3,7 @@
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -13,7 +14,9 @@ use crate::rundir::RunDir;
 
 /// A stage's `with:` block as a typed struct. Unknown keys are rejected by the deserializer
 /// (`#[serde(deny_unknown_fields)]` on the struct); `Default` gives the documented defaults.
-pub trait StageConfig: DeserializeOwned + Serialize + Default + 'static {
+/// `JsonSchema` (derived next to `Deserialize`, so it follows the same serde attributes) gives
+/// the block's JSON Schema for `kindling schema` ([`StageDef::schema`]).
+pub trait StageConfig: DeserializeOwned + Serialize + JsonSchema + Default + 'static {
     /// One line of documentation per top-level key, shown by `kindling stages`; also the list
     /// of keys a `with:` block may use. `tests/tests/stage_keys.rs` holds it equal, for every
     /// registered stage, to the keys the configuration serialises
@@ -152,6 +155,7 @@ pub struct StageDef {
     pub outputs: &'static [&'static str],
     keys: fn() -> Vec<ConfigKey>,
     serialized_keys: fn() -> Vec<String>,
+    schema: fn(&mut SchemaGenerator) -> Schema,
     prepare: Prepare,
     roles: &'static [(KeyRole, &'static str)],
 }
@@ -197,6 +201,7 @@ impl StageDef {
             outputs,
             keys: keys_of::<C>,
             serialized_keys: serialized_keys_of::<C>,
+            schema: schema_of::<C>,
             prepare: Box::new(prepare),
             roles: &[],
         }
@@ -225,6 +230,14 @@ impl StageDef {
         (self.serialized_keys)()
     }
 
+    /// The JSON Schema of the `with:` block (which may also be `null` when no key is
+    /// required), generated from the configuration type as serde reads it; each key's
+    /// description is its [`KEY_DOCS`](StageConfig::KEY_DOCS) line and its default the
+    /// configuration's default. Types it names are added to `generator`'s definitions.
+    pub fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
+        (self.schema)(generator)
+    }
+
     /// Parses and checks a `with:` block (`null` when absent) and builds the stage. Issue paths
     /// are relative to the `with:` block.
     pub fn prepare(&self, with: Value) -> Result<PreparedStage, Vec<ConfigIssue>> {
@@ -240,6 +253,39 @@ fn keys_of<C: StageConfig>() -> Vec<ConfigKey> {
         .collect()
 }
 
+fn schema_of<C: StageConfig>(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = C::json_schema(generator);
+    let defaults = serde_json::to_value(C::default()).unwrap_or(Value::Null);
+    // A key `check` requires (`#[schemars(required)]`) has a placeholder, not a default.
+    let required = schema.get("required").cloned().unwrap_or_default();
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        for (key, property) in properties.iter_mut() {
+            let Value::Object(property) = property else { continue };
+            // `kindling stages` shows the same line, so an editor and the command agree.
+            if let Some((_, doc)) = C::KEY_DOCS.iter().find(|(k, _)| k == key) {
+                property.insert("description".to_owned(), Value::from(*doc));
+            }
+            match defaults.get(key) {
+                Some(default) if !required.as_array().is_some_and(|r| r.iter().any(|k| k == key)) => {
+                    property.insert("default".to_owned(), default.clone());
+                }
+                _ => {
+                    property.remove("default");
+                }
+            }
+        }
+    }
+    // `with:` written with nothing after it is YAML's null, read as an empty block: fine
+    // unless a key is required.
+    if let Some(ty) = schema.get_mut("type")
+        && *ty == "object"
+        && required.as_array().is_none_or(Vec::is_empty)
+    {
+        *ty = serde_json::json!(["object", "null"]);
+    }
+    schema
+}
+
 fn serialized_keys_of<C: StageConfig>() -> Vec<String> {
     match serde_json::to_value(C::default()) {
         Ok(Value::Object(map)) => map.keys().cloned().collect(),
@@ -252,7 +298,7 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
-    #[derive(Debug, Deserialize, Serialize)]
+    #[derive(Debug, Deserialize, Serialize, JsonSchema)]
     #[serde(deny_unknown_fields, default)]
     struct Toy {
         lr: f64,
@@ -260,13 +306,13 @@ mod tests {
         inner: Inner,
     }
 
-    #[derive(Debug, Default, Deserialize, Serialize)]
+    #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
     #[serde(deny_unknown_fields, default)]
     struct Inner {
         depth: u32,
     }
 
-    #[derive(Debug, Default, Deserialize, Serialize)]
+    #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
     #[serde(rename_all = "snake_case")]
     enum Mode {
         #[default]
@@ -355,5 +401,20 @@ mod tests {
         let keys = def().keys();
         assert_eq!(keys[0].name, "lr");
         assert_eq!(keys[0].default, serde_json::json!(0.1));
+    }
+
+    #[test]
+    fn the_schema_describes_each_key_with_its_doc_line_and_default() {
+        let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        let schema = def().schema(&mut generator);
+        let schema = schema.as_value();
+        assert_eq!(schema["type"], serde_json::json!(["object", "null"]));
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["properties"]["lr"]["description"], "learning rate");
+        assert_eq!(schema["properties"]["lr"]["default"], 0.1);
+        assert_eq!(schema["properties"]["mode"]["default"], "min");
+        assert_eq!(schema["properties"]["inner"]["default"], serde_json::json!({"depth": 0}));
+        // Nested types are definitions the properties refer to.
+        assert!(generator.definitions().contains_key("Mode"), "{:?}", generator.definitions().keys());
     }
 }

@@ -9,10 +9,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 use kindling_core::Issues;
 use rand::RngExt;
 use rand::rngs::StdRng;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The nonlinearity that follows a layer, for `torch.nn.init.calculate_gain`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Nonlinearity {
     /// Gain 1.
@@ -29,7 +31,7 @@ pub enum Nonlinearity {
 }
 
 /// Which fan a Kaiming initialiser preserves the variance of.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FanMode {
     /// The forward pass (`fan_in`).
@@ -41,7 +43,7 @@ pub enum FanMode {
 
 /// An initialiser, `{name: ..., ...}` or just its name, with `torch.nn.init`'s parameters and
 /// defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Init {
     /// PyTorch's layer default: `kaiming_uniform_(a=sqrt(5))` for weights, which is
@@ -90,6 +92,7 @@ pub enum Init {
         mean: f64,
         /// Standard deviation.
         #[serde(default = "one")]
+        #[schemars(range(min = 0))]
         std: f64,
     },
     /// `uniform_(a=0, b=1)`.
@@ -128,19 +131,41 @@ fn init_or_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Opt
         .transpose()
 }
 
+/// The JSON Schema of what [`init_or_name`] reads: nothing, an initialiser's name where none of
+/// its parameters is required, or the full `{name: ..., ...}` form.
+fn init_or_name_schema(generator: &mut SchemaGenerator) -> Schema {
+    let full = Init::json_schema(generator);
+    let variants = full.get("oneOf").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let names: Vec<&Value> = variants
+        .iter()
+        .filter(|v| v.get("required").and_then(Value::as_array).is_some_and(|r| r.len() == 1))
+        .filter_map(|v| v.pointer("/properties/name/const"))
+        .collect();
+    json_schema!({
+        "anyOf": [
+            {"type": "null"},
+            {"type": "string", "enum": names},
+            generator.subschema_for::<Init>(),
+        ],
+    })
+}
+
 /// Initialisers per kind of parameter: `init: {conv: xavier_uniform, linear: kaiming_normal,
 /// bias: zeros}`. Absent kinds keep PyTorch's default.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct InitConfig {
     /// Convolution weights.
     #[serde(deserialize_with = "init_or_name")]
+    #[schemars(schema_with = "init_or_name_schema")]
     pub conv: Option<Init>,
     /// Linear-layer weights.
     #[serde(deserialize_with = "init_or_name")]
+    #[schemars(schema_with = "init_or_name_schema")]
     pub linear: Option<Init>,
     /// Biases of convolutions and linear layers.
     #[serde(deserialize_with = "init_or_name")]
+    #[schemars(schema_with = "init_or_name_schema")]
     pub bias: Option<Init>,
 }
 

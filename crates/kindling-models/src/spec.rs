@@ -4,10 +4,11 @@
 
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 /// A size written as one number (`3`) or as `[height, width]`, as PyTorch accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Pair {
     /// The same value for height and width.
@@ -29,7 +30,7 @@ impl Pair {
 /// One layer, with PyTorch's parameter names and defaults. Sizes that follow from the layer
 /// before (`in_channels`, `in_features`, `num_features`) are inferred; when given they are
 /// checked.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LayerSpec {
     /// `nn.Conv2d`.
@@ -69,13 +70,15 @@ pub enum LayerSpec {
 }
 
 /// `nn.AvgPool2d(kernel_size, stride=kernel_size, padding=0, ceil_mode=False, count_include_pad=True)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AvgPoolSpec {
     /// Window size.
+    #[schemars(schema_with = "positive_pair")]
     pub kernel_size: Pair,
     /// Stride; defaults to the kernel size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_positive_pair")]
     pub stride: Option<Pair>,
     /// Implicit zero padding on each side.
     #[serde(default = "zero")]
@@ -89,7 +92,7 @@ pub struct AvgPoolSpec {
 }
 
 /// `nn.LeakyReLU(negative_slope=0.01)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeakyReluSpec {
     /// Slope for negative inputs.
@@ -98,7 +101,7 @@ pub struct LeakyReluSpec {
 }
 
 /// `nn.ELU(alpha=1.0)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EluSpec {
     /// Saturation value for negative inputs.
@@ -107,24 +110,28 @@ pub struct EluSpec {
 }
 
 /// `nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=True)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Conv2dSpec {
     /// Checked against the input's channels when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_channels: Option<usize>,
     /// Number of filters.
+    #[schemars(range(min = 1))]
     pub out_channels: usize,
     /// Kernel size.
+    #[schemars(schema_with = "positive_pair")]
     pub kernel_size: Pair,
     /// Stride.
     #[serde(default = "one")]
+    #[schemars(schema_with = "positive_pair")]
     pub stride: Pair,
     /// Zero padding on each side.
     #[serde(default = "zero")]
     pub padding: Pair,
     /// Dilation.
     #[serde(default = "one")]
+    #[schemars(schema_with = "positive_pair")]
     pub dilation: Pair,
     /// Whether the layer adds a learned bias.
     #[serde(default = "yes")]
@@ -132,7 +139,7 @@ pub struct Conv2dSpec {
 }
 
 /// `nn.BatchNorm{1,2}d(num_features, eps=1e-5, momentum=0.1)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchNormSpec {
     /// Checked against the input's channels or features when given.
@@ -140,20 +147,24 @@ pub struct BatchNormSpec {
     pub num_features: Option<usize>,
     /// Added to the variance for stability.
     #[serde(default = "eps")]
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub eps: f64,
     /// Weight of the current batch in the running statistics (PyTorch's convention).
     #[serde(default = "momentum")]
+    #[schemars(range(min = 0, max = 1))]
     pub momentum: f64,
 }
 
 /// `nn.MaxPool2d(kernel_size, stride=kernel_size, padding=0)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaxPoolSpec {
     /// Window size.
+    #[schemars(schema_with = "positive_pair")]
     pub kernel_size: Pair,
     /// Stride; defaults to the kernel size, as in PyTorch (burn's default differs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_positive_pair")]
     pub stride: Option<Pair>,
     /// Implicit padding on each side.
     #[serde(default = "zero")]
@@ -164,26 +175,44 @@ pub struct MaxPoolSpec {
 }
 
 /// `nn.Dropout(p=0.5)` and `nn.Dropout2d(p=0.5)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DropoutSpec {
     /// Probability of zeroing an element while training.
     #[serde(default = "half")]
+    #[schemars(range(min = 0, max = 1))]
     pub p: f64,
 }
 
 /// `nn.Linear(in_features, out_features, bias=True)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinearSpec {
     /// Checked against the input's features when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_features: Option<usize>,
     /// Output features; for the last layer, the number of classes.
+    #[schemars(range(min = 1))]
     pub out_features: usize,
     /// Whether the layer adds a learned bias.
     #[serde(default = "yes")]
     pub bias: bool,
+}
+
+/// The JSON Schema of a [`Pair`] whose values must be at least 1 (kernel sizes, strides and
+/// dilations; `check_layers` refuses 0).
+fn positive_pair(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            {"type": "integer", "minimum": 1},
+            {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2},
+        ],
+    })
+}
+
+/// [`positive_pair`], or absent (`null`).
+fn optional_positive_pair(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({"anyOf": [positive_pair(generator), {"type": "null"}]})
 }
 
 pub(crate) fn one() -> Pair {

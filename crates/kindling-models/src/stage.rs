@@ -5,7 +5,9 @@ use kindling_core::{
     Artifact, DataSpec, Dataset, DeviceChoice, Issues, KeyRole, PlanCx, Stage, StageConfig, StageDef, StageError,
     StageIo, derive_seed, rng_from_seed,
 };
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::device::{ResolvedDevice, resolve};
 use crate::infer::{LayerInfo, Shape, fits_in_memory, infer};
@@ -15,11 +17,12 @@ use crate::presets::{PRESETS, preset};
 use crate::spec::{DropoutSpec, LayerSpec, check_layers};
 
 /// Configuration of `model`: a named preset or an explicit layer list.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// A preset sized to the data (see [`crate::PRESETS`]); its last layer gets one output per
     /// class.
+    #[schemars(schema_with = "preset_schema")]
     pub preset: Option<String>,
     /// Layers in order, e.g. `[{conv2d: {out_channels: 16, kernel_size: 3}}, relu, flatten, ...]`.
     pub layers: Option<Vec<LayerSpec>>,
@@ -31,7 +34,16 @@ pub struct ModelConfig {
     pub weights: Option<String>,
     /// Sets `p` of every `dropout` and `dropout2d` layer (of the preset or the list), so one
     /// key sweeps a preset's dropout; the seed's `keep_prob` is `1 - dropout`.
+    #[schemars(range(min = 0))]
+    #[schemars(extend("exclusiveMaximum" = 1))]
     pub dropout: Option<f64>,
+}
+
+/// The JSON Schema of `preset`: one of [`PRESETS`], or absent.
+fn preset_schema(_: &mut SchemaGenerator) -> Schema {
+    let mut names: Vec<Value> = PRESETS.iter().map(|&p| Value::from(p)).collect();
+    names.push(Value::Null);
+    json_schema!({"type": ["string", "null"], "enum": names})
 }
 
 impl StageConfig for ModelConfig {

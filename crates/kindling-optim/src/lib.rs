@@ -36,11 +36,15 @@ pub use schedule::{
     ThresholdMode, Warmup,
 };
 
+use std::borrow::Cow;
+
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{ModuleOptimizer, SgdConfig};
 use kindling_core::Issues;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
 /// An optimizer and its hyper-parameters, tagged by `name` (`{name: adam, lr: 1e-3}`). A
 /// block without `name` is Adam, the training stage's default, so `--set
@@ -86,17 +90,60 @@ impl<'de> Deserialize<'de> for OptimizerConfig {
     }
 }
 
+/// The forms [`OptimizerConfig`]'s `Deserialize` reads (`kindling schema`): each optimizer's
+/// settings with its `name`, where Adam's may leave `name` out.
+impl JsonSchema for OptimizerConfig {
+    fn schema_name() -> Cow<'static, str> {
+        "OptimizerConfig".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        /// The settings' schema with `name` (first) holding `name`, required unless `optional`.
+        fn named(name: &str, mut schema: Schema, optional: bool) -> Schema {
+            let object = schema.ensure_object();
+            let mut properties = Map::new();
+            properties.insert("name".to_owned(), json!({"type": "string", "const": name}));
+            if let Some(Value::Object(rest)) = object.remove("properties") {
+                properties.extend(rest);
+            }
+            object.insert("properties".to_owned(), Value::Object(properties));
+            if !optional {
+                match object.entry("required").or_insert_with(|| json!([])) {
+                    Value::Array(required) => required.insert(0, "name".into()),
+                    other => *other = json!(["name"]),
+                }
+            }
+            schema
+        }
+        json_schema!({
+            "description": "an optimizer with PyTorch's parameters and defaults, chosen by `name`; \
+                            without `name`, Adam",
+            "oneOf": [
+                named("sgd", Sgd::json_schema(generator), false),
+                named("adam", Adam::json_schema(generator), true),
+                named("adamw", AdamW::json_schema(generator), false),
+                named("adagrad", Adagrad::json_schema(generator), false),
+                named("rmsprop", RmsProp::json_schema(generator), false),
+            ],
+        })
+    }
+}
+
 /// `torch.optim.SGD(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Sgd {
     /// Learning rate.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub lr: f64,
     /// Momentum factor; 0 disables momentum.
+    #[schemars(range(min = 0))]
     pub momentum: f64,
     /// Dampening of the momentum's gradient term (PyTorch 0, burn 0.1).
+    #[schemars(range(min = 0, max = 1))]
     pub dampening: f64,
     /// L2 penalty added to the gradient.
+    #[schemars(range(min = 0))]
     pub weight_decay: f64,
     /// Nesterov momentum (needs momentum > 0 and dampening 0, as in PyTorch).
     pub nesterov: bool,
@@ -109,16 +156,20 @@ impl Default for Sgd {
 }
 
 /// `torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Adam {
     /// Learning rate.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub lr: f64,
     /// Decay rates of the first and second moment estimates.
+    #[schemars(extend("items" = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}))]
     pub betas: [f64; 2],
     /// Added to the denominator.
+    #[schemars(range(min = 0))]
     pub eps: f64,
     /// L2 penalty added to the gradient (not decoupled: that is AdamW).
+    #[schemars(range(min = 0))]
     pub weight_decay: f64,
     /// Use the maximum of past second moments (AMSGrad).
     pub amsgrad: bool,
@@ -131,17 +182,21 @@ impl Default for Adam {
 }
 
 /// `torch.optim.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdamW {
     /// Learning rate.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub lr: f64,
     /// Decay rates of the first and second moment estimates.
+    #[schemars(extend("items" = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}))]
     pub betas: [f64; 2],
     /// Added to the denominator.
+    #[schemars(range(min = 0))]
     pub eps: f64,
     /// Decoupled decay: each step multiplies the weights by `1 - lr * weight_decay` (PyTorch's
     /// default 1e-2; burn's AdamW has 1e-4).
+    #[schemars(range(min = 0))]
     pub weight_decay: f64,
     /// Use the maximum of past second moments (AMSGrad).
     pub amsgrad: bool,
@@ -154,18 +209,23 @@ impl Default for AdamW {
 }
 
 /// `torch.optim.Adagrad(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Adagrad {
     /// Learning rate.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub lr: f64,
     /// The rate at step t is `lr / (1 + (t - 1) * lr_decay)`.
+    #[schemars(range(min = 0))]
     pub lr_decay: f64,
     /// L2 penalty added to the gradient.
+    #[schemars(range(min = 0))]
     pub weight_decay: f64,
     /// Starting value of the sum of squared gradients.
+    #[schemars(range(min = 0))]
     pub initial_accumulator_value: f64,
     /// Added to the denominator.
+    #[schemars(range(min = 0))]
     pub eps: f64,
 }
 
@@ -176,18 +236,23 @@ impl Default for Adagrad {
 }
 
 /// `torch.optim.RMSprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RmsProp {
     /// Learning rate.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub lr: f64,
     /// Smoothing constant of the squared-gradient average.
+    #[schemars(range(min = 0, max = 1))]
     pub alpha: f64,
     /// Added to the denominator.
+    #[schemars(range(min = 0))]
     pub eps: f64,
     /// L2 penalty added to the gradient.
+    #[schemars(range(min = 0))]
     pub weight_decay: f64,
     /// Momentum factor (PyTorch's default 0; burn's RMSprop has 0.9).
+    #[schemars(range(min = 0))]
     pub momentum: f64,
     /// Normalise by the estimated variance of the gradient rather than its second moment.
     pub centered: bool,
@@ -303,4 +368,27 @@ fn check_adam_like(betas: [f64; 2], eps: f64, weight_decay: f64, issues: &mut Is
 
 fn decay(penalty: f64) -> Option<WeightDecayConfig> {
     (penalty > 0.0).then(|| WeightDecayConfig::new(penalty as f32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_names_the_optimizers_the_reader_takes() {
+        let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        let schema = OptimizerConfig::json_schema(&mut generator).to_value();
+        let variants = schema["oneOf"].as_array().unwrap();
+        let names: Vec<&str> = variants.iter().map(|v| v["properties"]["name"]["const"].as_str().unwrap()).collect();
+        assert_eq!(names, ["sgd", "adam", "adamw", "adagrad", "rmsprop"]);
+        for (name, variant) in names.iter().zip(variants) {
+            let config: OptimizerConfig = serde_json::from_value(json!({"name": name})).unwrap();
+            // What the reader makes of the name serialises under the same name.
+            assert_eq!(serde_json::to_value(&config).unwrap()["name"], *name);
+            // Only Adam may leave the name out, as the reader allows.
+            assert_eq!(variant["required"] == json!(["name"]), *name != "adam", "{name}");
+        }
+        let unnamed: OptimizerConfig = serde_json::from_value(json!({"lr": 0.1})).unwrap();
+        assert!(matches!(unnamed, OptimizerConfig::Adam(_)));
+    }
 }

@@ -2,10 +2,11 @@
 //! when `scheduler.step()` is called after each epoch. (burn's schedulers step per iteration.)
 
 use kindling_core::Issues;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A schedule, tagged by `name`, with PyTorch's parameter names and defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum SchedulerConfig {
     /// `StepLR(step_size, gamma=0.1)`: `lr0 * gamma^floor(epoch / step_size)`.
@@ -22,48 +23,54 @@ pub enum SchedulerConfig {
 }
 
 /// `torch.optim.lr_scheduler.StepLR`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepLr {
     /// Epochs between decays.
+    #[schemars(range(min = 1))]
     pub step_size: usize,
     /// Multiplicative decay.
     #[serde(default = "tenth")]
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub gamma: f64,
 }
 
 /// `torch.optim.lr_scheduler.MultiStepLR`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MultiStepLr {
     /// Epochs (0-based, increasing) at which the rate is multiplied by `gamma`.
     pub milestones: Vec<usize>,
     /// Multiplicative decay.
     #[serde(default = "tenth")]
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub gamma: f64,
 }
 
 /// `torch.optim.lr_scheduler.ExponentialLR`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExponentialLr {
     /// Multiplicative decay per epoch.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub gamma: f64,
 }
 
 /// `torch.optim.lr_scheduler.CosineAnnealingLR`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CosineAnnealingLr {
     /// Epochs of a half cosine period.
+    #[schemars(range(min = 1))]
     pub t_max: usize,
     /// The minimum rate.
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub eta_min: f64,
 }
 
 /// Whether a smaller or a larger metric is better.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Smaller is better (a loss).
@@ -74,7 +81,7 @@ pub enum Mode {
 }
 
 /// How `threshold` defines a significant improvement.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdMode {
     /// Relative to the best value so far.
@@ -85,7 +92,7 @@ pub enum ThresholdMode {
 }
 
 /// The per-epoch metric a plateau schedule watches.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Monitor {
     /// Validation loss.
@@ -98,7 +105,7 @@ pub enum Monitor {
 }
 
 /// `torch.optim.lr_scheduler.ReduceLROnPlateau`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReduceOnPlateau {
     /// The metric watched.
@@ -107,18 +114,22 @@ pub struct ReduceOnPlateau {
     /// metric calls for (`max` for accuracy, `min` for losses).
     pub mode: Option<Mode>,
     /// Factor the rate is multiplied by on a plateau.
+    #[schemars(extend("exclusiveMinimum" = 0, "exclusiveMaximum" = 1))]
     pub factor: f64,
     /// Epochs without improvement tolerated before reducing.
     pub patience: usize,
     /// Smallest change that counts as an improvement.
+    #[schemars(range(min = 0))]
     pub threshold: f64,
     /// `rel` or `abs` interpretation of `threshold`.
     pub threshold_mode: ThresholdMode,
     /// Epochs to wait after a reduction before counting again.
     pub cooldown: usize,
     /// Lower bound on the rate.
+    #[schemars(range(min = 0))]
     pub min_lr: f64,
     /// Reductions smaller than this are ignored.
+    #[schemars(range(min = 0))]
     pub eps: f64,
 }
 
@@ -155,12 +166,14 @@ impl Default for ReduceOnPlateau {
 
 /// Linear warm-up (`LinearLR(start_factor, end_factor=1, total_iters=epochs)`) chained with the
 /// schedule, as `ChainedScheduler` does: the two factors multiply.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Warmup {
     /// Epochs over which the factor rises to 1.
+    #[schemars(range(min = 1))]
     pub epochs: usize,
     /// The factor of the first epoch.
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub start_factor: f64,
 }
 

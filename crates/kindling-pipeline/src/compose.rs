@@ -33,7 +33,7 @@ use crate::source::{parse_yaml, read_source};
 pub(crate) const MAX_CHAIN: usize = 32;
 
 /// Keys a stage patch (an entry of `stages:` written as a mapping) may hold.
-const PATCH_KEYS: &[&str] = &["stage", "with", "before", "after", "remove"];
+pub(crate) const PATCH_KEYS: &[&str] = &["stage", "with", "before", "after", "remove"];
 
 /// A pipeline document with its `extends:` merged in, before `--set` and interpolation.
 #[derive(Debug)]

@@ -8,6 +8,8 @@
 //! resolved configuration into it and runs the stages; [`reopen`] builds a finished run's data
 //! and model again for evaluation and prediction.
 //!
+//! [`schema`] is the format's JSON Schema (`kindling schema`), for editors and other tools.
+//!
 //! This crate does no maths and knows no backend: stages come from a
 //! [`kindling_core::Registry`] that the caller builds from plugins.
 
@@ -18,6 +20,7 @@ mod overrides;
 mod plan;
 mod reopen;
 mod run;
+mod schema;
 mod source;
 
 pub use compose::{Composed, compose};
@@ -26,4 +29,5 @@ pub use overrides::Overrides;
 pub use plan::{Plan, PlanError, PlannedStage, load, load_with, parse, parse_with};
 pub use reopen::{ReopenError, reopen};
 pub use run::{RunError, RunOutcome, load_data, prepare, resume, run, run_in};
+pub use schema::schema;
 pub use source::{MAX_BYTES, MAX_DEPTH, parse_yaml, read_source};

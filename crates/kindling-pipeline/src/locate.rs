@@ -4,29 +4,7 @@
 //! parsing, so this walks the text itself. It understands block mappings and sequences (what
 //! pipelines are written in); inside flow style (`{a: 1}`) it stops at the deepest key it found.
 
-/// One step of a dotted path.
-#[derive(Debug, PartialEq)]
-enum Step<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn steps(path: &str) -> Vec<Step<'_>> {
-    let mut out = Vec::new();
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
-        if !key.is_empty() {
-            out.push(Step::Key(key));
-        }
-        while let Some((n, r)) = rest.split_once(']') {
-            if let Ok(i) = n.parse() {
-                out.push(Step::Index(i));
-            }
-            rest = r.strip_prefix('[').unwrap_or(r);
-        }
-    }
-    out
-}
+use kindling_core::{PathStep as Step, path_steps as steps};
 
 /// A line's structure: where its content starts once any `- ` sequence markers are stripped.
 struct Line<'a> {
@@ -140,14 +118,6 @@ stages:
         lrr: 0.1
       flow: {a: 1}
 ";
-
-    #[test]
-    fn paths_split_into_keys_and_indices() {
-        assert_eq!(
-            steps("stages[1].with.lr"),
-            [Step::Key("stages"), Step::Index(1), Step::Key("with"), Step::Key("lr")]
-        );
-    }
 
     #[test]
     fn block_paths_are_found_where_they_are_written() {

@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(d["seed"].as_u64(), Some(7));
     }
 
-    #[derive(Default, serde::Serialize, serde::Deserialize)]
+    #[derive(Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields, default)]
     struct DataConfig {
         test_root: Option<String>,

@@ -3,18 +3,21 @@
 
 use kindling_core::{Issues, StageConfig};
 use kindling_optim::{OptimizerConfig, SchedulerConfig, Warmup};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::early::EarlyStopping;
 
 /// Configuration of `train`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// Passes over the training split.
+    #[schemars(range(min = 1))]
     pub epochs: usize,
     /// Samples per optimizer step. PyTorch's `DataLoader` defaults to 1, which no one trains
     /// a CNN with; 64 is what the experiments use.
+    #[schemars(range(min = 1))]
     pub batch_size: usize,
     /// Reshuffle the training split every epoch (seeded by the run's seed and the epoch).
     pub shuffle: bool,
@@ -28,6 +31,7 @@ pub struct TrainConfig {
     pub warmup: Option<Warmup>,
     /// Per-class weights of the cross-entropy (`nn.CrossEntropyLoss(weight=...)`), one per
     /// class, positive; the mean is weighted as PyTorch weights it.
+    #[schemars(extend("items" = {"type": "number", "exclusiveMinimum": 0}))]
     pub class_weights: Option<Vec<f64>>,
     /// An explicit L1 penalty added to the loss (PyTorch has none built in).
     pub l1: Option<L1>,
@@ -37,8 +41,10 @@ pub struct TrainConfig {
     pub early_stopping: Option<EarlyStopping>,
     /// Clip the global L2 norm of all gradients to this value before each step
     /// (`torch.nn.utils.clip_grad_norm_`; burn's own clipping is per tensor).
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub clip_grad_norm: Option<f64>,
     /// Samples per batch when evaluating (no gradients: larger batches are cheaper).
+    #[schemars(range(min = 1))]
     pub eval_batch_size: usize,
     /// Write the trained weights to `model.safetensors` in the run directory.
     pub save_model: bool,
@@ -48,10 +54,11 @@ pub struct TrainConfig {
 }
 
 /// `loss + lambda * sum(|p|)` over the weights (or every parameter).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct L1 {
     /// Strength of the penalty.
+    #[schemars(range(min = 0))]
     pub lambda: f64,
     /// Penalise only convolution and linear weights (not biases or batch-norm parameters).
     #[serde(default = "yes")]

@@ -4,6 +4,7 @@ use kindling_core::Issues;
 use kindling_metrics::ConfusionMatrix;
 use kindling_models::Sequential;
 use kindling_optim::{Mode, Monitor};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::history::SplitMetrics;
@@ -11,7 +12,7 @@ use crate::history::SplitMetrics;
 /// `early_stopping:` of the train stage. An epoch improves when the metric beats the best so far
 /// by more than `min_delta` (the `delta` of the widely used PyTorch `EarlyStopping` helper,
 /// whose defaults these are: patience 7, delta 0, checkpoint of the best validation loss).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EarlyStopping {
     /// The metric watched.
@@ -20,8 +21,10 @@ pub struct EarlyStopping {
     /// metric calls for (`max` for accuracy, `min` for losses).
     pub mode: Option<Mode>,
     /// Epochs without improvement before training stops.
+    #[schemars(range(min = 1))]
     pub patience: usize,
     /// Smallest change that counts as an improvement.
+    #[schemars(range(min = 0))]
     pub min_delta: f64,
     /// End with the weights of the best epoch rather than the last (burn's own early stopping
     /// returns the last).

@@ -7,6 +7,7 @@ use kindling_augment::Pipeline;
 use kindling_core::{
     DataSpec, Dataset, Issues, PlanCx, Stage, StageConfig, StageDef, StageError, StageIo, stratified_split,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::cifar::{CIFAR_SIDE, CifarImages, read_cifar_classes};
@@ -19,18 +20,24 @@ pub const CIFAR10_CLASSES: [&str; 10] =
 
 /// Configuration of `cifar_dataset`. Relative paths are resolved against the pipeline file's
 /// directory.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+// `check` requires these; a schema can say so (serde's `default` lets them be absent).
+#[schemars(extend("required" = ["root"]))]
 #[serde(deny_unknown_fields, default)]
 pub struct CifarDatasetConfig {
     /// The folder holding the batch files (`cifar-10-batches-bin`).
     pub root: String,
     /// Training batch files, relative to `root`.
+    #[schemars(length(min = 1))]
     pub train_batches: Vec<String>,
     /// The test batch, relative to `root`; `null` for none.
     pub test_batch: Option<String>,
     /// Share of each class held out for validation, in [0, 1).
+    #[schemars(range(min = 0))]
+    #[schemars(extend("exclusiveMaximum" = 1))]
     pub valid_fraction: f64,
     /// Use only the first N training images (before the split).
+    #[schemars(range(min = 1))]
     pub train_limit: Option<usize>,
     /// torchvision-style transforms after `ToTensor` (see `kindling-augment`).
     pub transforms: Pipeline,

@@ -9,6 +9,7 @@ use kindling_augment::Pipeline;
 use kindling_core::{
     DataSpec, Dataset, Issues, PlanCx, Split, Stage, StageConfig, StageDef, StageError, StageIo, stratified_split,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::idx::{IdxPair, class_count};
@@ -18,7 +19,9 @@ use crate::{VisionError, read_idx, read_idx_header};
 
 /// Configuration of `idx_dataset`. Relative paths are resolved against the pipeline file's
 /// directory.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+// `check` requires these; a schema can say so (serde's `default` lets them be absent).
+#[schemars(extend("required" = ["train_images", "train_labels"]))]
 #[serde(deny_unknown_fields, default)]
 pub struct IdxDatasetConfig {
     /// Training images (`[count, rows, cols]` IDX, gzipped or not).
@@ -30,10 +33,14 @@ pub struct IdxDatasetConfig {
     /// Test labels.
     pub test_labels: Option<String>,
     /// Share of each class of the training files held out for validation.
+    #[schemars(range(min = 0))]
+    #[schemars(extend("exclusiveMaximum" = 1))]
     pub valid_fraction: f64,
     /// Use only the first N training samples (before the split).
+    #[schemars(range(min = 1))]
     pub train_limit: Option<usize>,
     /// Use only the first N test samples.
+    #[schemars(range(min = 1))]
     pub test_limit: Option<usize>,
     /// Class names, in label order; default `"0"`, `"1"`, ...
     pub classes: Option<Vec<String>>,
@@ -46,12 +53,16 @@ pub struct IdxDatasetConfig {
 }
 
 /// torchvision's `Normalize(mean, std)`: `x' = (x - mean) / std`, per channel.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "IdxNormalize")]
 #[serde(deny_unknown_fields)]
 pub struct Normalize {
     /// Per-channel mean.
+    #[schemars(length(equal = 1))]
     pub mean: Vec<f64>,
     /// Per-channel standard deviation.
+    #[schemars(length(equal = 1))]
+    #[schemars(extend("items" = {"type": "number", "exclusiveMinimum": 0}))]
     pub std: Vec<f64>,
 }
 

@@ -14,13 +14,14 @@ use kindling_core::{
     DataSpec, Dataset, Issues, KeyRole, LabelledFiles, PlanCx, Split, Stage, StageConfig, StageDef, StageError,
     StageIo, stratified_split,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{IMAGE_EXTENSIONS, image_size};
 use crate::store::{ImageSource, ImageStore};
 
 /// What to do with a file that cannot be decoded, or a class folder with no images.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
     /// Stop with an error naming the file (the default).
@@ -32,7 +33,7 @@ pub enum OnError {
 
 /// Configuration of `image_dataset`. Relative paths are resolved against the pipeline file's
 /// directory.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImageDatasetConfig {
     /// Folder of class folders, `root/<class>/**/*.{png,jpg,jpeg,bmp,gif,webp}`.
@@ -44,10 +45,14 @@ pub struct ImageDatasetConfig {
     /// Test images listed in a `path,label` CSV.
     pub test_manifest: Option<String>,
     /// 1 (grey) or 3 (RGB): every image is converted to this.
+    #[schemars(extend("enum" = [1, 3]))]
     pub channels: usize,
     /// Share of each class held out for validation, in [0, 1).
+    #[schemars(range(min = 0))]
+    #[schemars(extend("exclusiveMaximum" = 1))]
     pub valid_fraction: f64,
     /// Use only the first N files (in sorted order) of each class, for training and for test.
+    #[schemars(range(min = 1))]
     pub limit_per_class: Option<usize>,
     /// `fail` on an undecodable file or an empty class folder, or `skip` it with a warning.
     pub on_error: OnError,

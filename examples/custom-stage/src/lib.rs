@@ -10,6 +10,7 @@
 //! Writing a stage takes four pieces, all below:
 //!
 //! - a configuration struct (its `with:` block) implementing [`StageConfig`]: serde reads it,
+//!   schemars describes it for `kindling schema` (with its range, `valid_fraction`),
 //!   `KEY_DOCS` documents each key for `kindling stages`, `check` rejects values that parse
 //!   but make no sense;
 //! - a [`StageDef`] naming the stage and the artifacts it needs and produces (`"dataset"`
@@ -53,6 +54,7 @@ use kindling_core::{
     DataSpec, Dataset, Issues, PlanCx, Plugin, Split, Stage, StageConfig, StageDef, StageError, StageIo, Summary,
     closest, stratified_split,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// This crate's plugin: the `csv_dataset` stage. Add it to `kindling_cli::default_plugins()`
@@ -68,7 +70,9 @@ pub const STANDARDIZE_FILE: &str = "standardize.csv";
 
 /// Configuration of `csv_dataset` (its `with:` block). Relative paths are resolved against
 /// the pipeline file's directory.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+// `check` requires these; a schema can say so (serde's `default` lets them be absent).
+#[schemars(extend("required" = ["file"]))]
 #[serde(deny_unknown_fields, default)]
 pub struct CsvDatasetConfig {
     /// The training file: a header row, then one sample per line (required). Its rows are
@@ -80,6 +84,8 @@ pub struct CsvDatasetConfig {
     /// the label, in the file's order.
     pub features: Option<Vec<String>>,
     /// Share of each class of `file` held out for validation, in [0, 1).
+    #[schemars(range(min = 0))]
+    #[schemars(extend("exclusiveMaximum" = 1))]
     pub valid_fraction: f64,
     /// A test file with the same columns (in any order), evaluated once after training. Its
     /// classes must all occur in `file`.

@@ -44,6 +44,22 @@ fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
 }
 
 #[test]
+fn the_schema_of_this_binary_knows_the_new_stage() {
+    let out = kindling(&["schema"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the schema is JSON");
+    let names = schema["$defs"]["stage_entry"]["properties"]["stage"]["enum"].as_array().unwrap();
+    assert!(names.iter().any(|n| n == "csv_dataset") && names.iter().any(|n| n == "train"), "{names:?}");
+    let with = &schema["$defs"]["csv_dataset.with"]["properties"];
+    assert_eq!(with["label"]["default"], "label");
+    assert_eq!(with["valid_fraction"]["exclusiveMaximum"], 1);
+    assert_eq!(
+        with["file"]["description"],
+        "CSV file with a header row: numeric feature columns and one label column (required)"
+    );
+}
+
+#[test]
 fn the_new_stage_is_listed_next_to_the_default_ones() {
     let out = kindling(&["stages"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

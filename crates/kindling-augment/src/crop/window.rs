@@ -3,12 +3,14 @@
 //! padded images, each output row and column is traced back through the paddings to an input
 //! index, or to the fill value.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Image;
 
 /// How padding invents pixels beyond the border (torchvision's `padding_mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "CropPaddingMode")]
 #[serde(rename_all = "snake_case")]
 pub enum PadMode {
     /// The fill value.

@@ -8,13 +8,14 @@
 //! middle pixel of an odd side, the corner shared by the two middle pixels of an even one. A
 //! quarter turn of a square image is therefore an exact permutation of its pixels.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Image;
 use crate::values::Fill;
 
 /// How a rotated image is sampled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Interpolation {
     /// The nearest input pixel (ties to even, as `grid_sample`); torchvision's default.

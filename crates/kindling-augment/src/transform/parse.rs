@@ -6,15 +6,18 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde_json::{Map, Value};
 
-use super::{NAMES, Transform, settings};
+use super::{NAMES, Transform, settings, value_schemas};
 use crate::Apply;
 
-/// How a settings struct reads from YAML besides the full map its `Deserialize` handles.
-pub(crate) trait Settings: DeserializeOwned {
+/// How a settings struct reads from YAML besides the full map its `Deserialize` handles. Its
+/// `JsonSchema` (derived with `Deserialize`) describes that map.
+pub(crate) trait Settings: DeserializeOwned + JsonSchema {
     /// The accepted forms, for error messages ("a size like 34 or [h, w], or a map").
     const FORMS: &'static str;
 
@@ -28,6 +31,59 @@ pub(crate) trait Settings: DeserializeOwned {
     fn short<'de, D: Deserializer<'de>>(_value: D) -> Option<Result<Self, D::Error>> {
         None
     }
+
+    /// The JSON Schema of what [`short`](Self::short) reads, where the transform has a short
+    /// form.
+    fn short_schema(_generator: &mut SchemaGenerator) -> Option<Schema> {
+        None
+    }
+}
+
+/// The JSON Schema of the value under a transform's name: `null` where a bare name works, the
+/// short form where there is one, or the full map. `doc` is the transform's description.
+pub(super) fn value_schema<T: Settings>(generator: &mut SchemaGenerator, doc: &str) -> Schema {
+    let mut forms = Vec::new();
+    if T::bare().is_some() {
+        forms.push(json_schema!({"type": "null"}));
+    }
+    forms.extend(T::short_schema(generator));
+    forms.push(generator.subschema_for::<T>());
+    json_schema!({"description": format!("{} Accepts {}.", doc.trim(), T::FORMS), "anyOf": forms})
+}
+
+/// The JSON Schema of one entry of a transform list, as [`EntryVisitor`] reads it: the name
+/// of a transform whose settings all have defaults, or a mapping of exactly one transform's
+/// name to its settings, with `apply` beside it when `step` (a pipeline step).
+pub(crate) fn entry_schema(generator: &mut SchemaGenerator, step: bool) -> Schema {
+    let mut properties = Map::new();
+    let mut bare = Vec::new();
+    let mut one_of = Vec::new();
+    for (name, has_bare, schema) in value_schemas(generator) {
+        if has_bare {
+            bare.push(Value::from(name));
+        }
+        one_of.push(serde_json::json!({"required": [name]}));
+        properties.insert(name.to_owned(), schema.to_value());
+    }
+    if step {
+        let mut apply = generator.subschema_for::<Apply>().to_value();
+        if let Value::Object(map) = &mut apply {
+            map.insert(
+                "description".to_owned(),
+                "the splits the step transforms: `train` (the default, except for normalize) or `all`".into(),
+            );
+        }
+        properties.insert("apply".to_owned(), apply);
+    }
+    json_schema!({
+        "description": "a transform: its name alone where every setting has a default \
+                        (`random_horizontal_flip`), or a mapping of one name to its settings \
+                        (`resize: 34`, `random_rotation: {degrees: 15}`)",
+        "anyOf": [
+            {"type": "string", "enum": bare},
+            {"type": "object", "properties": properties, "additionalProperties": false, "oneOf": one_of},
+        ],
+    })
 }
 
 /// The message for a name that is not a transform, with the closest name when there is one.
