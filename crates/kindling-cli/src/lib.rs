@@ -24,6 +24,7 @@ use kindling_core::{DeviceChoice, Plugin, Registry};
 
 mod data;
 mod eval;
+mod lr_find;
 mod preview;
 mod sigpipe;
 mod sweep;
@@ -86,6 +87,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Classify files with a finished run's model: the most probable classes of each.
     Predict(eval::PredictArgs),
+    /// Find a learning rate: the range test (rate growing exponentially over a few hundred
+    /// steps) on the pipeline's own data, model and optimizer; prints the suggested rate and
+    /// writes a plot of the loss against the rate.
+    LrFind(lr_find::LrFindArgs),
     /// Write a PNG grid of training samples as the model sees them: the evaluation view, then
     /// the augmented views of the first epochs.
     Preview(preview::PreviewArgs),
@@ -240,6 +245,7 @@ fn real_main(plugins: Vec<Plugin>) -> Result<ExitCode> {
         Command::Sweep(args) => sweep::run(&registry, *args),
         Command::Data(command) => data::run(command),
         Command::Preview(args) => preview::run(&registry, args),
+        Command::LrFind(args) => lr_find::run(&registry, args),
         Command::Eval(args) => eval::eval(&registry, args),
         Command::Predict(args) => eval::predict(&registry, args),
         Command::Report { dir, heatmap, grid } => {

@@ -323,3 +323,46 @@ fn validate_print_shows_the_composed_pipeline_which_stands_alone() {
     assert_eq!(text(&again.stdout).split_once('\n').unwrap().1, printed.split_once('\n').unwrap().1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn lr_find_suggests_a_rate_and_draws_the_range_test() {
+    let dir = std::env::temp_dir().join(format!("kindling-lr-find-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("range.png");
+    let out = kindling(&[
+        "lr-find",
+        "pipelines/quickstart.yaml",
+        "--set",
+        "device=cpu",
+        "--set",
+        "idx_dataset.train_limit=1024",
+        "--steps",
+        "60",
+        "--start-lr",
+        "1e-6",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    let lr: f64 = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("suggested lr: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no suggestion in:\n{printed}"))
+        .parse()
+        .unwrap();
+    // Adam on the quickstart's CNN learns between these (a run at 1e-6 barely moves, one at
+    // 1 diverges).
+    assert!((1e-4..=0.1).contains(&lr), "suggested {lr}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 5000, "{} bytes", bytes.len());
+    let csv = std::fs::read_to_string(dir.join("lr-find.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("step,lr,loss,smoothed_loss"));
+    assert!(csv.lines().count() > 20, "{csv}");
+    // Bad settings are refused before any work.
+    let bad = kindling(&["lr-find", "pipelines/quickstart.yaml", "--steps", "5"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("at least 12 steps"), "{}", text(&bad.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,8 +1,9 @@
-//! The PNG figures of a run: learning curves, confusion heat maps and a gallery of mistakes.
+//! The PNG figures of a run: learning curves, confusion heat maps and a gallery of mistakes;
+//! and the learning-rate range test's plot.
 //! Each is drawn with plotters into an RGB buffer (text through [`BitmapText`]) and encoded as
 //! PNG bytes; nothing here touches the file system.
 //!
-//! (Over 450 lines: the three PNG figures share their axes, palette and text drawing; 115 of its
+//! (Over 450 lines: the four PNG figures share their axes, palette and text drawing; 115 of its
 //! lines are its tests.)
 
 use std::fmt::Display;
@@ -307,6 +308,68 @@ pub fn curves_png(points: &[EpochPoint], kept: Option<(usize, &str)>) -> Result<
         panel(&top, epochs, &loss, kept)?;
         panel(&middle, epochs, &accuracy, kept.map(|(e, _)| (e, "")))?;
         panel(&bottom, epochs, &lr, kept.map(|(e, _)| (e, "")))
+    })
+}
+
+/// lr-find.png: the learning-rate range test's loss (each batch, light) and smoothed loss
+/// (dark) against the rate on a log axis, with the suggested rate marked by a dashed line.
+pub fn lr_find_png(points: &[(f64, f64, f64)], suggestion: Option<f64>) -> Result<Vec<u8>, DrawError> {
+    let points: Vec<(f64, f64, f64)> =
+        points.iter().copied().filter(|p| p.0 > 0.0 && p.1.is_finite() && p.2.is_finite()).collect();
+    if points.len() < 2 {
+        return Err(DrawError("fewer than two steps to plot".into()));
+    }
+    let x0 = points[0].0.log10();
+    let x1 = points[points.len() - 1].0.log10().max(x0 + 1e-9);
+    // The smoothed curve sets the scale, up to a little above where it started: the
+    // divergence at the end and batch losses far above it are clipped at the top.
+    let first = points[0].2;
+    let (y0, y1) = bounds(points.iter().flat_map(|p| [p.1, p.2]).map(|v| v.min(first * 1.3)));
+    canvas(900, 520, |root| {
+        drawn(root.fill(&WHITE))?;
+        let mut chart = drawn(
+            ChartBuilder::on(root)
+                .caption("Learning-rate range test", font(16))
+                .margin(8)
+                .x_label_area_size(44)
+                .y_label_area_size(100)
+                .build_cartesian_2d(x0..x1, y0..y1),
+        )?;
+        drawn(
+            chart
+                .configure_mesh()
+                .x_desc("learning rate (log)")
+                .y_desc("training loss")
+                .axis_desc_style(font(16))
+                .label_style(font(12))
+                .x_labels(8)
+                .y_labels(5)
+                .x_label_formatter(&|x| tick(10f64.powf(*x)))
+                .y_label_formatter(&|y| tick(*y))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw(),
+        )?;
+        let clip = |y: f64| y.clamp(y0, y1);
+        let raw = points.iter().map(|p| (p.0.log10(), clip(p.1)));
+        drawn(chart.draw_series(LineSeries::new(raw, RGBColor(174, 199, 232).stroke_width(1))))?;
+        let smooth = points.iter().map(|p| (p.0.log10(), clip(p.2)));
+        drawn(chart.draw_series(LineSeries::new(smooth, TRAIN.stroke_width(2))))?;
+        if let Some(lr) = suggestion.filter(|lr| *lr > 0.0) {
+            let x = lr.log10();
+            let steps = 24;
+            let dashes = (0..steps).step_by(2).map(|i| {
+                let (a, b) = (i as f64 / steps as f64, (i + 1) as f64 / steps as f64);
+                PathElement::new(vec![(x, y0 + (y1 - y0) * a), (x, y0 + (y1 - y0) * b)], MARK.stroke_width(2))
+            });
+            drawn(chart.draw_series(dashes))?;
+            // The label sits on the side of the line with more room.
+            let right = x > (x0 + x1) / 2.0;
+            let (at, top) = chart.backend_coord(&(x, y1));
+            let style = font(16).color(&MARK).pos(Pos::new(if right { HPos::Right } else { HPos::Left }, VPos::Top));
+            let dx = if right { -6 } else { 6 };
+            drawn(root.draw_text(&format!("suggested lr {}", tick(lr)), &style, (at + dx, top + 4)))?;
+        }
+        Ok(())
     })
 }
 

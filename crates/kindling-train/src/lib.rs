@@ -30,6 +30,7 @@ mod fit;
 mod history;
 pub mod infer;
 mod lines;
+mod lr_find;
 mod progress;
 mod stage;
 mod weights;
@@ -41,6 +42,7 @@ pub use config::{L1, TrainConfig};
 pub use early::EarlyStopping;
 pub use evaluation::{Evaluation, Evaluator, Mistake, evaluate};
 pub use history::{EpochRecord, History, SplitMetrics};
+pub use lr_find::{RangePoint, RangeResult, RangeTest, range_test, suggest};
 
 /// The stages this crate offers.
 pub fn plugin() -> kindling_core::Plugin {
