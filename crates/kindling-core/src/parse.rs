@@ -45,7 +45,10 @@ pub(crate) fn parse_config<C: StageConfig>(value: Value) -> (Option<C>, Vec<Conf
         let path = refine::<C>(&work, &path, &message);
         // A block that no longer parses because a value we took out of it was required (a
         // layer without its `out_channels`) is a consequence, not a problem: it goes too.
-        let consequence = removed.iter().any(|r| within(r, &path));
+        let consequence = match quoted_after(&message, "missing field `") {
+            Some(field) => removed.contains(&join(&path, field)),
+            None => !path.is_empty() && removed.iter().any(|r| within(r, &path)),
+        };
         if !consequence {
             let mut issue = describe(&work, &path, &message);
             if issue.message.starts_with("expected a whole number >= 0,") {
