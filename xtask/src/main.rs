@@ -17,12 +17,18 @@
 //!   then experiment 1's trivial baseline (logistic regression on per-band level differences).
 //! - `bench sweep [--parallel N]`: a 16-trial sweep of a ~1 s model against 16 single runs
 //!   divided by the parallelism: the sweep's overhead per trial.
+//! - `bench serve [--requests N] [--clients N]`: `kindling serve` on localhost under N
+//!   concurrent clients: requests/s, p50/p99 latency, failures, mean batch, against the model's
+//!   inference samples/s from `kindling bench` in the same run.
 //! - `bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--no-peer]`: training
 //!   and inference samples/s of preset models on a device (`all`: the four CPU presets, one
 //!   table), against the same models in PyTorch on the CPU with 2 threads, measured in the same
 //!   run. PyTorch is installed into a throwaway virtual
 //!   environment under `target/bench-venv` on first use. `--profile` adds where a training
 //!   step's time goes on both sides.
+//! - `bench predict [--rounds N] [--per-class N]`: `kindling predict` on a folder of 2,000 PNGs
+//!   (images/s, end to end) for 1-epoch `mnist_cnn` and `vgg3` runs, against the same models'
+//!   inference samples/s from `kindling bench --batch-size 256`, measured in the same rounds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +38,8 @@ use anyhow::{Context, Result, bail};
 mod bench;
 mod bench_audio;
 mod bench_images;
+mod bench_predict;
+mod bench_serve;
 mod bench_sweep;
 mod check;
 mod data;
@@ -44,13 +52,15 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("bench") if args.get(1).map(String::as_str) == Some("sweep") => bench_sweep::run(&args[2..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("audio") => bench_audio::run(&args[2..]),
+        Some("bench") if args.get(1).map(String::as_str) == Some("serve") => bench_serve::run(&args[2..]),
+        Some("bench") if args.get(1).map(String::as_str) == Some("predict") => bench_predict::run(&args[2..]),
         Some("bench") => bench::run(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         Some("check") => check::run(&args[1..]),
         Some("data") => data::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio [--baseline-only | --no-baseline] | bench conv [--iterations N] | bench sweep [--parallel N]"
+                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio [--baseline-only | --no-baseline] | bench conv [--iterations N] | bench sweep [--parallel N] | bench predict [--rounds N] [--per-class N] | bench serve [--requests N] [--clients N]"
             );
             bail!("unknown or missing task")
         }

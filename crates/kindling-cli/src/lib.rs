@@ -26,6 +26,7 @@ mod data;
 mod eval;
 mod lr_find;
 mod preview;
+mod serve;
 mod sigpipe;
 mod sweep;
 
@@ -87,6 +88,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Classify files with a finished run's model: the most probable classes of each.
     Predict(eval::PredictArgs),
+    /// Serve a finished run's model over HTTP: `POST /predict` with an image or WAV file as the
+    /// body answers its likeliest classes as JSON; also `GET /model` and `GET /health`.
+    Serve(serve::ServeArgs),
     /// Find a learning rate: the range test (rate growing exponentially over a few hundred
     /// steps) on the pipeline's own data, model and optimizer; prints the suggested rate and
     /// writes a plot of the loss against the rate.
@@ -248,6 +252,7 @@ fn real_main(plugins: Vec<Plugin>) -> Result<ExitCode> {
         Command::LrFind(args) => lr_find::run(&registry, args),
         Command::Eval(args) => eval::eval(&registry, args),
         Command::Predict(args) => eval::predict(&registry, args),
+        Command::Serve(args) => serve::run(&registry, args),
         Command::Report { dir, heatmap, grid } => {
             let pair = |s: Option<String>| -> Result<Option<(String, String)>> {
                 s.map(|s| {

@@ -1,0 +1,227 @@
+//! `kindling serve` as a client sees it: a tiny run served on 127.0.0.1, real HTTP/1.1 requests
+//! over TCP, then SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn kindling(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kindling")).args(args).current_dir(root()).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Kills the server if the test fails before it is stopped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends `head` (the request line and headers, without the blank line) and `body`; returns the
+/// status and the JSON body of the answer.
+fn request(addr: &str, head: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).expect("the server accepts connections");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut bytes = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect(&status_line);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or_else(|_| panic!("not JSON: {}", text(&body))))
+}
+
+fn post(addr: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let head = format!("POST {path} HTTP/1.1\r\nContent-Type: {content_type}\r\nContent-Length: {}", body.len());
+    request(addr, &head, body)
+}
+
+fn first_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir).unwrap().next().unwrap().unwrap().path()
+}
+
+#[test]
+fn serve_answers_predictions_batches_refuses_bad_uploads_and_stops_on_sigterm() {
+    let tmp = std::env::temp_dir().join(format!("kindling-serve-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let run = tmp.join("run");
+    let r = run.to_str().unwrap();
+    let out = kindling(&[
+        "run",
+        "pipelines/quickstart.yaml",
+        "--run-dir",
+        r,
+        "--set",
+        "device=cpu",
+        "--set",
+        "idx_dataset.train_limit=600",
+        "--set",
+        "idx_dataset.test_limit=100",
+        "--set",
+        "train.epochs=1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let folder = tmp.join("images");
+    let out = kindling(&[
+        "data",
+        "image-folder",
+        "--images",
+        "data/fashion-mnist/train-images-idx3-ubyte.gz",
+        "--labels",
+        "data/fashion-mnist/train-labels-idx1-ubyte.gz",
+        "--out",
+        folder.to_str().unwrap(),
+        "--rgb",
+        "--per-class",
+        "1",
+        "--classes",
+        "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bag = first_file(&folder.join("8_Bag"));
+    let boot = first_file(&folder.join("9_Ankle boot"));
+
+    // What `kindling predict` says of the bag: the class before the first probability.
+    let out = kindling(&["predict", r, bag.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let field = stdout.trim_end().split('\t').nth(1).expect(&stdout);
+    let expected = field.rsplit_once(' ').expect(field).0.to_owned();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kindling"))
+        .args(["serve", r, "--port", "0", "--host", "127.0.0.1"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let server = Server(child);
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    let addr = first.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{first}")).to_owned();
+
+    let (status, body) = request(&addr, "GET /health HTTP/1.1", b"");
+    assert_eq!((status, &body), (200, &serde_json::json!({"status": "ok"})));
+
+    let (status, model) = request(&addr, "GET /model HTTP/1.1", b"");
+    assert_eq!(status, 200, "{model}");
+    assert_eq!(model["run"], "run");
+    assert_eq!(model["pipeline"], "quickstart");
+    assert_eq!(model["kind"], "image");
+    assert_eq!(model["input_shape"], serde_json::json!([1, 28, 28]));
+    assert_eq!(model["classes"].as_array().unwrap().len(), 10);
+    assert_eq!(model["classes"][8], "Bag");
+    assert!(model["layers"].as_array().is_some_and(|l| !l.is_empty()), "{model}");
+
+    // The bag: the same top class as `kindling predict`, three classes by default, K with ?top=K.
+    let png = std::fs::read(&bag).unwrap();
+    let (status, body) = post(&addr, "/predict", "image/png", &png);
+    assert_eq!(status, 200, "{body}");
+    let predictions = body["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 3, "{body}");
+    assert_eq!(predictions[0]["class"], expected.as_str(), "{body}");
+    let p: Vec<f64> = predictions.iter().map(|p| p["probability"].as_f64().unwrap()).collect();
+    assert!(p[0] >= p[1] && p[1] >= p[2] && p[0] <= 1.0 && p[2] >= 0.0, "{body}");
+    let (status, body) = post(&addr, "/predict?top=5", "application/octet-stream", &png);
+    assert_eq!((status, body["predictions"].as_array().unwrap().len()), (200, 5), "{body}");
+
+    // Requests arriving together: every one answered, each with its own file's classes.
+    let boot_png = std::fs::read(&boot).unwrap();
+    let (_, alone) = post(&addr, "/predict?top=1", "image/png", &boot_png);
+    let threads: Vec<_> = (0..12)
+        .map(|i| {
+            let (addr, png, boot_png) = (addr.clone(), png.clone(), boot_png.clone());
+            std::thread::spawn(move || {
+                let file = if i % 2 == 0 { &png } else { &boot_png };
+                (i, post(&addr, "/predict?top=1", "image/png", file))
+            })
+        })
+        .collect();
+    for t in threads {
+        let (i, (status, body)) = t.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        let want = if i % 2 == 0 { expected.as_str() } else { alone["predictions"][0]["class"].as_str().unwrap() };
+        assert_eq!(body["predictions"][0]["class"], want, "{body}");
+    }
+
+    // Bad requests: a JSON error each, and the server stays up.
+    let (status, body) = post(&addr, "/predict", "application/octet-stream", b"this is not an image");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not a PNG"), "{body}");
+    let (status, body) = post(&addr, "/predict", "image/png", b"\x89PNG\r\n\x1a\ntruncated");
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"].as_str().unwrap().starts_with("cannot read the upload"), "{body}");
+    let mut wav = b"RIFF\x24\0\0\0WAVEfmt ".to_vec();
+    wav.extend_from_slice(&[0; 32]);
+    let (status, body) = post(&addr, "/predict", "audio/wav", &wav);
+    assert_eq!(status, 415, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("classifies image files"), "{body}");
+    let (status, body) = post(&addr, "/predict", "text/plain", b"hello");
+    assert_eq!(status, 415, "{body}");
+    let (status, body) = post(&addr, "/predict?top=0", "image/png", &png);
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post(&addr, "/predict", "image/png", b"");
+    assert_eq!(status, 400, "{body}");
+    // Refused from the header: the gigabyte is never sent.
+    let head = "POST /predict HTTP/1.1\r\nContent-Type: image/png\r\nContent-Length: 1073741824";
+    let (status, body) = request(&addr, head, b"");
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
+    let (status, body) = request(&addr, "GET /nowhere HTTP/1.1", b"");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = request(&addr, "GET /predict HTTP/1.1", b"");
+    assert_eq!(status, 405, "{body}");
+    let (status, body) = request(&addr, "DELETE /model HTTP/1.1", b"");
+    assert_eq!(status, 405, "{body}");
+    let (status, _) = request(&addr, "GET /health HTTP/1.1", b"");
+    assert_eq!(status, 200);
+
+    // SIGTERM: a clean exit with status 0, its temporary files gone.
+    let mut server = server;
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the server did not stop within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    server.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("stopped after"), "{stderr}");
+    assert!(!std::env::temp_dir().join(format!("kindling-serve-{pid}")).exists());
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
