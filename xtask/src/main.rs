@@ -29,6 +29,9 @@
 //! - `bench predict [--rounds N] [--per-class N]`: `kindling predict` on a folder of 2,000 PNGs
 //!   (images/s, end to end) for 1-epoch `mnist_cnn` and `vgg3` runs, against the same models'
 //!   inference samples/s from `kindling bench --batch-size 256`, measured in the same rounds.
+//! - `bench tpe [--seeds N] [--trials N] [--parallel N] [--train-limit N] [--epochs N]`: TPE
+//!   against random search on `pipelines/quickstart-tpe.yaml`: best-so-far validation accuracy
+//!   by number of trials, averaged over sweep seeds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +44,7 @@ mod bench_images;
 mod bench_predict;
 mod bench_serve;
 mod bench_sweep;
+mod bench_tpe;
 mod check;
 mod data;
 
@@ -54,13 +58,14 @@ fn main() -> Result<()> {
         Some("bench") if args.get(1).map(String::as_str) == Some("audio") => bench_audio::run(&args[2..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("serve") => bench_serve::run(&args[2..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("predict") => bench_predict::run(&args[2..]),
+        Some("bench") if args.get(1).map(String::as_str) == Some("tpe") => bench_tpe::run(&args[2..]),
         Some("bench") => bench::run(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         Some("check") => check::run(&args[1..]),
         Some("data") => data::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio [--baseline-only | --no-baseline] | bench conv [--iterations N] | bench sweep [--parallel N] | bench predict [--rounds N] [--per-class N] | bench serve [--requests N] [--clients N]"
+                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio [--baseline-only | --no-baseline] | bench conv [--iterations N] | bench sweep [--parallel N] | bench predict [--rounds N] [--per-class N] | bench serve [--requests N] [--clients N] | bench tpe [--seeds N] [--trials N]"
             );
             bail!("unknown or missing task")
         }

@@ -91,7 +91,7 @@ pub(crate) fn run(registry: &Registry, a: SweepArgs) -> Result<ExitCode> {
         return status(dir);
     }
     if let Some(dir) = &a.worker {
-        return worker(dir);
+        return worker(registry, dir);
     }
     // Resuming a named directory needs only the store: the sweep continues as it was created,
     // whatever the pipeline file says now.
@@ -126,7 +126,13 @@ pub(crate) fn run(registry: &Registry, a: SweepArgs) -> Result<ExitCode> {
                 .with_context(|| format!("{}: no sweep of this pipeline to resume", parent.display()))?;
             let (store, manifest) = Store::open(&newest)?;
             let now: Vec<&str> = p.manifest.trials.iter().map(|t| t.id.as_str()).collect();
-            if manifest.trials.iter().any(|t| !now.contains(&t.id.as_str())) || now.len() != manifest.trials.len() {
+            let changed = if manifest.spec.search == kindling_sweep::spec::Search::Tpe {
+                // Its trials are decided as it runs; the spec is what can change.
+                serde_json::to_string(&manifest.spec).ok() != serde_json::to_string(&p.manifest.spec).ok()
+            } else {
+                manifest.trials.iter().any(|t| !now.contains(&t.id.as_str())) || now.len() != manifest.trials.len()
+            };
+            if changed {
                 eprintln!("note: the pipeline changed since this sweep was created; it resumes as created");
             }
             (store, manifest)
@@ -138,7 +144,9 @@ pub(crate) fn run(registry: &Registry, a: SweepArgs) -> Result<ExitCode> {
                     kindling_core::RunDir::create(&a.runs_dir, &format!("{}-sweep", p.manifest.name))?.path().to_owned()
                 }
             };
-            (Store::create(&dir, &p.manifest, &p.configs)?, p.manifest.clone())
+            // The manifest as stored (a TPE sweep's trials are recorded as they are suggested).
+            Store::create(&dir, &p.manifest, &p.configs)?;
+            Store::open(&dir)?
         }
         (_, None) => bail!("a new sweep needs the pipeline (or --resume --dir D)"),
     };
@@ -150,7 +158,7 @@ pub(crate) fn run(registry: &Registry, a: SweepArgs) -> Result<ExitCode> {
     }
     let exe = std::env::current_exe().context("cannot find the kindling executable")?;
     match a.launcher {
-        LauncherKind::Local => local(&store, &manifest, exe, a.parallel),
+        LauncherKind::Local => local(registry, &store, &manifest, exe, a.parallel),
         LauncherKind::Slurm => {
             let slurm = Slurm {
                 exe,
@@ -192,7 +200,23 @@ pub(crate) fn run(registry: &Registry, a: SweepArgs) -> Result<ExitCode> {
     }
 }
 
-fn local(store: &Store, manifest: &Manifest, exe: PathBuf, parallel: Option<usize>) -> Result<ExitCode> {
+/// Resolves a TPE trial's configuration as `prepare` resolved the validated ones: the sweep's
+/// pipeline (as recorded in its manifest) with the trial's overrides.
+fn resolver<'a>(registry: &'a Registry, manifest: &'a Manifest) -> impl Fn(&[String]) -> Result<String, String> + 'a {
+    move |overrides: &[String]| {
+        let path = &manifest.pipeline;
+        let src = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        kindling_pipeline::parse(path, &src, registry, overrides).map(|p| p.resolved_yaml()).map_err(|e| e.to_string())
+    }
+}
+
+fn local(
+    registry: &Registry,
+    store: &Store,
+    manifest: &Manifest,
+    exe: PathBuf,
+    parallel: Option<usize>,
+) -> Result<ExitCode> {
     let gpu = match manifest.device {
         DeviceChoice::Cpu => false,
         DeviceChoice::Wgpu => true,
@@ -201,14 +225,16 @@ fn local(store: &Store, manifest: &Manifest, exe: PathBuf, parallel: Option<usiz
     let parallel = parallel.unwrap_or_else(|| kindling_sweep::default_parallel(gpu)).max(1);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads_per_trial = (cores / parallel).max(1);
+    let tpe = manifest.spec.search == kindling_sweep::spec::Search::Tpe;
     eprintln!(
-        "sweep: {} trial(s), {parallel} at once ({threads_per_trial} thread(s) each) -> {}",
-        manifest.trials.len(),
+        "sweep: {} trial(s){}, {parallel} at once ({threads_per_trial} thread(s) each) -> {}",
+        if tpe { manifest.spec.trials } else { manifest.trials.len() },
+        if tpe { " searched by TPE" } else { "" },
         store.dir().display()
     );
     let local = Local { exe, parallel, threads_per_trial, job: None };
     let start = Instant::now();
-    let outcome = local.launch(store, manifest)?;
+    let outcome = local.launch_with(store, manifest, &resolver(registry, manifest))?;
     finish(store, &outcome, start.elapsed().as_secs_f64())
 }
 
@@ -233,7 +259,7 @@ fn finish(store: &Store, outcome: &LaunchOutcome, seconds: f64) -> Result<ExitCo
 }
 
 /// A cluster worker: the claim loop, one trial at a time, with the CPUs the scheduler gave.
-fn worker(dir: &Path) -> Result<ExitCode> {
+fn worker(registry: &Registry, dir: &Path) -> Result<ExitCode> {
     let (store, manifest) = Store::open(dir)?;
     let exe = std::env::current_exe().context("cannot find the kindling executable")?;
     let local = kindling_sweep::supervise::cluster_worker(exe);
@@ -243,7 +269,7 @@ fn worker(dir: &Path) -> Result<ExitCode> {
         kindling_sweep::store::hostname(),
         dir.display()
     );
-    let outcome = local.launch(&store, &manifest)?;
+    let outcome = local.launch_with(&store, &manifest, &resolver(registry, &manifest))?;
     // Every worker that runs out of work refreshes the report; the last one's is complete.
     kindling_sweep::report::write(store.dir(), &Default::default())?;
     eprintln!("worker done: {} done, {} pruned, {} failed", outcome.done, outcome.pruned, outcome.failed);
@@ -258,6 +284,9 @@ fn status(dir: &Path) -> Result<ExitCode> {
         dir.display(),
         manifest.trials.len()
     );
+    if manifest.spec.search == kindling_sweep::spec::Search::Tpe {
+        println!("search: tpe: {} of {} trials suggested so far", manifest.trials.len(), manifest.spec.trials);
+    }
     let jobs = slurm_jobs(dir);
     if !jobs.is_empty() {
         println!("slurm jobs: {}", jobs.join(", "));

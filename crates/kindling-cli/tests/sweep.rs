@@ -242,3 +242,153 @@ fn report_rejects_a_directory_that_is_not_a_sweep() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("tests/sweep.json: cannot read"), "{}", text(&out.stderr));
 }
+
+/// The tiny sweep searched by TPE: 12 trials (10 random, then 2 from the estimator) of one
+/// short epoch each, written next to `dir`.
+fn tpe_sweep(dir: &Path) -> PathBuf {
+    let file = dir.with_extension("yaml");
+    let src = std::fs::read_to_string(root().join("tests/sweeps/tiny.yaml"))
+        .unwrap()
+        .replace("base_dir: ../..", &format!("base_dir: {}", root().display()))
+        .replace("train_limit: 1000", "train_limit: 400")
+        .replace("epochs: 2", "epochs: 1")
+        .replace(
+            "  grid:\n    train.optimizer.lr: [0.001, 0.01]\n  seeds: [1, 2]",
+            "  search: tpe\n  random:\n    train.optimizer.lr: {loguniform: [1.0e-4, 3.0e-2]}\n    \
+             train.batch_size: {choice: [25, 50]}\n  trials: 12\n  seed: 5",
+        );
+    assert!(src.contains("search: tpe"));
+    std::fs::write(&file, src).unwrap();
+    file
+}
+
+/// Every recorded suggestion of a sweep directory: `(index, id, values, how)`.
+fn suggestions(dir: &Path) -> Vec<(usize, String, String, String)> {
+    let mut out: Vec<(usize, String, String, String)> = std::fs::read_dir(dir.join("suggestions"))
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| {
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
+            (
+                v["index"].as_u64().unwrap() as usize,
+                v["id"].as_str().unwrap().to_owned(),
+                v["params"].to_string(),
+                v["how"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_tpe_sweep_killed_and_resumed_suggests_exactly_what_an_uninterrupted_one_does() {
+    let whole = scratch("tpe-whole");
+    let file = tpe_sweep(&whole);
+    let args = |dir: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = vec!["sweep".into(), file.to_str().unwrap().into(), "--parallel".into(), "1".into()];
+        a.extend(["--dir".into(), dir.to_str().unwrap().into()]);
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let out = kindling().args(args(&whole, &[])).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let expected = suggestions(&whole);
+    assert_eq!(expected.len(), 12);
+    assert!(expected[..10].iter().all(|s| s.3.starts_with("random (startup")), "{expected:?}");
+    assert_eq!(expected[10].3, "tpe (10 trial(s) recorded, 0 of them running)");
+    assert_eq!(expected[11].3, "tpe (11 trial(s) recorded, 0 of them running)");
+    let stdout = text(&out.stdout);
+    let distinct = {
+        let mut ids: Vec<&String> = expected.iter().map(|s| &s.1).collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    };
+    assert_eq!(count(&events(&whole), "done"), distinct, "{stdout}");
+
+    // The same sweep killed (with its trial) once the first estimator-suggested trial runs.
+    let cut = scratch("tpe-cut");
+    let mut sweep =
+        kindling().args(args(&cut, &[])).process_group(0).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    while count(&events(&cut), "claim") < 11 {
+        assert!(start.elapsed() < Duration::from_secs(180), "trial 10 did not start in three minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let status = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", sweep.id())]).status().unwrap();
+    assert!(status.success());
+    sweep.wait().unwrap();
+    let before = suggestions(&cut);
+    assert!(before.len() >= 11 && before.len() < 12 + 1, "{before:?}");
+    let out = kindling().args(args(&cut, &["--resume"])).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+
+    // The same trials with the same values, each finished exactly once.
+    assert_eq!(suggestions(&cut), expected);
+    let after = events(&cut);
+    assert_eq!(count(&after, "done"), distinct, "{after:?}");
+    assert_eq!(count(&after, "suggest"), 12, "each suggestion made once: {after:?}");
+    let report = std::fs::read_to_string(cut.join("report.md")).unwrap();
+    assert!(report.contains("12 trials: 12 done"), "{report}");
+    for d in [&whole, &cut] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+    std::fs::remove_file(file).unwrap();
+}
+
+#[test]
+fn a_parallel_tpe_sweep_counts_running_trials_by_the_constant_liar() {
+    let dir = scratch("tpe-parallel");
+    let file = tpe_sweep(&dir);
+    let out = run(&["sweep", file.to_str().unwrap(), "--parallel", "2", "--dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let s = suggestions(&dir);
+    assert_eq!(s.len(), 12);
+    // Two start at once: the second is suggested while the first runs; the estimator's trials
+    // are suggested as a slot frees, while the other one runs.
+    assert_eq!(s[1].3, "random (startup, 1 trial(s) recorded)");
+    assert!(s[10].3.starts_with("tpe (10 trial(s) recorded"), "{s:?}");
+    assert!(s[10..].iter().any(|s| s.3.ends_with(", 1 of them running)")), "{s:?}");
+    let out = run(&["sweep", "--status", dir.to_str().unwrap()]);
+    assert!(text(&out.stdout).contains("search: tpe: 12 of 12 trials suggested so far"), "{}", text(&out.stdout));
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_file(file).unwrap();
+}
+
+/// Cluster workers (what a Slurm array task or a Kubernetes pod runs) share a TPE sweep
+/// through the store: two at once, each trial suggested once and run once.
+#[test]
+fn tpe_trials_are_suggested_once_among_concurrent_cluster_workers() {
+    let dir = scratch("tpe-workers");
+    let file = tpe_sweep(&dir);
+    // The Kubernetes launcher creates the store and only renders the job.
+    let out = run(&["sweep", file.to_str().unwrap(), "--launcher", "kubernetes", "--dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            kindling()
+                .args(["sweep", "--worker", dir.to_str().unwrap()])
+                .env("SLURM_CPUS_PER_TASK", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut w in workers {
+        assert!(w.wait().unwrap().success());
+    }
+    let s = suggestions(&dir);
+    assert_eq!(s.len(), 12, "{s:?}");
+    let after = events(&dir);
+    assert_eq!(count(&after, "suggest"), 12, "{after:?}");
+    let mut ids: Vec<&String> = s.iter().map(|s| &s.1).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(count(&after, "done"), ids.len(), "each trial ran once: {after:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_file(file).unwrap();
+}

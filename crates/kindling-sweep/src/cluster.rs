@@ -37,7 +37,18 @@ pub struct Slurm {
 
 /// The trials a new submission has work for: no result and no live owner.
 fn pending(store: &Store, manifest: &Manifest) -> usize {
-    manifest.trials.iter().filter(|t| matches!(store.state(&t.id), TrialState::Pending)).count()
+    let pending = manifest.trials.iter().filter(|t| matches!(store.state(&t.id), TrialState::Pending)).count();
+    // A TPE sweep's trials not yet suggested are pending too.
+    pending + total(manifest) - manifest.trials.len()
+}
+
+/// How many trials the sweep has: a TPE sweep's `trials`, suggested or not.
+fn total(manifest: &Manifest) -> usize {
+    if manifest.spec.search == crate::spec::Search::Tpe {
+        manifest.spec.trials.max(manifest.trials.len())
+    } else {
+        manifest.trials.len()
+    }
 }
 
 fn quote(p: &Path) -> String {
@@ -90,7 +101,7 @@ impl Launcher for Slurm {
     /// the sweep.
     fn launch(&self, store: &Store, manifest: &Manifest) -> Result<LaunchOutcome, SweepError> {
         let tasks = pending(store, manifest);
-        let skipped = manifest.trials.len() - tasks;
+        let skipped = total(manifest) - tasks;
         if tasks == 0 {
             return Ok(LaunchOutcome { skipped, ..Default::default() });
         }
@@ -198,7 +209,7 @@ impl Launcher for Kubernetes {
     /// Writes `kubernetes/job.yaml` in the sweep directory and says how to submit it.
     fn launch(&self, store: &Store, manifest: &Manifest) -> Result<LaunchOutcome, SweepError> {
         let tasks = pending(store, manifest);
-        let skipped = manifest.trials.len() - tasks;
+        let skipped = total(manifest) - tasks;
         if tasks == 0 {
             return Ok(LaunchOutcome { skipped, ..Default::default() });
         }

@@ -51,8 +51,11 @@ pub mod report;
 pub mod spec;
 pub mod store;
 pub mod supervise;
+pub mod tpe;
 
-pub use local::{LAUNCHER_PID, LaunchOutcome, Launcher, Local, curve, default_parallel, follow_launcher, read_metrics};
+pub use local::{
+    LAUNCHER_PID, LaunchOutcome, Launcher, Local, Resolve, curve, default_parallel, follow_launcher, read_metrics,
+};
 pub use spec::{SweepSource, SweepSpec, TrialSpec};
 pub use store::{Manifest, Status, Store, StoreError, TrialEntry, TrialResult};
 pub use supervise::{Counts, WaitOutcome};
@@ -80,7 +83,9 @@ pub enum SweepError {
 pub struct Prepared {
     /// The sweep as read.
     pub source: SweepSource,
-    /// What the store records.
+    /// What the store records. For `search: tpe`, whose trials are decided as it runs, its
+    /// trials are the random draws over its space that were validated, and the store records
+    /// none of them ([`Store::create`]).
     pub manifest: Manifest,
     /// `configs[i]`: trial i's resolved pipeline (a runnable YAML document).
     pub configs: Vec<String>,
@@ -158,10 +163,11 @@ impl Prepared {
     /// resolved configurations.
     pub fn describe(&self, show: usize) -> String {
         let spec = &self.manifest.spec;
+        let count = if spec.search == spec::Search::Tpe { spec.trials } else { self.manifest.trials.len() };
         let mut out = format!(
             "{}: {} trial(s), compared by {} ({}), pruning {}\n",
             self.source.pipeline.display(),
-            self.manifest.trials.len(),
+            count,
             spec.metric,
             if spec.mode == spec::Mode::Max { "higher is better" } else { "lower is better" },
             match &spec.prune {
@@ -169,6 +175,14 @@ impl Prepared {
                 Some(p) => format!("{p:?}").to_lowercase(),
             }
         );
+        if spec.search == spec::Search::Tpe {
+            out += &format!(
+                "search: tpe ({} random trials, then the Parzen estimator); each trial's values are decided when \
+                 it starts; {} random draws over the space were validated, the first shown below\n",
+                tpe::N_STARTUP.min(spec.trials),
+                self.manifest.trials.len()
+            );
+        }
         for (t, config) in self.manifest.trials.iter().zip(&self.configs).take(show) {
             out += &format!("\n# trial {} [{}]: {}\n", t.spec.index, t.id, t.spec.label());
             out += config;

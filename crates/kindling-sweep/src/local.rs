@@ -10,8 +10,11 @@ use kindling_metrics::run_files::{HistoryCsv, Measure, RunMetrics};
 
 use crate::SweepError;
 use crate::prune::{Curve, judge};
-use crate::spec::{Metric, Mode};
-use crate::store::{Claim, HEARTBEAT, Manifest, Status, Store, TrialEntry, TrialResult, TrialState, hostname};
+use crate::spec::{Metric, Mode, Search, SweepSpec, TrialSpec};
+use crate::store::{
+    self, Claim, HEARTBEAT, Manifest, Status, Store, Suggestion, TrialEntry, TrialResult, TrialState, hostname,
+};
+use crate::tpe::{self, Observation, Outcome};
 
 /// Runs a sweep's trials somewhere. The local launcher runs them here; a cluster launcher
 /// submits workers that run the same claim loop against the same store, so trials and
@@ -68,10 +71,32 @@ struct Running {
     pruned: Option<(String, Vec<f64>)>,
 }
 
+/// Resolves a trial's configuration from its `--set` overrides (the sweep's base overrides
+/// and the trial's values): what a TPE sweep needs to turn a suggestion into a trial.
+pub type Resolve<'a> = dyn Fn(&[String]) -> Result<String, String> + 'a;
+
 impl Launcher for Local {
     fn launch(&self, store: &Store, manifest: &Manifest) -> Result<LaunchOutcome, SweepError> {
-        let mut queue: VecDeque<&TrialEntry> = manifest.trials.iter().collect();
-        let total = queue.len();
+        self.launch_with(store, manifest, &|_| Err("this launcher cannot resolve trial configurations".into()))
+    }
+}
+
+impl Local {
+    /// [`Launcher::launch`], with what resolves the configurations of a TPE sweep's trials as
+    /// they are suggested. Trial `k` of a TPE sweep is suggested (from every recorded trial's
+    /// result, running ones counted by the constant liar) and recorded in the store when this
+    /// launcher first reaches it with a free slot, then claimed as any trial.
+    pub fn launch_with(
+        &self,
+        store: &Store,
+        manifest: &Manifest,
+        resolve: &Resolve<'_>,
+    ) -> Result<LaunchOutcome, SweepError> {
+        let tpe = manifest.spec.search == Search::Tpe;
+        let mut queue: VecDeque<TrialEntry> =
+            if tpe { VecDeque::new() } else { manifest.trials.iter().cloned().collect() };
+        let total = if tpe { manifest.spec.trials } else { queue.len() };
+        let mut next = 0;
         let mut running: Vec<Running> = Vec::new();
         let mut outcome = LaunchOutcome::default();
         let mut finished = 0;
@@ -79,24 +104,25 @@ impl Launcher for Local {
         let mut last_look = Instant::now();
         loop {
             while running.len() < self.parallel.max(1) {
-                let Some(entry) = queue.pop_front() else { break };
+                let entry = if tpe {
+                    if next >= spec.trials {
+                        break;
+                    }
+                    next += 1;
+                    suggest(store, manifest, next - 1, resolve)?
+                } else {
+                    let Some(entry) = queue.pop_front() else { break };
+                    entry
+                };
                 let Some(mut claim) = store.try_claim(&entry.id, self.job.clone())? else {
                     outcome.skipped += 1;
                     finished += 1;
                     continue;
                 };
-                let child = self.spawn(store, entry, &claim)?;
+                let child = self.spawn(store, &entry, &claim)?;
                 claim.set_child(child.id())?;
                 let now = Instant::now();
-                running.push(Running {
-                    entry: entry.clone(),
-                    claim,
-                    child,
-                    started: now,
-                    beat: now,
-                    judged: 0,
-                    pruned: None,
-                });
+                running.push(Running { entry, claim, child, started: now, beat: now, judged: 0, pruned: None });
             }
             if running.is_empty() {
                 break;
@@ -144,7 +170,8 @@ impl Launcher for Local {
                     let own = curve(store, &r.entry.id, &spec.metric);
                     if own.len() > r.judged {
                         r.judged = own.len();
-                        let others = other_curves(store, manifest, &r.entry.id, &spec.metric);
+                        let trials = if tpe { store.suggestions() } else { manifest.trials.clone() };
+                        let others = other_curves(store, &trials, &r.entry.id, &spec.metric);
                         if let Some(reason) = judge(prune, spec.mode, &own, &others) {
                             // The process is ours; stopping it is the point.
                             let _ = r.child.kill();
@@ -157,9 +184,7 @@ impl Launcher for Local {
         }
         Ok(outcome)
     }
-}
 
-impl Local {
     fn spawn(&self, store: &Store, entry: &TrialEntry, claim: &Claim) -> Result<Child, SweepError> {
         let tdir = store.trial_dir(&entry.id);
         let run_dir = store.run_dir(&entry.id);
@@ -288,14 +313,60 @@ pub fn curve(store: &Store, id: &str, metric: &Metric) -> Vec<f64> {
     HistoryCsv::from_csv(&text).map_or_else(|_| Vec::new(), |h| h.curve(&metric.split, measure(metric)))
 }
 
-fn other_curves(store: &Store, manifest: &Manifest, own: &str, metric: &Metric) -> Vec<Curve> {
-    manifest
-        .trials
+fn other_curves(store: &Store, trials: &[TrialEntry], own: &str, metric: &Metric) -> Vec<Curve> {
+    trials
         .iter()
         .filter(|t| t.id != own)
         .map(|t| Curve {
             values: curve(store, &t.id, metric),
             finished: matches!(store.state(&t.id), TrialState::Ended(TrialResult { status: Status::Done, .. })),
+        })
+        .collect()
+}
+
+/// Trial `index` of a TPE sweep: its recorded suggestion, or a new one made from the results
+/// recorded so far and recorded now (another worker's, when it recorded one first).
+fn suggest(store: &Store, manifest: &Manifest, index: usize, resolve: &Resolve<'_>) -> Result<TrialEntry, SweepError> {
+    if let Some(entry) = store.suggestion(index) {
+        return Ok(entry);
+    }
+    let spec = &manifest.spec;
+    let history = tpe_history(store, spec, index);
+    let params = tpe::suggest(spec, index, &history);
+    let trial = TrialSpec { index, params, seed: None };
+    let overrides: Vec<String> = manifest.base_overrides.iter().cloned().chain(trial.overrides()).collect();
+    let config = resolve(&overrides)
+        .map_err(|e| SweepError::Launch(format!("trial {index} ({}) does not resolve: {e}", trial.label())))?;
+    let how = if history.len() < tpe::N_STARTUP {
+        format!("random (startup, {} trial(s) recorded)", history.len())
+    } else {
+        let lies = history.iter().filter(|o| o.outcome == Outcome::Running).count();
+        format!("tpe ({} trial(s) recorded, {lies} of them running)", history.len())
+    };
+    let suggestion = Suggestion { entry: TrialEntry { id: store::trial_id(&config), spec: trial }, how };
+    Ok(store.record_suggestion(&suggestion, &config)?)
+}
+
+/// What TPE knows when it suggests trial `index`: every other recorded trial, finished (its
+/// metric), pruned (its last epoch's value, as Optuna uses a pruned trial's last intermediate
+/// value) or not yet ended (the constant liar's); failed ones are left out.
+pub(crate) fn tpe_history(store: &Store, spec: &SweepSpec, index: usize) -> Vec<Observation> {
+    store
+        .suggestions()
+        .into_iter()
+        .filter(|t| t.spec.index != index)
+        .filter_map(|t| {
+            let outcome = match store.state(&t.id) {
+                TrialState::Ended(TrialResult { status: Status::Done, metric: Some(v), .. }) => Outcome::Complete(v),
+                TrialState::Ended(TrialResult { status: Status::Pruned, metric, epochs, .. }) => {
+                    let value = curve(store, &t.id, &spec.metric).last().copied().or(metric)?;
+                    Outcome::Pruned { steps: epochs, value }
+                }
+                TrialState::Ended(_) => return None,
+                TrialState::Pending | TrialState::Running(_) => Outcome::Running,
+            };
+            let params = spec.random.iter().map(|(k, _)| t.spec.value(k).unwrap_or_default()).collect();
+            Some(Observation { params, outcome })
         })
         .collect()
 }

@@ -45,6 +45,23 @@ pub struct SweepSpec {
     pub prune: Option<Prune>,
     /// Seed of the random draws (default: the pipeline's seed).
     pub seed: u64,
+    /// How `random:` keys are searched: independent draws (`random`, the default) or the
+    /// Tree-structured Parzen Estimator (`tpe`), which decides each trial's values when it
+    /// starts from the results so far.
+    #[serde(default)]
+    pub search: Search,
+}
+
+/// How the values of `random:` keys are chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Search {
+    /// `trials` independent seeded draws per grid point, all decided up front.
+    #[default]
+    Random,
+    /// `trials` trials, each decided when it is claimed by the Tree-structured Parzen
+    /// Estimator from the results recorded so far (see [`crate::tpe`]).
+    Tpe,
 }
 
 /// A distribution a random key is drawn from.
@@ -178,6 +195,7 @@ struct RawSpec {
     mode: Option<Mode>,
     prune: Option<Prune>,
     seed: Option<u64>,
+    search: Option<Search>,
 }
 
 /// One trial as the spec defines it: the values it sets.
@@ -305,7 +323,7 @@ impl SweepSpec {
 }
 
 impl Distribution {
-    fn draw(&self, rng: &mut impl RngExt) -> Value {
+    pub(crate) fn draw(&self, rng: &mut impl RngExt) -> Value {
         match self {
             Distribution::Choice(values) => values[rng.random_range(0..values.len())].clone(),
             Distribution::Uniform([lo, hi]) => Value::from(rng.random_range(*lo..*hi)),
@@ -485,10 +503,26 @@ pub fn parse_block(block: &serde_yaml::Value, pipeline_seed: u64) -> Result<Swee
             issues.push(ConfigIssue::new("sweep.prune", msg));
         }
     }
+    let search = raw.search.unwrap_or_default();
+    if search == Search::Tpe {
+        if !has_random {
+            issues.push(ConfigIssue::new("sweep.search", "tpe searches the keys under random:, and there are none"));
+        }
+        if !grid.is_empty() {
+            issues.push(ConfigIssue::new(
+                "sweep.grid",
+                "search: tpe does not combine with grid: yet; put the keys under random: as {choice: [...]}",
+            ));
+        }
+        if !raw.seeds.is_empty() {
+            issues.push(ConfigIssue::new("sweep.seeds", "search: tpe does not repeat trials over seeds: yet"));
+        }
+    }
     if !issues.is_empty() {
         return Err(issues);
     }
     Ok(SweepSpec {
+        search,
         grid,
         random,
         trials,
@@ -590,6 +624,17 @@ mod tests {
         );
         assert!(messages(spec("seeds: [1]\nprune: {kind: asha, eta: 3}"))[0].contains("unknown field `eta`"));
         assert_eq!(messages(spec("{}")), ["sweep: nothing varies: give grid:, random: or seeds:"]);
+        assert_eq!(
+            messages(spec("search: tpe\ngrid: {a: [1]}\nseeds: [1]")),
+            [
+                "sweep.search: tpe searches the keys under random:, and there are none",
+                "sweep.grid: search: tpe does not combine with grid: yet; put the keys under random: as {choice: [...]}",
+                "sweep.seeds: search: tpe does not repeat trials over seeds: yet",
+            ]
+        );
+        let s = spec("search: tpe\nrandom: {a: {uniform: [0, 1]}}\ntrials: 30").unwrap();
+        assert_eq!((s.search, s.trials), (Search::Tpe, 30));
+        assert!(messages(spec("search: bayes\nseeds: [1]"))[0].contains("unknown variant `bayes`"));
     }
 
     #[test]

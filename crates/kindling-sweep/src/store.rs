@@ -12,7 +12,18 @@
 //! <sweep>/trials/<id>/failed.<n>.json  a failed attempt's result, set aside by `--resume`
 //! <sweep>/trials/<id>/run/         the run directory (history.csv, metrics.json, confusion_*.csv, ...)
 //! <sweep>/trials/<id>/log.txt      the trial process's output
+//! <sweep>/suggestions/<k>.json     `search: tpe`: trial k's values, id and how they were decided
 //! ```
+//!
+//! **Suggestions** (`search: tpe`). A TPE sweep's manifest lists no trials: trial `k`'s values
+//! are decided when a worker first comes to it, from the results recorded at that moment, and
+//! recorded as `suggestions/<k>.json` before it is claimed. The record is written to a
+//! temporary file and hard-linked into place, which, like `create_new`, fails when the name
+//! exists (on NFS too): of several workers suggesting trial `k` at once one record wins and
+//! every worker runs the trial it names. Its configuration is written before the record, so a
+//! recorded trial always has one. [`Store::open`] lists the recorded suggestions as the
+//! manifest's trials, so reports, `--status` and `--resume` see them as any other trial, and
+//! a resumed sweep runs exactly the values first suggested.
 //!
 //! A trial's id is a hash of its resolved configuration, so the same configuration is the same
 //! trial however the sweep is listed.
@@ -41,7 +52,7 @@ pub use kindling_core::hostname;
 use kindling_core::{DeviceChoice, write_atomic};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{SweepSpec, TrialSpec};
+use crate::spec::{Search, SweepSpec, TrialSpec};
 
 /// How often a live owner touches its claim.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -94,6 +105,16 @@ pub struct TrialEntry {
     /// The values it sets.
     #[serde(flatten)]
     pub spec: TrialSpec,
+}
+
+/// `suggestions/<k>.json`: a TPE trial's values, decided when it was first reached.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The trial.
+    #[serde(flatten)]
+    pub entry: TrialEntry,
+    /// How the values were decided: `random (startup)` or `tpe` with the history's size.
+    pub how: String,
 }
 
 /// How an attempt of a trial ended.
@@ -161,7 +182,7 @@ pub struct Store {
 
 impl Store {
     /// Creates the store for a new sweep: `sweep.json` and each trial's `config.yaml`
-    /// (`configs[i]` belongs to `manifest.trials[i]`).
+    /// (`configs[i]` belongs to `manifest.trials[i]`); a TPE sweep's with no trials.
     pub fn create(dir: &Path, manifest: &Manifest, configs: &[String]) -> Result<Self, StoreError> {
         if dir.join("sweep.json").exists() {
             return Err(StoreError {
@@ -170,6 +191,12 @@ impl Store {
             });
         }
         let store = Self { dir: dir.to_owned() };
+        // A TPE sweep starts with no trial directories to make it.
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        // A TPE sweep's trials are recorded as they are suggested (the manifest's are draws that
+        // validated its space).
+        let tpe = manifest.spec.search == Search::Tpe;
+        let manifest = &Manifest { trials: if tpe { Vec::new() } else { manifest.trials.clone() }, ..manifest.clone() };
         for (t, config) in manifest.trials.iter().zip(configs) {
             let tdir = store.trial_dir(&t.id);
             fs::create_dir_all(&tdir).map_err(|e| StoreError::io(&tdir, e))?;
@@ -191,9 +218,63 @@ impl Store {
             path: path.clone(),
             message: format!("cannot read ({e}); is {} a sweep directory?", dir.display()),
         })?;
-        let manifest: Manifest = serde_json::from_str(&text)
+        let mut manifest: Manifest = serde_json::from_str(&text)
             .map_err(|e| StoreError { path: path.clone(), message: format!("not a sweep manifest: {e}") })?;
-        Ok((Self { dir: dir.to_owned() }, manifest))
+        let store = Self { dir: dir.to_owned() };
+        if manifest.spec.search == Search::Tpe {
+            manifest.trials = store.suggestions();
+        }
+        Ok((store, manifest))
+    }
+
+    /// The recorded suggestions of a TPE sweep, by index.
+    pub fn suggestions(&self) -> Vec<TrialEntry> {
+        let mut out: Vec<TrialEntry> = fs::read_dir(self.dir.join("suggestions"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".json") && !n.starts_with('.')))
+            .filter_map(|e| serde_json::from_str::<Suggestion>(&fs::read_to_string(e.path()).ok()?).ok())
+            .map(|s| s.entry)
+            .collect();
+        out.sort_by_key(|t| t.spec.index);
+        out
+    }
+
+    /// Trial `index`'s recorded suggestion, if one was made.
+    pub fn suggestion(&self, index: usize) -> Option<TrialEntry> {
+        let text = fs::read_to_string(self.dir.join("suggestions").join(format!("{index}.json"))).ok()?;
+        serde_json::from_str::<Suggestion>(&text).ok().map(|s| s.entry)
+    }
+
+    /// Records a suggestion (its trial's `config` first) unless one for its index exists;
+    /// returns the recorded one, which is another worker's when it was first.
+    pub fn record_suggestion(&self, suggestion: &Suggestion, config: &str) -> Result<TrialEntry, StoreError> {
+        let tdir = self.trial_dir(&suggestion.entry.id);
+        fs::create_dir_all(&tdir).map_err(|e| StoreError::io(&tdir, e))?;
+        let path = tdir.join("config.yaml");
+        if !path.exists() {
+            write_atomic(&path, config.as_bytes()).map_err(|e| StoreError::io(&path, e))?;
+        }
+        let dir = self.dir.join("suggestions");
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let index = suggestion.entry.spec.index;
+        let to = dir.join(format!("{index}.json"));
+        let tmp = dir.join(format!(".{index}.{}.{}", hostname(), std::process::id()));
+        let text = serde_json::to_string_pretty(suggestion).unwrap_or_default();
+        fs::write(&tmp, text.as_bytes()).map_err(|e| StoreError::io(&tmp, e))?;
+        let linked = fs::hard_link(&tmp, &to);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                self.event("suggest", &suggestion.entry.id, &format!("trial={index} {}", suggestion.how));
+                Ok(suggestion.entry.clone())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                self.suggestion(index).ok_or_else(|| StoreError { path: to, message: "unreadable suggestion".into() })
+            }
+            Err(e) => Err(StoreError::io(&to, e)),
+        }
     }
 
     /// The sweep directory.
@@ -461,6 +542,7 @@ pub(crate) mod tests {
                 mode: Mode::Max,
                 prune: None,
                 seed: 0,
+                search: Default::default(),
             },
             trials: ids
                 .iter()
