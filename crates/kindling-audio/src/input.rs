@@ -6,8 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kindling_core::InputReader;
+use serde_json::Value;
 
-use crate::{FeatureExtractor, NormStats};
+use crate::{FeatureConfig, FeatureExtractor, NormStats};
 
 /// The stage's feature extraction, then its fitted statistics when it fitted some.
 #[derive(Debug)]
@@ -16,7 +17,36 @@ pub(crate) struct AudioInput {
     pub(crate) stats: Option<Arc<NormStats>>,
 }
 
+/// The reader an audio run's `model.json` describes (`{"kind": "audio", "features": {...},
+/// "stats": ...}`, as [`InputReader::describe`] wrote it): the same feature extraction and the
+/// statistics the run fitted, if it fitted some.
+pub fn audio_reader(description: &Value) -> Result<Box<dyn InputReader>, String> {
+    if description.get("kind").and_then(Value::as_str) != Some("audio") {
+        return Err(format!("describes no audio input: {description}"));
+    }
+    let features = description.get("features").cloned().ok_or("the audio input has no `features`")?;
+    let config: FeatureConfig =
+        serde_json::from_value(features).map_err(|e| format!("the input's `features` do not read back: {e}"))?;
+    let extractor = FeatureExtractor::new(config).map_err(|e| format!("the input's `features`: {e}"))?;
+    let stats = match description.get("stats") {
+        None | Some(Value::Null) => None,
+        Some(s) => Some(Arc::new(
+            serde_json::from_value::<NormStats>(s.clone())
+                .map_err(|e| format!("the input's `stats` do not read back: {e}"))?,
+        )),
+    };
+    Ok(Box::new(AudioInput { extractor, stats }))
+}
+
 impl InputReader for AudioInput {
+    /// The feature settings (WAV expectations, STFT, planes, normalisation) and the fitted
+    /// statistics, `null` when the run fitted none.
+    fn describe(&self) -> Option<Value> {
+        let features = serde_json::to_value(self.extractor.config()).ok()?;
+        let stats = serde_json::to_value(self.stats.as_deref()).ok()?;
+        Some(serde_json::json!({"kind": "audio", "features": features, "stats": stats}))
+    }
+
     /// The statistics the run fitted and recorded (`norm_stats.json`), rather than those this
     /// process fitted again.
     fn use_run_files(&mut self, run_dir: &Path) -> Result<(), Box<dyn Error + Send + Sync>> {

@@ -84,6 +84,7 @@ pub use cache::{CacheEntry, CacheStatus, FeatureCache, compute_all};
 pub use dataset::{AudioDataset, AudioItem};
 pub use error::AudioError;
 pub use features::{Channel, FeatureConfig, FeatureExtractor, Features};
+pub use input::audio_reader;
 pub use norm::{NormFitter, NormStats, Normalize};
 pub use stage::AudioDatasetConfig;
 pub use stft::{PadMode, Stft, StftConfig};

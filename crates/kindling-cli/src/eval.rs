@@ -1,17 +1,21 @@
 //! `kindling eval` and `kindling predict`: a finished run's model on other data.
 //!
-//! Both reopen the run (`kindling_pipeline::reopen`: its data and model stages from its own
-//! `config.yaml`, with the weights from its `model.safetensors`), so a sample goes through
-//! exactly the decoding, features and evaluation transforms the run's validation saw; the
-//! inference itself is `kindling_train::infer`. This module parses and prints.
+//! A run with a model package (`model.json` beside `model.safetensors`) is opened from those two
+//! files alone: `predict` and `eval --data` need neither its configuration nor its training
+//! data. A run without one (made before runs were packaged), `eval` on the run's own test
+//! split and `--set` reopen the run (`kindling_pipeline::reopen`: its data and model stages
+//! from its own `config.yaml`, with the weights from its `model.safetensors`). Either way a
+//! sample goes through exactly the decoding, features and evaluation transforms the run's
+//! validation saw; the inference itself is `kindling_train::infer`. This module parses and
+//! prints.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use kindling_core::{KeyRole, Registry};
+use kindling_core::{DeviceChoice, KeyRole, LabelledFiles, PACKAGE_FILE, Package, Registry};
 use kindling_pipeline::Overrides;
 use kindling_train::infer::{Prediction, Predictor};
 
@@ -20,7 +24,7 @@ pub(crate) struct EvalArgs {
     /// The run directory (`runs/<pipeline>/<run-id>`).
     run: PathBuf,
     /// Evaluate on this folder of class folders or `path,label` CSV instead of the run's test
-    /// split (image-folder and audio runs).
+    /// split (any run with a `model.json`; older runs: image-folder and audio runs).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Overrides of the run's configuration (`idx_dataset.test_images=...`).
@@ -69,22 +73,84 @@ pub(crate) struct PredictArgs {
     output: Option<PathBuf>,
 }
 
-/// The run in `run` with its data and model built again.
-fn open(registry: &Registry, run: &Path, overrides: &Overrides) -> Result<Predictor> {
+/// The run in `run` with its data and model built again from its `config.yaml` with
+/// `overrides`.
+fn reopen(registry: &Registry, run: &Path, overrides: &Overrides) -> Result<Predictor> {
     let artifacts = kindling_pipeline::reopen(run, registry, overrides)?;
     Ok(Predictor::from_artifacts(artifacts, run)?)
 }
 
+/// The run's model package, or `None` (with a note on stderr) for a run made before runs were
+/// packaged.
+pub(crate) fn package(run: &Path) -> Result<Option<Package>> {
+    let package = Package::read(run).map_err(|e| anyhow!(e))?;
+    if package.is_none() && run.join("config.yaml").is_file() {
+        eprintln!(
+            "note: {}: no {PACKAGE_FILE} (a run made before runs were packaged, or whose data stage cannot \
+             describe its input); rebuilding its data and model from config.yaml, which needs the data it \
+             was trained on",
+            run.display()
+        );
+    }
+    Ok(package)
+}
+
+/// The model of the run in `run` from its package alone: `model.json` and its weights.
+pub(crate) fn open_package(run: &Path, package: &Package) -> Result<Predictor> {
+    let reader = match package.input_kind() {
+        Some("image") => kindling_vision::image_reader(&package.input),
+        Some("audio") => kindling_audio::audio_reader(&package.input),
+        other => Err(format!("an input of kind {other:?}, which this kindling cannot read")),
+    }
+    .map_err(|e| anyhow!("{}: {e}", run.join(PACKAGE_FILE).display()))?;
+    Ok(Predictor::from_package(run, package, reader, DeviceChoice::Auto)?)
+}
+
+/// The run in `run`: from its package when it has one, else reopened.
+pub(crate) fn open(registry: &Registry, run: &Path) -> Result<Predictor> {
+    match package(run)? {
+        Some(p) => open_package(run, &p),
+        None => reopen(registry, run, &Overrides::default()),
+    }
+}
+
+/// The extensions of the files a package's input reads.
+fn package_extensions(package: &Package) -> Vec<&'static str> {
+    if package.input_kind() == Some("audio") { vec!["wav"] } else { kindling_vision::IMAGE_EXTENSIONS.to_vec() }
+}
+
 pub(crate) fn eval(registry: &Registry, a: EvalArgs) -> Result<ExitCode> {
     let mut overrides = Overrides::from_set(&a.set);
-    if let Some(data) = &a.data {
-        let data = data.canonicalize().with_context(|| format!("{}: no such file or folder", data.display()))?;
+    let data = match &a.data {
+        Some(data) => Some(data.canonicalize().with_context(|| format!("{}: no such file or folder", data.display()))?),
+        None => None,
+    };
+    // `--data` on a packaged run reads the package alone; the run's own test split and `--set`
+    // need its configuration and data.
+    let packaged = match (&data, a.set.is_empty()) {
+        (Some(data), true) => package(&a.run)?.map(|p| (p, data)),
+        _ => None,
+    };
+    let (predictor, result) = if let Some((package, data)) = packaged {
+        let predictor = open_package(&a.run, &package)?;
         let csv = data.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        let role = if csv { KeyRole::HeldOutManifest } else { KeyRole::HeldOutFolder };
-        overrides.roles.push((role, data));
-    }
-    let predictor = open(registry, &a.run, &overrides)?;
-    let result = predictor.evaluate(a.batch_size)?;
+        let listed = if csv {
+            LabelledFiles::from_manifest(data)?
+        } else {
+            LabelledFiles::from_folder(data, &package_extensions(&package), false)?.0
+        };
+        let result = predictor.evaluate_files(&listed, a.batch_size)?;
+        (predictor, result)
+    } else {
+        if let Some(data) = data {
+            let csv = data.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let role = if csv { KeyRole::HeldOutManifest } else { KeyRole::HeldOutFolder };
+            overrides.roles.push((role, data));
+        }
+        let predictor = reopen(registry, &a.run, &overrides)?;
+        let result = predictor.evaluate(a.batch_size)?;
+        (predictor, result)
+    };
     let classes = predictor.classes();
     println!(
         "{}: {} samples, accuracy {:.2}%, loss {:.4}",
@@ -105,14 +171,25 @@ pub(crate) fn eval(registry: &Registry, a: EvalArgs) -> Result<ExitCode> {
 }
 
 pub(crate) fn predict(registry: &Registry, a: PredictArgs) -> Result<ExitCode> {
-    let predictor = match open(registry, &a.run, &Overrides::default()) {
+    let packaged = match Package::read(&a.run) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let opened = match &packaged {
+        Some(p) => open_package(&a.run, p),
+        None => open(registry, &a.run),
+    };
+    let predictor = match opened {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e:#}");
             return Ok(ExitCode::from(2));
         }
     };
-    let extensions = run_extensions(&a.run);
+    let extensions = packaged.as_ref().map_or_else(|| run_extensions(&a.run), package_extensions);
     let files = match list_inputs(&a.files, &extensions) {
         Ok(files) => files,
         Err(e) => {

@@ -97,14 +97,36 @@ struct Shared {
 
 pub(crate) fn run(registry: &Registry, a: ServeArgs) -> Result<ExitCode> {
     let run_dir = &a.run;
-    let artifacts = kindling_pipeline::reopen(run_dir, registry, &Overrides::default())?;
-    let shape = artifacts.get::<Dataset>().map(|d| d.shape.clone());
-    let predictor = Predictor::from_artifacts(artifacts, run_dir)?;
-    let (pipeline, kind) = describe(registry, run_dir);
-    let layers = std::fs::read_to_string(run_dir.join("model.pytorch.json"))
-        .ok()
-        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-        .and_then(|v| v.get("layers").cloned());
+    // A packaged run (model.json) serves from its package alone; an older run is rebuilt from
+    // its config.yaml, which needs the data it was trained on.
+    let (predictor, shape, pipeline, kind, layers) = match crate::eval::package(run_dir)? {
+        Some(package) => {
+            let predictor = crate::eval::open_package(run_dir, &package)?;
+            let kind = match package.input_kind() {
+                Some("image") => Some(Kind::Image),
+                Some("audio") => Some(Kind::Audio),
+                _ => None,
+            };
+            // Runs live in `<runs-dir>/<pipeline>/<run-id>`.
+            let pipeline = run_dir
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()));
+            let shape = Some(package.model.input.clone());
+            (predictor, shape, pipeline, kind, Some(package.model.layers.clone()))
+        }
+        None => {
+            let artifacts = kindling_pipeline::reopen(run_dir, registry, &Overrides::default())?;
+            let shape = artifacts.get::<Dataset>().map(|d| d.shape.clone());
+            let predictor = Predictor::from_artifacts(artifacts, run_dir)?;
+            let (pipeline, kind) = describe(registry, run_dir);
+            let layers = std::fs::read_to_string(run_dir.join("model.pytorch.json"))
+                .ok()
+                .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+                .and_then(|v| v.get("layers").cloned());
+            (predictor, shape, pipeline, kind, layers)
+        }
+    };
     let run_name = run_dir
         .canonicalize()
         .ok()

@@ -16,6 +16,14 @@ pub trait InputReader: Send + Sync {
         Ok(())
     }
 
+    /// What inference needs to build this reader again without the run's data or
+    /// configuration, as JSON with a `kind` (`"image"`, `"audio"`) that says which crate reads
+    /// it back: the run's `model.json` holds it (see [`crate::Package`]). `None` (the default)
+    /// for a reader that cannot describe itself; such a run has no `model.json`.
+    fn describe(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// The sample for `file`, checked to have `shape`. `index` is the file's position in the
     /// request: it seeds any random step marked for every split, as a sample's index does in
     /// a split. Errors name the file.

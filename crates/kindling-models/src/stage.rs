@@ -283,6 +283,8 @@ impl Stage for ModelStage {
         }
         let params: usize = infos.iter().map(|i| i.params).sum();
         eprintln!("model: {} layers, {params} parameters, on {}", layers.len(), resolved.description);
+        let layers_json = serde_json::to_value(&layers).map_err(StageError::domain)?;
+        io.artifacts.insert(kindling_core::ModelDescription { input: spec.shape.clone(), layers: layers_json });
         io.artifacts.insert(Model { net, layers, infos });
         io.artifacts.insert(resolved);
         Ok(())

@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use kindling_core::{Artifacts, Dataset, Resume, RunDir, StageError, StageIo, Summary};
+use kindling_core::{
+    Artifacts, Dataset, InputReader, ModelDescription, PACKAGE_FILE, PACKAGE_VERSION, Package, Resume, RunDir,
+    StageError, StageIo, Summary,
+};
 
 use crate::Plan;
 
@@ -99,10 +102,34 @@ fn run_stages(plan: Plan, run_dir: RunDir, resume: bool) -> Result<RunOutcome, R
         })?;
         stage_seconds.push((s.kind, start.elapsed().as_secs_f64()));
     }
+    if let Some(package) = package(&artifacts, &run_dir) {
+        run_dir.write(PACKAGE_FILE, package.to_json().as_bytes()).map_err(dir_error(run_dir.path()))?;
+    }
     Ok(RunOutcome {
         run_dir: run_dir.path().to_owned(),
         summary: artifacts.take::<Summary>().unwrap_or_default(),
         stage_seconds,
+    })
+}
+
+/// The run's model package (`model.json`), when the stages left what it needs: the weights
+/// (`model.safetensors`, written by training), the data set's classes and sample shape, a data
+/// stage's input reader that can describe itself, and the model stage's description.
+fn package(artifacts: &Artifacts, run_dir: &RunDir) -> Option<Package> {
+    const WEIGHTS: &str = "model.safetensors";
+    if !run_dir.path().join(WEIGHTS).is_file() {
+        return None;
+    }
+    let data = artifacts.get::<Dataset>()?;
+    let model = artifacts.get::<ModelDescription>()?;
+    let mut input = artifacts.get::<Box<dyn InputReader>>()?.describe()?;
+    input.as_object_mut()?.insert("shape".to_owned(), serde_json::json!(data.shape));
+    Some(Package {
+        version: PACKAGE_VERSION,
+        classes: data.classes.clone(),
+        input,
+        model: model.clone(),
+        weights: WEIGHTS.to_owned(),
     })
 }
 

@@ -1,20 +1,26 @@
 //! Inference with a finished run's model: evaluation on labelled data and prediction of files.
 //!
-//! A [`Predictor`] holds what a reopened run's stages built (see `kindling_pipeline::reopen`):
-//! the data set, the model, the device, and the data stage's [`InputReader`], which turns a
-//! file into a sample with exactly the evaluation-time preprocessing of the run. Results are
-//! typed; printing them is the caller's business.
+//! A [`Predictor`] is built from a run's model package ([`Predictor::from_package`]: its
+//! `model.json` and `model.safetensors`, nothing else), or from what a reopened run's stages
+//! built (see `kindling_pipeline::reopen`: the data set, the model, the device). Either way it
+//! holds the data stage's [`InputReader`], which turns a file into a sample with exactly the
+//! evaluation-time preprocessing of the run. Results are typed; printing them is the caller's
+//! business.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Tensor, TensorData};
-use kindling_core::{Artifacts, Dataset, InputReader, StageError};
+use kindling_core::{
+    Artifacts, Dataset, DeviceChoice, InputReader, LabelledFiles, Package, SampleSource, Split, StageError,
+};
 use kindling_metrics::ConfusionMatrix;
-use kindling_models::device::ResolvedDevice;
-use kindling_models::{Model, Sequential};
+use kindling_models::device::{ResolvedDevice, resolve};
+use kindling_models::{InitConfig, LayerSpec, Model, Sequential, Shape};
 
 use crate::history::SplitMetrics;
 
@@ -30,6 +36,9 @@ pub enum InferError {
     /// There is nothing labelled to evaluate on.
     #[error("the run's data has no test or validation split to evaluate")]
     NoSplit,
+    /// The run's `model.json` does not describe a model this Kindling can build.
+    #[error("{0}")]
+    Package(String),
     /// The run's data stage cannot read single files.
     #[error("the run's data stage cannot read single files, so its model cannot predict them")]
     NoReader,
@@ -41,18 +50,20 @@ pub enum InferError {
     Stage(#[from] StageError),
 }
 
-/// A finished run's model with its data and preprocessing.
+/// A finished run's model with its preprocessing, and its data when it was reopened.
 pub struct Predictor {
-    data: Dataset,
+    classes: Vec<String>,
+    /// The reopened run's data set; `None` when built from the package alone.
+    data: Option<Dataset>,
     net: Sequential,
     device: Device,
     shape: [usize; 3],
-    input: Option<Box<dyn InputReader>>,
+    input: Option<Arc<dyn InputReader>>,
 }
 
 impl std::fmt::Debug for Predictor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Predictor").field("shape", &self.shape).field("classes", &self.data.classes).finish()
+        f.debug_struct("Predictor").field("shape", &self.shape).field("classes", &self.classes).finish()
     }
 }
 
@@ -97,25 +108,125 @@ impl Predictor {
             input.use_run_files(run_dir).map_err(InferError::Read)?;
         }
         let shape: [usize; 3] = data.shape.as_slice().try_into().map_err(|_| InferError::Shape)?;
-        Ok(Self { net: model.net.valid(), device: device.device.inner(), data, shape, input })
+        Ok(Self {
+            net: model.net.valid(),
+            device: device.device.inner(),
+            classes: data.classes.clone(),
+            data: Some(data),
+            shape,
+            input: input.map(Arc::from),
+        })
+    }
+
+    /// The model `package` describes (the run in `run_dir`'s `model.json`), with the weights
+    /// of its `weights` file, on the device `choice` resolves to, reading files through `input`
+    /// (the reader its `input` describes). Nothing else of the run is read: neither its
+    /// configuration nor its data.
+    pub fn from_package(
+        run_dir: &Path,
+        package: &Package,
+        input: Box<dyn InputReader>,
+        choice: DeviceChoice,
+    ) -> Result<Self, InferError> {
+        let bad = |why: String| {
+            InferError::Package(format!("{}: {why}", run_dir.join(kindling_core::PACKAGE_FILE).display()))
+        };
+        let layers: Vec<LayerSpec> =
+            serde_json::from_value(package.model.layers.clone()).map_err(|e| bad(format!("`model.layers`: {e}")))?;
+        let shape: [usize; 3] = package.model.input.as_slice().try_into().map_err(|_| InferError::Shape)?;
+        let input_shape = Shape::from_dims(&package.model.input).ok_or(InferError::Shape)?;
+        let infos = kindling_models::infer(&layers, &input_shape).map_err(|errors| {
+            let text: Vec<String> = errors.iter().map(|e| format!("layer {}: {}", e.layer, e.message)).collect();
+            bad(format!("the layers do not fit the input: {}", text.join("; ")))
+        })?;
+        if infos.last().map(|i| i.output.clone()) != Some(Shape::Flat(package.classes.len())) {
+            return Err(bad(format!("the last layer does not give one output per class ({})", package.classes.len())));
+        }
+        // As the model stage does: a hostile layer list must not allocate past the machine.
+        kindling_models::fits_in_memory(&input_shape, &infos, 1).map_err(bad)?;
+        let resolved = resolve(choice).map_err(|e| InferError::Read(Box::new(e)))?;
+        let mut net = Sequential::new(
+            &layers,
+            &infos,
+            &InitConfig::default(),
+            &mut kindling_core::rng_from_seed(0, "init"),
+            &resolved.device,
+        );
+        let weights = run_dir.join(&package.weights);
+        let fail = |why: String| InferError::Package(format!("{}: cannot load the weights: {why}", weights.display()));
+        let result = net.load_from(&mut SafetensorsStore::from_file(&weights)).map_err(|e| fail(e.to_string()))?;
+        if !result.is_success() || !result.missing.is_empty() {
+            let missing: Vec<&str> = result.missing.iter().map(|(name, _)| name.as_str()).collect();
+            return Err(fail(format!(
+                "they do not match the model of model.json (missing: {}; errors: {})",
+                if missing.is_empty() { "none".to_owned() } else { missing.join(", ") },
+                result.errors.len()
+            )));
+        }
+        Ok(Self {
+            classes: package.classes.clone(),
+            data: None,
+            net: net.valid(),
+            device: resolved.device.inner(),
+            shape,
+            input: Some(Arc::from(input)),
+        })
     }
 
     /// The class names, in label order.
     pub fn classes(&self) -> &[String] {
-        &self.data.classes
+        &self.classes
+    }
+
+    /// Loss, accuracy and confusion matrix over labelled files (a folder of class folders or
+    /// a `path,label` manifest, listed by [`LabelledFiles`]), each read through the run's
+    /// preprocessing, in batches of `batch_size`. The files' classes are matched to the
+    /// model's by name; a class the model does not know is an error naming one of its files.
+    pub fn evaluate_files(&self, listed: &LabelledFiles, batch_size: usize) -> Result<EvalReport, InferError> {
+        let input = self.input.as_ref().ok_or(InferError::NoReader)?;
+        let ids: Vec<Option<u32>> =
+            listed.classes.iter().map(|name| self.classes.iter().position(|c| c == name).map(|i| i as u32)).collect();
+        if let Some((name, _)) = listed.classes.iter().zip(&ids).find(|(_, id)| id.is_none()) {
+            let file = listed
+                .items
+                .iter()
+                .find(|(_, l)| listed.classes[*l as usize] == *name)
+                .map(|(p, _)| p.display().to_string());
+            return Err(InferError::Read(
+                format!(
+                    "{}: the class `{name}` is not one of the model's classes {:?}",
+                    file.unwrap_or_default(),
+                    self.classes
+                )
+                .into(),
+            ));
+        }
+        if listed.items.is_empty() {
+            return Err(InferError::NoSplit);
+        }
+        let y = listed.items.iter().map(|&(_, l)| ids[l as usize].unwrap_or(0)).collect();
+        let files = listed.items.iter().map(|(p, _)| p.clone()).collect();
+        let source = FileSource { input: Arc::clone(input), files, shape: self.shape };
+        let split = Split { x: Vec::new(), y, source: Some(Arc::new(source)) };
+        self.evaluate_split(&split, batch_size)
     }
 
     /// Loss, accuracy and confusion matrix over the run's test split, or its validation split
     /// when it has no test split (or over the held-out data the run was reopened with), in
     /// batches of `batch_size`.
+    /// Built from a package, it has no data of its own: see [`Predictor::evaluate_files`].
     pub fn evaluate(&self, batch_size: usize) -> Result<EvalReport, InferError> {
-        let data = &self.data;
+        let data = self.data.as_ref().ok_or(InferError::NoSplit)?;
         let split = data.test.as_ref().or(Some(&data.valid)).filter(|s| !s.is_empty()).ok_or(InferError::NoSplit)?;
+        self.evaluate_split(split, batch_size)
+    }
+
+    fn evaluate_split(&self, split: &Split, batch_size: usize) -> Result<EvalReport, InferError> {
         let (metrics, confusion) = crate::evaluate(
             &self.net,
             split,
             self.shape,
-            data.classes.len(),
+            self.classes.len(),
             batch_size,
             &CrossEntropyLossConfig::new(),
             &self.device,
@@ -134,7 +245,7 @@ impl Predictor {
             samples.extend(input.read(i, file, &self.shape).map_err(InferError::Read)?);
         }
         let probs = self.probabilities(samples, files.len());
-        Ok(files.iter().zip(probs.chunks(self.data.classes.len())).map(|(f, p)| self.prediction(f, p)).collect())
+        Ok(files.iter().zip(probs.chunks(self.classes.len())).map(|(f, p)| self.prediction(f, p)).collect())
     }
 
     /// The class probabilities of each of `files`, one batch of up to `batch_size` files at a
@@ -171,7 +282,7 @@ impl Predictor {
                 samples.extend_from_slice(sample);
             }
             let probs = if ok > 0 { self.probabilities(samples, ok) } else { Vec::new() };
-            let mut probs = probs.chunks(self.data.classes.len().max(1));
+            let mut probs = probs.chunks(self.classes.len().max(1));
             chunk
                 .iter()
                 .zip(read)
@@ -192,7 +303,7 @@ impl Predictor {
 
     /// `file` with every class and its probability in `p`, most probable first.
     fn prediction(&self, file: &Path, p: &[f32]) -> Prediction {
-        let classes = &self.data.classes;
+        let classes = &self.classes;
         let mut order: Vec<usize> = (0..classes.len()).collect();
         order.sort_by(|&i, &j| p[j].total_cmp(&p[i]));
         let scores = order.into_iter().map(|c| ClassScore { class: classes[c].clone(), probability: p[c] }).collect();
@@ -208,4 +319,30 @@ pub struct FileError {
     pub file: PathBuf,
     /// Why, as the data stage's reader put it (it names the file).
     pub message: String,
+}
+
+/// Files read through a run's [`InputReader`], as a split's samples: what
+/// [`Predictor::evaluate_files`] evaluates. Sample `i` is read with index `i`.
+struct FileSource {
+    input: Arc<dyn InputReader>,
+    files: Vec<PathBuf>,
+    shape: [usize; 3],
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSource").field("files", &self.files.len()).field("shape", &self.shape).finish()
+    }
+}
+
+impl SampleSource for FileSource {
+    fn load(&self, i: usize, out: &mut [f32]) -> Result<(), String> {
+        let file = self.files.get(i).ok_or_else(|| format!("no sample {i}"))?;
+        let sample = self.input.read(i, file, &self.shape).map_err(|e| e.to_string())?;
+        if sample.len() != out.len() {
+            return Err(format!("{}: {} values, expected {}", file.display(), sample.len(), out.len()));
+        }
+        out.copy_from_slice(&sample);
+        Ok(())
+    }
 }

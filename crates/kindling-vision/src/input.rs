@@ -6,6 +6,7 @@ use std::path::Path;
 
 use kindling_augment::{Pipeline, Step, Transform, rng_for, to_tensor};
 use kindling_core::InputReader;
+use serde_json::Value;
 
 use crate::{Normalize, decode_file};
 
@@ -32,7 +33,27 @@ impl ImageInput {
     }
 }
 
+/// The reader an image run's `model.json` describes (`{"kind": "image", "transforms": [...]}`,
+/// as [`InputReader::describe`] wrote it): the evaluation-time transforms, applied to files
+/// decoded to the channels of the shape each read is given.
+pub fn image_reader(description: &Value) -> Result<Box<dyn InputReader>, String> {
+    if description.get("kind").and_then(Value::as_str) != Some("image") {
+        return Err(format!("describes no image input: {description}"));
+    }
+    let transforms = description.get("transforms").cloned().unwrap_or(Value::Array(Vec::new()));
+    let pipeline: Pipeline =
+        serde_json::from_value(transforms).map_err(|e| format!("the input's `transforms` do not read back: {e}"))?;
+    Ok(Box::new(ImageInput { pipeline }))
+}
+
 impl InputReader for ImageInput {
+    /// The steps evaluation applies (those marked for every split), each with its `apply`.
+    fn describe(&self) -> Option<Value> {
+        let eval = Pipeline::new(self.pipeline.steps.iter().filter(|s| s.applies(false)).cloned().collect());
+        let transforms = serde_json::to_value(&eval).ok()?;
+        Some(serde_json::json!({"kind": "image", "transforms": transforms}))
+    }
+
     fn read(&self, index: usize, file: &Path, shape: &[usize]) -> Result<Vec<f32>, Box<dyn Error + Send + Sync>> {
         let channels = shape.first().copied().unwrap_or(1);
         let px = decode_file(file, channels)?;
@@ -47,5 +68,27 @@ impl InputReader for ImageInput {
             .into());
         }
         Ok(image.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_description_keeps_only_the_evaluation_steps_and_reads_back() {
+        let transforms: Pipeline = serde_json::from_value(serde_json::json!([
+            "random_horizontal_flip",
+            {"center_crop": 4, "apply": "all"},
+            {"normalize": {"mean": [0.1307], "std": [0.3081]}},
+        ]))
+        .unwrap();
+        let reader = ImageInput::reader(&transforms, None);
+        let described = reader.describe().unwrap();
+        assert_eq!(described["kind"], "image");
+        assert_eq!(described["transforms"].as_array().unwrap().len(), 2, "{described}");
+        let again = image_reader(&described).unwrap();
+        assert_eq!(again.describe().unwrap(), described);
+        assert!(image_reader(&serde_json::json!({"kind": "audio"})).is_err());
     }
 }

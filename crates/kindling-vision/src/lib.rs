@@ -49,6 +49,7 @@ pub use export::{ExportSummary, export_idx_folder};
 pub use idx::{IdxArray, IdxHeader, read_idx, read_idx_header};
 pub use idx_stage::{IdxDatasetConfig, Normalize};
 pub use image_stage::{ImageDatasetConfig, OnError};
+pub use input::image_reader;
 /// The sample type of [`preview_grid`] (`kindling-augment`'s CHW image).
 pub use kindling_augment::Image;
 pub use preview::preview_grid;
