@@ -24,6 +24,7 @@ use kindling_core::{DeviceChoice, Plugin, Registry};
 
 mod data;
 mod eval;
+mod export;
 mod lr_find;
 mod preview;
 mod serve;
@@ -88,6 +89,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Classify files with a finished run's model: the most probable classes of each.
     Predict(eval::PredictArgs),
+    /// Write a finished run's model again as ONNX (`model.onnx`) or for PyTorch (its state
+    /// dict, layer list and check outputs), byte for byte the files the run wrote.
+    Export(export::ExportArgs),
     /// Serve a finished run's model over HTTP: `POST /predict` with an image or WAV file as the
     /// body answers its likeliest classes as JSON; also `GET /model` and `GET /health`.
     Serve(serve::ServeArgs),
@@ -253,6 +257,7 @@ fn real_main(plugins: Vec<Plugin>) -> Result<ExitCode> {
         Command::Eval(args) => eval::eval(&registry, args),
         Command::Predict(args) => eval::predict(&registry, args),
         Command::Serve(args) => serve::run(&registry, args),
+        Command::Export(args) => export::run(&registry, args),
         Command::Report { dir, heatmap, grid } => {
             let pair = |s: Option<String>| -> Result<Option<(String, String)>> {
                 s.map(|s| {

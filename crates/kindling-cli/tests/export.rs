@@ -1,0 +1,91 @@
+//! `model.onnx` beside the PyTorch export of a run, and `kindling export` writing either again.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use kindling_train::onnx::proto::type_proto;
+
+fn kindling(args: &[&str]) -> Output {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    Command::new(env!("CARGO_BIN_EXE_kindling")).args(args).current_dir(root).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_run_writes_model_onnx_and_export_writes_the_same_files_again() {
+    let base = std::env::temp_dir().join(format!("kindling-cli-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let run = base.join("run");
+    let r = run.to_str().unwrap();
+    let out = kindling(&[
+        "run",
+        "pipelines/quickstart.yaml",
+        "--run-dir",
+        r,
+        "--set",
+        "device=cpu",
+        "--set",
+        "idx_dataset.train_limit=300",
+        "--set",
+        "idx_dataset.test_limit=50",
+        "--set",
+        "train.epochs=1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The run's model.onnx decodes, with the quickstart's input, classes and preprocessing.
+    let onnx = std::fs::read(run.join("model.onnx")).expect("the run wrote model.onnx");
+    let model = kindling_train::onnx::decode(&onnx).expect("model.onnx decodes");
+    assert_eq!(model.opset_import[0].version, Some(17));
+    let graph = model.graph.as_ref().unwrap();
+    let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type()).collect();
+    assert_eq!(
+        ops,
+        ["Conv", "Relu", "Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Relu", "Gemm"]
+    );
+    assert_eq!(graph.input[0].name(), "input");
+    assert_eq!(graph.output[0].name(), "logits");
+    let Some(type_proto::Value::TensorType(t)) = &graph.output[0].r#type.as_ref().unwrap().value else { panic!() };
+    assert_eq!(t.shape.as_ref().unwrap().dim.len(), 2);
+    let meta = |k: &str| -> serde_json::Value {
+        let entry = model.metadata_props.iter().find(|e| e.key() == k).unwrap_or_else(|| panic!("no {k}"));
+        serde_json::from_str(entry.value()).unwrap()
+    };
+    assert_eq!(meta("kindling.input_shape"), serde_json::json!([1, 28, 28]));
+    assert_eq!(meta("kindling.classes")[9], "Ankle boot");
+    let pre = meta("kindling.preprocessing");
+    assert_eq!(pre["stage"], "idx_dataset");
+    assert_eq!(pre["with"]["normalize"], serde_json::json!({"mean": [0.286], "std": [0.353]}));
+
+    // `kindling export` writes the same bytes, to --output or into the run.
+    let copy = base.join("copy.onnx");
+    let out = kindling(&["export", r, "--format", "onnx", "--output", copy.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), copy.display().to_string());
+    assert!(std::fs::read(&copy).unwrap() == onnx, "the exported model.onnx differs from the run's");
+    std::fs::remove_file(run.join("model.onnx")).unwrap();
+    let out = kindling(&["export", r, "--format", "onnx"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read(run.join("model.onnx")).unwrap() == onnx);
+
+    let folder = base.join("pytorch");
+    let out = kindling(&["export", r, "--format", "pytorch", "--output", folder.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for name in ["model.pytorch.safetensors", "model.pytorch.json", "model.check.safetensors"] {
+        let again = std::fs::read(folder.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(again == std::fs::read(run.join(name)).unwrap(), "{name} differs from the run's");
+    }
+
+    // An unknown format is a usage error naming the choices; a folder that is no run, too.
+    let out = kindling(&["export", r, "--format", "tflite"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("invalid value 'tflite'") && stderr.contains("onnx, pytorch"), "{stderr}");
+    let out = kindling(&["export", base.to_str().unwrap(), "--format", "onnx"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("config.yaml: missing"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&base);
+}
