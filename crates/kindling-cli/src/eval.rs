@@ -309,7 +309,7 @@ fn manifest_paths(csv: &Path) -> Result<Vec<PathBuf>, String> {
     let text = std::fs::read_to_string(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
     let base = csv.parent().unwrap_or(Path::new(""));
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
-    let header = lines.next().and_then(|(_, h)| split_csv(h)).unwrap_or_default();
+    let header = lines.next().and_then(|(_, h)| kindling_core::split_csv(h)).unwrap_or_default();
     let Some(column) = header.iter().position(|h| h.trim().eq_ignore_ascii_case("path")) else {
         return Err(format!("{}:1: the header must name a `path` column, found {header:?}", csv.display()));
     };
@@ -319,7 +319,7 @@ fn manifest_paths(csv: &Path) -> Result<Vec<PathBuf>, String> {
         if raw.trim().is_empty() {
             continue;
         }
-        match split_csv(raw) {
+        match kindling_core::split_csv(raw) {
             None => problems.push(format!("{}:{line}: has an unterminated quoted field", csv.display())),
             Some(f) if f.len() != header.len() => problems.push(format!(
                 "{}:{line}: has {} fields, the header has {}",
@@ -340,35 +340,6 @@ fn manifest_paths(csv: &Path) -> Result<Vec<PathBuf>, String> {
         return Err(format!("{}: lists no files", csv.display()));
     }
     Ok(files)
-}
-
-/// Splits one CSV line into fields (`"` quotes a field, `""` inside it is a quote); `None` for
-/// an unterminated quote. The rules of `kindling_core::LabelledFiles`' manifests.
-fn split_csv(line: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(ch) = chars.next() {
-        match (quoted, ch) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (false, '"') if field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
-            }
-            (false, ',') => fields.push(std::mem::take(&mut field)),
-            (_, c) => field.push(c),
-        }
-    }
-    if quoted {
-        return None;
-    }
-    fields.push(field);
-    Some(fields)
 }
 
 /// Writes predictions in one [`Format`], as they come.

@@ -1,16 +1,10 @@
 //! The `kindling` binary as a user runs it: exit codes and what it prints.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn kindling(args: &[&str]) -> Output {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(env!("CARGO_BIN_EXE_kindling")).args(args).current_dir(root).output().expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{kindling, text};
 
 #[test]
 fn stages_lists_every_stage_with_keys_and_defaults() {

@@ -1,18 +1,9 @@
 //! `model.onnx` beside the PyTorch export of a run, and `kindling export` writing either again.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
 use kindling_train::onnx::proto::type_proto;
 
-fn kindling(args: &[&str]) -> Output {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(env!("CARGO_BIN_EXE_kindling")).args(args).current_dir(root).output().expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{kindling, text};
 
 #[test]
 fn a_run_writes_model_onnx_and_export_writes_the_same_files_again() {

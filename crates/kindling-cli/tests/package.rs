@@ -3,16 +3,9 @@
 //! predicts and evaluates as the original did after the data it was trained on is gone.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn kindling(args: &[&str]) -> Output {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(env!("CARGO_BIN_EXE_kindling")).args(args).current_dir(root).output().expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{kindling, text};
 
 /// `args`, which must succeed; its stdout and stderr.
 fn ok(args: &[&str]) -> (String, String) {

@@ -2,20 +2,13 @@
 //! answers as the one-batch `Predictor::predict`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use kindling_pipeline::Overrides;
 use kindling_train::infer::Predictor;
 
-fn kindling(args: &[&str]) -> Output {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(env!("CARGO_BIN_EXE_kindling")).args(args).current_dir(root).output().expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{kindling, text};
 
 /// One scratch directory for this test binary, with a 1-epoch quickstart run (`run/`) and an
 /// exported folder of 3 grey PNGs per class (`images/<class>/`), made once.

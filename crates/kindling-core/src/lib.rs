@@ -30,7 +30,7 @@ pub use dataset::{DataSpec, Dataset, SampleSource, Split};
 pub use device::{DeviceChoice, Summary};
 pub use input::InputReader;
 pub use issue::{ConfigIssue, Issues, Origin, PathStep, path_steps};
-pub use listing::{LabelledFiles, ListingError};
+pub use listing::{LabelledFiles, ListingError, split_csv};
 pub use package::{MAX_PACKAGE_BYTES, ModelDescription, PACKAGE_FILE, PACKAGE_VERSION, Package};
 pub use registry::{Plugin, Registry, closest};
 pub use rundir::{Resume, RunDir, hostname, peak_memory, physical_memory, process_alive, write_atomic};

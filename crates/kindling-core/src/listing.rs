@@ -226,8 +226,9 @@ fn has_extension(name: &str, extensions: &[&str]) -> bool {
         .is_some_and(|(stem, ext)| !stem.is_empty() && extensions.iter().any(|e| ext.eq_ignore_ascii_case(e)))
 }
 
-/// Splits one CSV line into fields; `None` for an unterminated quote.
-fn split_csv(line: &str) -> Option<Vec<String>> {
+/// Splits one line of a CSV manifest into fields (`"` quotes a field, `""` inside it is a
+/// quote); `None` for an unterminated quote. The rules every manifest Kindling reads follows.
+pub fn split_csv(line: &str) -> Option<Vec<String>> {
     let mut fields = Vec::new();
     let mut field = String::new();
     let mut chars = line.chars().peekable();

@@ -1,0 +1,21 @@
+//! What the command's test binaries share: running the `kindling` binary from the repository
+//! root, as a user would, and reading what it printed. Each test binary uses a part.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The repository root (where `pipelines/` and `data/` are).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `kindling ARGS` run from the repository root, to its end.
+pub fn kindling(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kindling")).args(args).current_dir(root()).output().expect("the binary runs")
+}
+
+/// Printed bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
