@@ -158,21 +158,7 @@ fn eval_and_predict_use_a_finished_runs_model_and_data_pipeline() {
     let run = std::env::temp_dir().join(format!("kindling-cli-eval-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&run);
     let r = run.to_str().unwrap();
-    let out = kindling(&[
-        "run",
-        "pipelines/quickstart.yaml",
-        "--run-dir",
-        r,
-        "--set",
-        "device=cpu",
-        "--set",
-        "idx_dataset.train_limit=600",
-        "--set",
-        "idx_dataset.test_limit=300",
-        "--set",
-        "train.epochs=1",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    common::quickstart_run(r, 600, 300);
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
     let accuracy = metrics["test"]["accuracy"].as_f64().unwrap();

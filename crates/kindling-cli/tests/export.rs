@@ -11,21 +11,7 @@ fn a_run_writes_model_onnx_and_export_writes_the_same_files_again() {
     let _ = std::fs::remove_dir_all(&base);
     let run = base.join("run");
     let r = run.to_str().unwrap();
-    let out = kindling(&[
-        "run",
-        "pipelines/quickstart.yaml",
-        "--run-dir",
-        r,
-        "--set",
-        "device=cpu",
-        "--set",
-        "idx_dataset.train_limit=300",
-        "--set",
-        "idx_dataset.test_limit=50",
-        "--set",
-        "train.epochs=1",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    common::quickstart_run(r, 300, 50);
 
     // The run's model.onnx decodes, with the quickstart's input, classes and preprocessing.
     let onnx = std::fs::read(run.join("model.onnx")).expect("the run wrote model.onnx");

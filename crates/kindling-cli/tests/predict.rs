@@ -18,21 +18,7 @@ fn fixture() -> &'static (PathBuf, PathBuf) {
         let dir = std::env::temp_dir().join(format!("kindling-predict-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let run = dir.join("run");
-        let out = kindling(&[
-            "run",
-            "pipelines/quickstart.yaml",
-            "--run-dir",
-            run.to_str().unwrap(),
-            "--set",
-            "device=cpu",
-            "--set",
-            "idx_dataset.train_limit=300",
-            "--set",
-            "idx_dataset.test_limit=100",
-            "--set",
-            "train.epochs=1",
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        common::quickstart_run(run.to_str().unwrap(), 300, 100);
         let images = dir.join("images");
         let out = kindling(&[
             "data",

@@ -65,21 +65,7 @@ fn serve_answers_predictions_batches_refuses_bad_uploads_and_stops_on_sigterm() 
     let _ = std::fs::remove_dir_all(&tmp);
     let run = tmp.join("run");
     let r = run.to_str().unwrap();
-    let out = kindling(&[
-        "run",
-        "pipelines/quickstart.yaml",
-        "--run-dir",
-        r,
-        "--set",
-        "device=cpu",
-        "--set",
-        "idx_dataset.train_limit=600",
-        "--set",
-        "idx_dataset.test_limit=100",
-        "--set",
-        "train.epochs=1",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    common::quickstart_run(r, 600, 100);
     let folder = tmp.join("images");
     let out = kindling(&[
         "data",

@@ -19,3 +19,25 @@ pub fn kindling(args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Trains the quickstart for one epoch on the CPU on its first `train_limit` training and
+/// `test_limit` test images, in the run directory `run`.
+pub fn quickstart_run(run: &str, train_limit: usize, test_limit: usize) {
+    let (train, test) =
+        (format!("idx_dataset.train_limit={train_limit}"), format!("idx_dataset.test_limit={test_limit}"));
+    let out = kindling(&[
+        "run",
+        "pipelines/quickstart.yaml",
+        "--run-dir",
+        run,
+        "--set",
+        "device=cpu",
+        "--set",
+        &train,
+        "--set",
+        &test,
+        "--set",
+        "train.epochs=1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
