@@ -33,9 +33,16 @@ fn a_run_writes_model_onnx_and_export_writes_the_same_files_again() {
     };
     assert_eq!(meta("kindling.input_shape"), serde_json::json!([1, 28, 28]));
     assert_eq!(meta("kindling.classes")[9], "Ankle boot");
+    // The evaluation-time preprocessing, as the run's model.json describes its input: the
+    // normalisation, no data paths.
     let pre = meta("kindling.preprocessing");
-    assert_eq!(pre["stage"], "idx_dataset");
-    assert_eq!(pre["with"]["normalize"], serde_json::json!({"mean": [0.286], "std": [0.353]}));
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("model.json")).unwrap()).unwrap();
+    assert_eq!(pre["transforms"], package["input"]["transforms"]);
+    assert_eq!(pre["kind"], "image");
+    let mean = pre["transforms"][0]["normalize"]["mean"][0].as_f64().unwrap();
+    assert!((mean - 0.286).abs() < 1e-6, "{pre}");
+    assert!(!pre.to_string().contains("fashion-mnist"), "data paths in the metadata: {pre}");
 
     // `kindling export` writes the same bytes, to --output or into the run.
     let copy = base.join("copy.onnx");

@@ -73,20 +73,32 @@ fn pytorch_state(net: &Sequential) -> Result<Vec<u8>, String> {
     crate::weights::canonical(&bytes)
 }
 
-/// `model.onnx` of `net` (in validation mode) as bytes; `config_yaml` is the run's
-/// `config.yaml`, whose data stage goes into the metadata.
+/// What `model.onnx`'s `kindling.preprocessing` holds: the data stage's input reader's own
+/// description (the evaluation-time steps and fitted statistics `model.json` holds, no data
+/// paths) where it gives one, else the data stage of the run's `config.yaml`.
+pub fn preprocessing(
+    reader: Option<&dyn kindling_core::InputReader>,
+    config_yaml: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    if let Some(description) = reader.and_then(kindling_core::InputReader::describe) {
+        return Ok(description);
+    }
+    match config_yaml {
+        Some(text) => crate::onnx::preprocessing(text).map_err(|e| format!("config.yaml: {e}")),
+        None => Ok(serde_json::Value::Null),
+    }
+}
+
+/// `model.onnx` of `net` (in validation mode) as bytes, with `preprocessing` (see
+/// [`preprocessing`]) in its metadata.
 pub fn onnx_bytes(
     net: &Sequential,
     layers: &[LayerSpec],
     shape: [usize; 3],
     classes: &[String],
-    config_yaml: Option<&str>,
+    preprocessing: serde_json::Value,
 ) -> Result<Vec<u8>, String> {
     let state = crate::onnx::read_safetensors(&pytorch_state(net)?)?;
-    let preprocessing = match config_yaml {
-        Some(text) => crate::onnx::preprocessing(text).map_err(|e| format!("config.yaml: {e}"))?,
-        None => serde_json::Value::Null,
-    };
     let facts = crate::onnx::Facts { classes: classes.to_vec(), preprocessing };
     Ok(crate::onnx::encode(&crate::onnx::build(layers, shape, &state, &facts)?))
 }
@@ -97,11 +109,13 @@ pub(crate) fn write_onnx(
     layers: &[LayerSpec],
     shape: [usize; 3],
     classes: &[String],
+    reader: Option<&dyn kindling_core::InputReader>,
     dir: &RunDir,
 ) -> Result<PathBuf, StageError> {
     let path = dir.path().join("model.onnx");
     let config = std::fs::read_to_string(dir.path().join("config.yaml")).ok();
-    let bytes = onnx_bytes(net, layers, shape, classes, config.as_deref())
+    let bytes = preprocessing(reader, config.as_deref())
+        .and_then(|p| onnx_bytes(net, layers, shape, classes, p))
         .map_err(|e| StageError::Stopped(format!("{}: cannot export the model: {e}", path.display())))?;
     dir.write("model.onnx", &bytes).map_err(|e| StageError::io(path, e))
 }
@@ -139,7 +153,9 @@ pub fn export_run(
             let path = output.map_or_else(|| run_dir.join("model.onnx"), Path::to_path_buf);
             let config_path = run_dir.join("config.yaml");
             let config = std::fs::read_to_string(&config_path).map_err(|e| StageError::io(config_path, e))?;
-            let bytes = onnx_bytes(&net, &model.layers, shape, &data.classes, Some(&config))
+            let reader = artifacts.get::<Box<dyn kindling_core::InputReader>>().map(|r| r.as_ref());
+            let bytes = preprocessing(reader, Some(&config))
+                .and_then(|p| onnx_bytes(&net, &model.layers, shape, &data.classes, p))
                 .map_err(|e| StageError::Stopped(format!("{}: cannot export the model: {e}", path.display())))?;
             kindling_core::write_atomic(&path, &bytes).map_err(|e| StageError::io(path.clone(), e))?;
             Ok(vec![path])
@@ -214,8 +230,12 @@ mod tests {
             let mut rng = rand::rngs::StdRng::seed_from_u64(1);
             let net = Sequential::new(&layers, &infos, &InitConfig::default(), &mut rng, &device);
             let classes: Vec<String> = (0..10).map(|c| c.to_string()).collect();
-            let bytes = onnx_bytes(&net, &layers, shape, &classes, None).unwrap();
-            assert_eq!(bytes, onnx_bytes(&net, &layers, shape, &classes, None).unwrap(), "{name}: deterministic");
+            let bytes = onnx_bytes(&net, &layers, shape, &classes, serde_json::Value::Null).unwrap();
+            assert_eq!(
+                bytes,
+                onnx_bytes(&net, &layers, shape, &classes, serde_json::Value::Null).unwrap(),
+                "{name}: deterministic"
+            );
             let m = crate::onnx::decode(&bytes).unwrap();
             let g = m.graph.unwrap();
             let values: usize = g

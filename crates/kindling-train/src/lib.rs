@@ -42,7 +42,7 @@ pub use clip::clip_grad_norm;
 pub use config::{L1, TrainConfig};
 pub use early::EarlyStopping;
 pub use evaluation::{Evaluation, Evaluator, Mistake, evaluate};
-pub use export::{ExportFormat, export_run, onnx_bytes};
+pub use export::{ExportFormat, export_run, onnx_bytes, preprocessing};
 pub use history::{EpochRecord, History, SplitMetrics};
 pub use lr_find::{RangePoint, RangeResult, RangeTest, range_test, suggest};
 

@@ -14,9 +14,11 @@
 //!
 //! Metadata (`metadata_props`, values JSON): `kindling.classes` (class names in label order),
 //! `kindling.input_shape` (`[c, h, w]` of one sample; the input is `input`, NCHW float32),
-//! `kindling.output` (what the output holds), `kindling.preprocessing` (the data stage as the
-//! run's `config.yaml` records it: `{"stage": ..., "with": {...}}`, with its normalisation and
-//! transforms), `kindling.layers` (the layer list).
+//! `kindling.output` (what the output holds), `kindling.preprocessing` (the data stage's
+//! input as the run's `model.json` describes it: the evaluation-time transforms or the audio
+//! features with their fitted statistics; for a data stage that cannot describe its input, its
+//! configuration from `config.yaml` as `{"stage": ..., "with": {...}}`), `kindling.layers` (the
+//! layer list).
 //!
 //! The bytes depend only on the model and these facts: the same run exports the same file.
 
@@ -80,7 +82,8 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<StateDict, String> {
     Ok(out)
 }
 
-/// The data stage of a run's `config.yaml` (its first stage) as `{"stage": ..., "with": {...}}`.
+/// The data stage of a run's `config.yaml` (its first stage) as `{"stage": ..., "with": {...}}`:
+/// the preprocessing metadata of a run whose data stage cannot describe its input.
 pub fn preprocessing(config_yaml: &str) -> Result<serde_json::Value, String> {
     let config: serde_yaml::Value = serde_yaml::from_str(config_yaml).map_err(|e| e.to_string())?;
     let stage = config.get("stages").and_then(|s| s.get(0)).ok_or("config.yaml lists no stages")?;

@@ -216,7 +216,8 @@ impl Train {
             crate::weights::write(&eval_net, SafetensorsStore::from_bytes(None), io.run_dir, "model.safetensors")?;
             let check = if data.valid.is_empty() { &data.train } else { &data.valid };
             crate::export::write(&eval_net, &layers, shape, check, eval.device, io.run_dir)?;
-            crate::export::write_onnx(&eval_net, &layers, shape, &data.classes, io.run_dir)?;
+            let reader = io.artifacts.get::<Box<dyn kindling_core::InputReader>>().map(|r| r.as_ref());
+            crate::export::write_onnx(&eval_net, &layers, shape, &data.classes, reader, io.run_dir)?;
         }
         let epochs = history.epochs.len();
         let train_seconds: f64 = history.epochs.iter().map(|e| e.train_seconds).sum();
