@@ -1,28 +1,19 @@
 """Loads a run's PyTorch export into the equivalent torch.nn.Sequential and checks that it gives
 the outputs Kindling recorded for the same inputs. Usage: check_export.py RUN_DIR [RUN_DIR...]"""
 import json
-import struct
 import sys
 
 import torch
 import torch.nn as nn
+from safetensors_f32 import read_raw
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8 : 8 + n])
-    body = data[8 + n :]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        assert info["dtype"] == "F32", f"{path}: {name} is {info['dtype']}"
-        start, end = info["data_offsets"]
-        # Little-endian f32, as this machine's (x86-64, arm64) floats are.
-        out[name] = torch.frombuffer(bytearray(body[start:end]), dtype=torch.float32).reshape(info["shape"])
-    return out
+    # Little-endian f32, as this machine's (x86-64, arm64) floats are.
+    return {
+        k: torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(shape)
+        for k, (shape, raw) in read_raw(path).items()
+    }
 
 
 def pair(v):

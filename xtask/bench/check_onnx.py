@@ -2,30 +2,18 @@
 inputs of model.check.safetensors, which must give the outputs Kindling recorded within 1e-5.
 Usage: check_onnx.py RUN_DIR [RUN_DIR...]"""
 import json
-import struct
 import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+from safetensors_f32 import read_raw
 
 TOLERANCE = 1e-5
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8 : 8 + n])
-    body = data[8 + n :]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        assert info["dtype"] == "F32", f"{path}: {name} is {info['dtype']}"
-        start, end = info["data_offsets"]
-        out[name] = np.frombuffer(body[start:end], dtype="<f4").reshape(info["shape"])
-    return out
+    return {k: np.frombuffer(raw, dtype="<f4").reshape(shape) for k, (shape, raw) in read_raw(path).items()}
 
 
 failed = []

@@ -70,26 +70,9 @@ fn summary_prints_the_layer_table_with_shapes_and_parameters() {
 fn image_folder(name: &str, per_class: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kindling-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = kindling(&[
-        "data",
-        "image-folder",
-        "--images",
-        "data/fashion-mnist/train-images-idx3-ubyte.gz",
-        "--labels",
-        "data/fashion-mnist/train-labels-idx1-ubyte.gz",
-        "--out",
-        dir.to_str().unwrap(),
-        "--rgb",
-        "--per-class",
-        per_class,
-        "--classes",
-        "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout)
-            .contains(&format!("{} RGB PNGs in 10 class folders", 10 * per_class.parse::<usize>().unwrap()))
-    );
+    let printed =
+        common::image_folder("train", &dir, per_class.parse().unwrap(), &["--rgb", "--classes", common::CLASSES]);
+    assert!(printed.contains(&format!("{} RGB PNGs in 10 class folders", 10 * per_class.parse::<usize>().unwrap())));
     dir
 }
 

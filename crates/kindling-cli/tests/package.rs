@@ -35,25 +35,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// `kindling data image-folder` of the first `per_class` images per class of an IDX pair of
-/// `data/fashion-mnist` (`train` or `t10k`) into `out`.
-fn export(set: &str, per_class: &str, out: &Path) {
-    let images = format!("data/fashion-mnist/{set}-images-idx3-ubyte.gz");
-    let labels = format!("data/fashion-mnist/{set}-labels-idx1-ubyte.gz");
-    ok(&[
-        "data",
-        "image-folder",
-        "--images",
-        &images,
-        "--labels",
-        &labels,
-        "--out",
-        out.to_str().unwrap(),
-        "--per-class",
-        per_class,
-    ]);
-}
-
 /// Trains `pipeline` (written into `dir`) into `dir/run` and returns the run and its package.
 fn train(dir: &Path, pipeline: &str) -> (PathBuf, serde_json::Value) {
     let file = dir.join("pipeline.yaml");
@@ -92,9 +73,9 @@ const SMALL_CNN: &str = "
 #[test]
 fn an_image_folder_run_predicts_and_evaluates_from_a_copy_without_its_data() {
     let dir = scratch("image");
-    export("train", "8", &dir.join("data/train"));
+    common::image_folder("train", &dir.join("data/train"), 8, &[]);
     let held = dir.join("held");
-    export("t10k", "2", &held);
+    common::image_folder("t10k", &held, 2, &[]);
     let pipeline = format!(
         "name: package-image
 seed: 3
@@ -181,7 +162,7 @@ fn an_idx_run_evaluates_a_labelled_folder_from_a_copy_without_its_data() {
         .unwrap();
     }
     let held = dir.join("held");
-    export("t10k", "2", &held);
+    common::image_folder("t10k", &held, 2, &[]);
     let pipeline = format!(
         "name: package-idx
 seed: 4

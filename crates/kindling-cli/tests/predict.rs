@@ -20,19 +20,7 @@ fn fixture() -> &'static (PathBuf, PathBuf) {
         let run = dir.join("run");
         common::quickstart_run(run.to_str().unwrap(), 300, 100);
         let images = dir.join("images");
-        let out = kindling(&[
-            "data",
-            "image-folder",
-            "--images",
-            "data/fashion-mnist/train-images-idx3-ubyte.gz",
-            "--labels",
-            "data/fashion-mnist/train-labels-idx1-ubyte.gz",
-            "--out",
-            images.to_str().unwrap(),
-            "--per-class",
-            "3",
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        common::image_folder("train", &images, 3, &[]);
         (run, images)
     })
 }

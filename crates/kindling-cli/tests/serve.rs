@@ -67,22 +67,7 @@ fn serve_answers_predictions_batches_refuses_bad_uploads_and_stops_on_sigterm() 
     let r = run.to_str().unwrap();
     common::quickstart_run(r, 600, 100);
     let folder = tmp.join("images");
-    let out = kindling(&[
-        "data",
-        "image-folder",
-        "--images",
-        "data/fashion-mnist/train-images-idx3-ubyte.gz",
-        "--labels",
-        "data/fashion-mnist/train-labels-idx1-ubyte.gz",
-        "--out",
-        folder.to_str().unwrap(),
-        "--rgb",
-        "--per-class",
-        "1",
-        "--classes",
-        "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    common::image_folder("train", &folder, 1, &["--rgb", "--classes", common::CLASSES]);
     let bag = first_file(&folder.join("8_Bag"));
     let boot = first_file(&folder.join("9_Ankle boot"));
 

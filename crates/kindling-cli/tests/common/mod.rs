@@ -41,3 +41,21 @@ pub fn quickstart_run(run: &str, train_limit: usize, test_limit: usize) {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// Fashion-MNIST's ten class names, in label order.
+pub const CLASSES: &str = "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot";
+
+/// `kindling data image-folder` of the first `per_class` images of each class of a shipped
+/// Fashion-MNIST IDX pair (`set`: `train` or `t10k`) into `out`, with `extra` options (`--rgb`,
+/// `--classes ...`); returns what it printed.
+pub fn image_folder(set: &str, out: &std::path::Path, per_class: usize, extra: &[&str]) -> String {
+    let (out, per_class) = (out.to_str().expect("a UTF-8 path"), per_class.to_string());
+    let images = format!("data/fashion-mnist/{set}-images-idx3-ubyte.gz");
+    let labels = format!("data/fashion-mnist/{set}-labels-idx1-ubyte.gz");
+    let mut args =
+        vec!["data", "image-folder", "--images", &images, "--labels", &labels, "--out", out, "--per-class", &per_class];
+    args.extend_from_slice(extra);
+    let done = kindling(&args);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    text(&done.stdout)
+}
