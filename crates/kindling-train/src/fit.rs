@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use kindling_core::{Split, StageError, rng_from_seed};
 use kindling_models::Sequential;
@@ -66,10 +66,6 @@ impl Fit<'_> {
             let data_loss = self.loss.forward(logits.clone(), labels.clone());
             // History reports the data loss, so runs with and without a penalty compare.
             let value = f64::from(data_loss.clone().into_scalar::<f32>());
-            let loss = match self.l1.and_then(|(lambda, weights_only)| Some((lambda, net.l1_norm(weights_only)?))) {
-                Some((lambda, norm)) => data_loss + norm.mul_scalar(lambda),
-                None => data_loss,
-            };
             if !value.is_finite() {
                 return Err(StageError::Stopped(format!(
                     "the training loss became {value} at epoch {epoch}, step {} of {steps}: training diverged \
@@ -80,11 +76,7 @@ impl Fit<'_> {
             loss_sum += value * n as f64;
             seen += n;
             correct += count_correct(logits.detach(), labels);
-            let mut grads = GradientsParams::from_grads(loss.backward(), &net);
-            if let Some(max_norm) = self.clip_grad_norm {
-                clip_grad_norm(&mut grads, &net.param_ids(), max_norm);
-            }
-            net = optimizer.step(lr, net, grads);
+            net = update(net, optimizer, data_loss, self.l1, self.clip_grad_norm, lr);
             progress.inc(n as u64);
             if step % 10 == 9 || step + 1 == steps {
                 let (mean, acc) = (loss_sum / seen as f64, 100.0 * correct as f64 / seen as f64);
@@ -95,4 +87,26 @@ impl Fit<'_> {
         progress.finish_and_clear();
         Ok((net, SplitMetrics::new(loss_sum, correct, train.len())))
     }
+}
+
+/// One optimizer update from a batch's data loss: the L1 penalty `(lambda, weights_only)` added
+/// when asked, the backward pass, global-norm clipping to `clip`, the step at `lr`. Training and
+/// the learning-rate range test share it.
+pub(crate) fn update(
+    net: Sequential,
+    optimizer: &mut ModuleOptimizer,
+    data_loss: Tensor<1>,
+    l1: Option<(f64, bool)>,
+    clip: Option<f64>,
+    lr: f64,
+) -> Sequential {
+    let loss = match l1.and_then(|(lambda, weights_only)| Some((lambda, net.l1_norm(weights_only)?))) {
+        Some((lambda, norm)) => data_loss + norm.mul_scalar(lambda),
+        None => data_loss,
+    };
+    let mut grads = GradientsParams::from_grads(loss.backward(), &net);
+    if let Some(max_norm) = clip {
+        clip_grad_norm(&mut grads, &net.param_ids(), max_norm);
+    }
+    optimizer.step(lr, net, grads)
 }

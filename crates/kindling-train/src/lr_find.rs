@@ -9,14 +9,12 @@
 //! over the steps, the first 10 and the last point left out).
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
 use kindling_core::{Artifact, Artifacts, Dataset, StageError, rng_from_seed};
 use kindling_models::Model;
 use kindling_models::device::ResolvedDevice;
 use rand::seq::SliceRandom;
 
 use crate::batch::Batches;
-use crate::clip::clip_grad_norm;
 use crate::config::TrainConfig;
 
 /// How the range test sweeps the rate.
@@ -155,15 +153,8 @@ pub fn range_test(
                 break 'epochs;
             }
             best = best.min(smoothed);
-            let loss = match train.l1.as_ref().and_then(|l1| Some((l1.lambda, net.l1_norm(l1.weights_only)?))) {
-                Some((lambda, norm)) => data_loss + norm.mul_scalar(lambda),
-                None => data_loss,
-            };
-            let mut grads = GradientsParams::from_grads(loss.backward(), &net);
-            if let Some(max_norm) = train.clip_grad_norm {
-                clip_grad_norm(&mut grads, &net.param_ids(), max_norm);
-            }
-            net = optimizer.step(lr, net, grads);
+            let l1 = train.l1.as_ref().map(|l1| (l1.lambda, l1.weights_only));
+            net = crate::fit::update(net, &mut optimizer, data_loss, l1, train.clip_grad_norm, lr);
         }
     }
     let suggestion = suggest(&points);
