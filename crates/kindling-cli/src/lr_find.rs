@@ -59,9 +59,10 @@ pub(crate) fn run(registry: &Registry, args: LrFindArgs) -> Result<ExitCode> {
     );
     let result = kindling_train::range_test(&mut artifacts, &config, seed, &test)?;
     let png = result.plot_png().map_err(|e| anyhow::anyhow!("{e}"))?;
-    std::fs::write(&args.out, png).with_context(|| format!("{}", args.out.display()))?;
+    // Written whole or not at all (a temporary file renamed into place).
+    kindling_core::write_atomic(&args.out, &png).with_context(|| format!("{}", args.out.display()))?;
     let csv = args.out.with_file_name("lr-find.csv");
-    std::fs::write(&csv, result.csv()).with_context(|| format!("{}", csv.display()))?;
+    kindling_core::write_atomic(&csv, result.csv().as_bytes()).with_context(|| format!("{}", csv.display()))?;
     let last = result.points.last().map_or(0.0, |p| p.lr);
     if result.diverged {
         println!("the loss diverged at lr {last:.3e} (step {} of {})", result.points.len(), test.steps);
