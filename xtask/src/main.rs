@@ -32,6 +32,8 @@
 //! - `bench tpe [--seeds N] [--trials N] [--parallel N] [--train-limit N] [--epochs N]`: TPE
 //!   against random search on `pipelines/quickstart-tpe.yaml`: best-so-far validation accuracy
 //!   by number of trials, averaged over sweep seeds.
+//! - `bench diagnostics [--rounds N] [--epochs N]`: the quickstart with `train.diagnostics` on
+//!   and off, alternating: what the run diagnostics cost in training samples/s and stage time.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +42,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod bench_audio;
+mod bench_diagnostics;
 mod bench_images;
 mod bench_predict;
 mod bench_serve;
@@ -59,13 +62,14 @@ fn main() -> Result<()> {
         Some("bench") if args.get(1).map(String::as_str) == Some("serve") => bench_serve::run(&args[2..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("predict") => bench_predict::run(&args[2..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("tpe") => bench_tpe::run(&args[2..]),
+        Some("bench") if args.get(1).map(String::as_str) == Some("diagnostics") => bench_diagnostics::run(&args[2..]),
         Some("bench") => bench::run(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         Some("check") => check::run(&args[1..]),
         Some("data") => data::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio [--baseline-only | --no-baseline] | bench conv [--iterations N] | bench sweep [--parallel N] | bench predict [--rounds N] [--per-class N] | bench serve [--requests N] [--clients N] | bench tpe [--seeds N] [--trials N]"
+                "usage: cargo xtask ci | sweep <pipeline> [--parallel N] [--resume] [--dry-run] | bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--no-peer] [--profile] | bench audio [--baseline-only | --no-baseline] | bench conv [--iterations N] | bench sweep [--parallel N] | bench predict [--rounds N] [--per-class N] | bench serve [--requests N] [--clients N] | bench tpe [--seeds N] [--trials N] | bench diagnostics [--rounds N] [--epochs N]"
             );
             bail!("unknown or missing task")
         }

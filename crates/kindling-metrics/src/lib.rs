@@ -24,6 +24,7 @@
 
 mod confusion;
 mod csv;
+pub mod diagnostics;
 pub mod run_files;
 pub mod tensorboard;
 

@@ -282,6 +282,28 @@ impl OptimizerConfig {
         }
     }
 
+    /// Its name as written in a pipeline (`sgd`, `adam`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sgd(_) => "sgd",
+            Self::Adam(_) => "adam",
+            Self::Adamw(_) => "adamw",
+            Self::Adagrad(_) => "adagrad",
+            Self::Rmsprop(_) => "rmsprop",
+        }
+    }
+
+    /// Its weight decay (AdamW's decoupled one for `adamw`).
+    pub fn weight_decay(&self) -> f64 {
+        match self {
+            Self::Sgd(s) => s.weight_decay,
+            Self::Adam(a) => a.weight_decay,
+            Self::Adamw(a) => a.weight_decay,
+            Self::Adagrad(a) => a.weight_decay,
+            Self::Rmsprop(r) => r.weight_decay,
+        }
+    }
+
     /// Records every out-of-range value, with paths relative to the optimizer's block.
     pub fn check(&self, issues: &mut Issues) {
         let lr = self.lr();

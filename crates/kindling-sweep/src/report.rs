@@ -18,6 +18,8 @@ mod text;
 use std::path::{Path, PathBuf};
 
 use kindling_core::write_atomic;
+use kindling_metrics::diagnostics::Finding;
+use kindling_metrics::run_files::RunMetrics;
 use serde_json::Value;
 
 use crate::SweepError;
@@ -59,6 +61,23 @@ struct Row {
     curve: Vec<f64>,
     /// The validation curve of the other measure.
     other_curve: Vec<f64>,
+    /// What the trial's diagnostics found (`None`: no metrics.json, or diagnostics off).
+    findings: Option<Vec<Finding>>,
+}
+
+/// The findings in a trial's metrics.json, when it has one with diagnostics.
+fn findings(store: &Store, id: &str) -> Option<Vec<Finding>> {
+    let text = std::fs::read_to_string(store.run_dir(id).join("metrics.json")).ok()?;
+    Some(RunMetrics::from_json(&text).ok()?.diagnostics?.findings)
+}
+
+/// A row's findings as one cell: their names, `none`, or empty when not known.
+fn findings_cell(r: &Row) -> String {
+    match &r.findings {
+        None => String::new(),
+        Some(f) if f.is_empty() => "none".into(),
+        Some(f) => f.iter().map(|f| f.kind.title()).collect::<Vec<_>>().join("; "),
+    }
 }
 
 /// Writes `report.{csv,md,html}` into the sweep directory `dir`.
@@ -81,6 +100,7 @@ pub fn write(dir: &Path, opts: &ReportOptions) -> Result<ReportFiles, SweepError
                 error: None,
                 curve: curve(&store, &t.id, &valid_metric),
                 other_curve: curve(&store, &t.id, &other_metric),
+                findings: findings(&store, &t.id),
             };
             match store.state(&t.id) {
                 TrialState::Pending => {}
@@ -280,6 +300,23 @@ mod tests {
             .unwrap();
             fs::write(run.join("confusion_valid.csv"), "true\\predicted,cat,\"dog, big\"\ncat,3,1\n\"dog, big\",0,4\n")
                 .unwrap();
+            // Trial 0's diagnostics found a collapse, trial 1's nothing; the others have none.
+            let findings = match index {
+                0 => {
+                    r#"[{"kind": "prediction_collapse", "epochs": [1, 2], "evidence": "at epoch 2, 90.0% of the validation predictions are class 'cat'.", "advice": "try 1e-4"}]"#
+                }
+                1 => "[]",
+                _ => "",
+            };
+            if !findings.is_empty() {
+                let metrics = format!(
+                    r#"{{"device": "cpu", "epochs": 2, "parameters": 10, "train_seconds": 1.0, "wall_seconds": 2.0,
+                    "train_samples_per_second": 5.0, "final_epoch": null, "kept_epoch": null, "test": null,
+                    "per_class": {{}}, "early_stopping": null,
+                    "diagnostics": {{"findings": {findings}, "epochs": [], "data": {{"classes": [], "counts": [], "duplicates": []}}}}}}"#
+                );
+                fs::write(run.join("metrics.json"), metrics).unwrap();
+            }
             let (status, metric, error) = match index {
                 7 => (Status::Failed, None, Some("error: the training loss became NaN".to_owned())),
                 6 => (Status::Pruned, Some(acc - 0.1), Some("successive halving".to_owned())),
@@ -313,7 +350,19 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
-            "rank,trial,status,train.optimizer.lr,model.dropout,seed,valid.accuracy,epochs,seconds,error"
+            "rank,trial,status,train.optimizer.lr,model.dropout,seed,valid.accuracy,epochs,seconds,findings,error"
+        );
+        // Each trial's findings: named in the table, in full in their own section.
+        let trial = |id: &str| lines.iter().find(|l| l.split(',').nth(1) == Some(id)).unwrap().to_owned();
+        assert!(trial("t00").ends_with(",prediction collapse,"), "{csv}");
+        assert!(trial("t01").ends_with(",none,"), "{csv}");
+        assert!(trial("t02").ends_with(",1.0,,"), "{csv}");
+        assert!(
+            md.contains(
+                "## Findings\n\n- `t00` (lr=0.1 dropout=0.5 seed=1): prediction collapse: at epoch 2, 90.0% of the \
+                 validation predictions are class 'cat'. Next: try 1e-4\n"
+            ),
+            "{md}"
         );
         assert!(lines[1].starts_with("1,t05,done,0.01,0.5,2,0.750000,"), "{csv}");
         assert!(lines[7].starts_with("7,t06,pruned,"), "{csv}");
@@ -337,6 +386,13 @@ mod tests {
         assert_eq!(html.matches("<table class=\"confusion\">").count(), 3);
         assert!(html.contains("<th class=\"class\">dog, big</th>"), "{html}");
         assert!(html.contains("title=\"dog, big as cat: 0\""));
+        assert!(
+            html.contains(
+                "<td class=\"alert\" title=\"prediction collapse: at epoch 2, 90.0% of the validation \
+                           predictions are class &#39;cat&#39;. Next: try 1e-4\">prediction collapse</td>"
+            ),
+            "{html}"
+        );
         // The trials link to their configurations; the failure shows its error on hover.
         assert!(html.contains("<td><a href=\"trials/t05/config.yaml\">t05</a></td>"), "{html}");
         assert!(

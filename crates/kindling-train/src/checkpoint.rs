@@ -45,6 +45,9 @@ pub(crate) struct State {
     pub(crate) stopped_at: Option<usize>,
     /// The TensorBoard event file's name, so a resumed run rewrites the same file.
     pub(crate) events_name: String,
+    /// The diagnostic signals so far (absent in checkpoints from before diagnostics).
+    #[serde(default)]
+    pub(crate) diagnostics: Option<crate::diagnose::Recorder>,
 }
 
 /// A checkpoint read back.
@@ -190,6 +193,7 @@ mod tests {
             best_confusion: None,
             stopped_at: None,
             events_name: "events".into(),
+            diagnostics: None,
         };
         save(&file, &state, &net, Some(&optimizer), Some(&net.valid())).unwrap();
         let valid = std::fs::read(&file).unwrap();

@@ -51,6 +51,11 @@ pub struct TrainConfig {
     /// Write `checkpoints/last.ckpt` (and `best.ckpt`) after every epoch, so that
     /// `kindling run --resume` can continue the run after an interruption.
     pub checkpoints: bool,
+    /// Record cheap signals while training (step losses, sampled gradient norms, dead ReLU
+    /// units on a probe batch, the validation predictions, duplicates across splits) and report
+    /// what they show (prediction collapse, divergence, not learning, overfitting, ...) in the
+    /// summary, metrics.json and report.html.
+    pub diagnostics: bool,
 }
 
 /// `loss + lambda * sum(|p|)` over the weights (or every parameter).
@@ -85,6 +90,7 @@ impl Default for TrainConfig {
             eval_batch_size: 256,
             save_model: true,
             checkpoints: true,
+            diagnostics: true,
         }
     }
 }
@@ -116,6 +122,11 @@ impl StageConfig for TrainConfig {
         (
             "checkpoints",
             "write checkpoints/last.ckpt (model, optimizer, history) and best.ckpt after every epoch, for `kindling run --resume`",
+        ),
+        (
+            "diagnostics",
+            "record cheap signals while training and report findings (prediction collapse, divergence, not learning, \
+             dead units, overfitting, data problems) with evidence and a next step",
         ),
     ];
 

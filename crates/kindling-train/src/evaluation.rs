@@ -50,6 +50,8 @@ pub struct Evaluation {
     pub confusion: ConfusionMatrix,
     /// Every misclassified sample, most confident first (empty unless asked for).
     pub mistakes: Vec<Mistake>,
+    /// The class predicted for each sample, in split order.
+    pub predictions: Vec<u32>,
 }
 
 impl Evaluator<'_> {
@@ -68,6 +70,7 @@ impl Evaluator<'_> {
         let mut loss_sum = 0.0_f64;
         let mut confusion = ConfusionMatrix::new(classes);
         let mut wrong = Vec::new();
+        let mut predictions = Vec::with_capacity(split.len());
         let mut at = 0;
         for batch in Batches::new(split, self.shape, (0..split.len()).collect(), self.batch_size, self.device) {
             let (images, labels) = batch.map_err(StageError::Stopped)?;
@@ -80,6 +83,7 @@ impl Evaluator<'_> {
             let predicted = logits.argmax(1).squeeze_dim::<1>(1).into_data();
             for (row, (&truth, p)) in split.y[at..at + n].iter().zip(predicted.iter::<i64>()).enumerate() {
                 confusion.add(truth, p as u32);
+                predictions.push(p as u32);
                 if let Some(probs) = probabilities.as_ref().filter(|_| p as u32 != truth) {
                     let prob = |c: usize| probs.get(row * classes + c).copied().unwrap_or(f32::NAN);
                     wrong.push(Mistake {
@@ -96,7 +100,7 @@ impl Evaluator<'_> {
         wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.index.cmp(&b.index)));
         let correct: u64 = (0..classes).map(|c| confusion.count(c, c)).sum();
         let metrics = SplitMetrics::new(loss_sum, correct as usize, split.len());
-        Ok(Evaluation { metrics, confusion, mistakes: wrong })
+        Ok(Evaluation { metrics, confusion, mistakes: wrong, predictions })
     }
 }
 

@@ -6,6 +6,7 @@
 
 use kindling_core::{Split, StageError, StageIo};
 use kindling_metrics::ConfusionMatrix;
+use kindling_metrics::diagnostics::Diagnostics;
 use kindling_report::{Cell, EpochPoint, Figure, GalleryItem, Page, Section, Table, Thumbnail};
 
 use crate::evaluation::Mistake;
@@ -40,6 +41,39 @@ pub(crate) struct RunFigures<'a> {
     pub gallery: Option<Gallery<'a>>,
     /// The run's summary lines.
     pub summary: Vec<(String, String)>,
+    /// What the diagnostics found, when they ran.
+    pub diagnostics: Option<&'a Diagnostics>,
+}
+
+/// The findings as a table; "no findings" as its note when there are none.
+fn diagnostics_table(d: &Diagnostics) -> Table {
+    let epochs = |e: &[usize]| match e {
+        [] => "-".to_owned(),
+        [one] => one.to_string(),
+        [first, .., last] if last - first + 1 == e.len() => format!("{first}-{last}"),
+        _ => e.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+    };
+    Table {
+        title: "Diagnostics".into(),
+        header: ["finding", "epochs", "evidence", "next step"].map(String::from).to_vec(),
+        rows: d
+            .findings
+            .iter()
+            .map(|f| {
+                vec![
+                    f.kind.title().into(),
+                    epochs(&f.epochs).into(),
+                    f.evidence.clone().into(),
+                    f.advice.clone().into(),
+                ]
+            })
+            .collect(),
+        note: d.findings.is_empty().then(|| {
+            "No findings: no prediction collapse, divergence, loss spikes, exploding or vanishing gradients, \
+             stalled loss, dead units, overfitting, class imbalance, missing classes or duplicates across splits."
+                .to_owned()
+        }),
+    }
 }
 
 fn points(history: &History) -> Vec<EpochPoint> {
@@ -132,7 +166,7 @@ fn history_table(history: &History) -> Table {
 /// Draws the figures into the run directory and writes report.html. Drawing problems are
 /// warnings; only failing to write a file is an error.
 pub(crate) fn write(io: &StageIo<'_>, f: &RunFigures<'_>) -> Result<(), StageError> {
-    let mut sections = Vec::new();
+    let mut sections: Vec<Section> = f.diagnostics.map(|d| Section::Table(diagnostics_table(d))).into_iter().collect();
     let mut keep = |file: String, title: String, png: Result<Vec<u8>, String>| -> Result<(), StageError> {
         match png {
             Ok(png) => {

@@ -12,6 +12,7 @@ use rand::seq::SliceRandom;
 
 use crate::batch::{Batches, count_correct};
 use crate::clip::clip_grad_norm;
+use crate::diagnose::{Recorder, StepSignals};
 use crate::history::SplitMetrics;
 
 /// What stays the same across the epochs of a run.
@@ -43,6 +44,7 @@ impl Fit<'_> {
 
     /// Trains `net` for one epoch at learning rate `lr` and returns it with the epoch's
     /// accumulated metrics. A non-finite loss stops training with the epoch and step.
+    /// `diagnostics` records the step losses and sampled gradient norms when given.
     pub(crate) fn epoch(
         &self,
         mut net: Sequential,
@@ -50,6 +52,7 @@ impl Fit<'_> {
         train: &Split,
         epoch: usize,
         lr: f64,
+        mut diagnostics: Option<(&mut Recorder, &mut StepSignals)>,
     ) -> Result<(Sequential, SplitMetrics), StageError> {
         let mut order: Vec<usize> = (0..train.len()).collect();
         if self.shuffle {
@@ -76,7 +79,14 @@ impl Fit<'_> {
             loss_sum += value * n as f64;
             seen += n;
             correct += count_correct(logits.detach(), labels);
-            net = update(net, optimizer, data_loss, self.l1, self.clip_grad_norm, lr);
+            let probe = match diagnostics.as_mut() {
+                Some((recorder, signals)) => {
+                    recorder.step_loss(signals, value);
+                    signals.samples(step).then_some(&mut **signals)
+                }
+                None => None,
+            };
+            net = update(net, optimizer, data_loss, self.l1, self.clip_grad_norm, lr, probe);
             progress.inc(n as u64);
             if step % 10 == 9 || step + 1 == steps {
                 let (mean, acc) = (loss_sum / seen as f64, 100.0 * correct as f64 / seen as f64);
@@ -90,8 +100,9 @@ impl Fit<'_> {
 }
 
 /// One optimizer update from a batch's data loss: the L1 penalty `(lambda, weights_only)` added
-/// when asked, the backward pass, global-norm clipping to `clip`, the step at `lr`. Training and
-/// the learning-rate range test share it.
+/// when asked, the backward pass, global-norm clipping to `clip`, the step at `lr`; `probe`
+/// records the gradient norms before clipping. Training and the learning-rate range test share
+/// it.
 pub(crate) fn update(
     net: Sequential,
     optimizer: &mut ModuleOptimizer,
@@ -99,12 +110,16 @@ pub(crate) fn update(
     l1: Option<(f64, bool)>,
     clip: Option<f64>,
     lr: f64,
+    probe: Option<&mut StepSignals>,
 ) -> Sequential {
     let loss = match l1.and_then(|(lambda, weights_only)| Some((lambda, net.l1_norm(weights_only)?))) {
         Some((lambda, norm)) => data_loss + norm.mul_scalar(lambda),
         None => data_loss,
     };
     let mut grads = GradientsParams::from_grads(loss.backward(), &net);
+    if let Some(probe) = probe {
+        probe.grads(&net, &grads);
+    }
     if let Some(max_norm) = clip {
         clip_grad_norm(&mut grads, &net.param_ids(), max_norm);
     }

@@ -22,6 +22,7 @@ pub mod bench;
 mod checkpoint;
 mod clip;
 mod config;
+mod diagnose;
 mod early;
 mod evaluation;
 mod export;

@@ -24,6 +24,14 @@ pub(crate) fn summarize(m: &RunMetrics, summary: &mut Summary) {
         let text = format!("accuracy {:.2}%, loss {:.4} ({} samples)", 100.0 * t.accuracy, t.loss, t.samples);
         summary.push("test", text);
     }
+    if let Some(d) = &m.diagnostics {
+        if d.findings.is_empty() {
+            summary.push("diagnostics", "no findings");
+        }
+        for f in &d.findings {
+            summary.push("finding", f.line());
+        }
+    }
 }
 
 /// The epoch early stopping chose and its label on the curves (`best epoch 7, restored`).

@@ -154,7 +154,7 @@ pub fn range_test(
             }
             best = best.min(smoothed);
             let l1 = train.l1.as_ref().map(|l1| (l1.lambda, l1.weights_only));
-            net = crate::fit::update(net, &mut optimizer, data_loss, l1, train.clip_grad_norm, lr);
+            net = crate::fit::update(net, &mut optimizer, data_loss, l1, train.clip_grad_norm, lr, None);
         }
     }
     let suggestion = suggest(&points);

@@ -17,6 +17,7 @@ use kindling_optim::{Monitor, Scheduler};
 
 use crate::checkpoint;
 use crate::config::TrainConfig;
+use crate::diagnose::{Recorder, StepSignals};
 use crate::early::{Watch, monitored};
 use crate::evaluation::Evaluator;
 use crate::fit::Fit;
@@ -37,6 +38,8 @@ pub(crate) struct Progress {
     pub(crate) last_valid_confusion: Option<ConfusionMatrix>,
     /// The epoch early stopping stopped at, when it did.
     pub(crate) stopped_at: Option<usize>,
+    /// The diagnostic signals so far, when `diagnostics` is on.
+    pub(crate) diagnostics: Option<Recorder>,
 }
 
 /// Seconds since the Unix epoch, as TensorBoard stamps events.
@@ -55,6 +58,7 @@ impl Progress {
             events_name: tensorboard::file_name(now(), kindling_core::hostname()),
             last_valid_confusion: None,
             stopped_at: None,
+            diagnostics: c.diagnostics.then(Recorder::default),
         }
     }
 
@@ -90,6 +94,9 @@ impl Progress {
         self.last_valid_confusion = state.last_valid_confusion;
         self.stopped_at = state.stopped_at;
         self.events_name = state.events_name;
+        if self.diagnostics.is_some() {
+            self.diagnostics = Some(state.diagnostics.unwrap_or_default());
+        }
         Ok(state.epoch + 1)
     }
 
@@ -108,13 +115,30 @@ impl Progress {
         // Dropout draws from the backend's generator: seeding it per epoch makes an epoch's
         // masks the same whether or not the run was interrupted before it.
         fit.device.seed(derive_seed(fit.seed, &format!("dropout/{epoch}")));
-        let (net, train) = fit.epoch(net, optimizer, &data.train, epoch, lr)?;
+        let mut steps = self.diagnostics.as_ref().map(|_| StepSignals::new(data.train.len().div_ceil(fit.batch_size)));
+        let recording = self.diagnostics.as_mut().zip(steps.as_mut());
+        let (net, train) = fit.epoch(net, optimizer, &data.train, epoch, lr, recording)?;
         let train_seconds = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let valid = (!data.valid.is_empty()).then(|| eval.evaluate(&net.valid(), &data.valid)).transpose()?;
-        let (valid, valid_confusion) = valid.map_or((None, None), |(m, cm)| (Some(m), Some(cm)));
-        self.last_valid_confusion = valid_confusion;
+        let valid_net = net.valid();
+        let valid = (!data.valid.is_empty()).then(|| eval.detailed(&valid_net, &data.valid, false)).transpose()?;
+        let (valid, predictions) = match valid {
+            Some(e) => {
+                self.last_valid_confusion = Some(e.confusion);
+                (Some(e.metrics), Some(e.predictions))
+            }
+            None => {
+                self.last_valid_confusion = None;
+                (None, None)
+            }
+        };
         let valid_seconds = t1.elapsed().as_secs_f64();
+        if let (Some(recorder), Some(steps)) = (self.diagnostics.as_mut(), steps) {
+            let probe = if data.valid.is_empty() { &data.train } else { &data.valid };
+            recorder
+                .end_epoch(epoch, steps, &valid_net, probe, eval.shape, eval.device, predictions.as_deref())
+                .map_err(StageError::Stopped)?;
+        }
         let record = EpochRecord { epoch, train, valid, lr, train_seconds, valid_seconds };
         eprintln!("{}", epoch_line(&record, fit.epochs));
         if self.record(record, Some(&net)) {
@@ -161,6 +185,7 @@ impl Progress {
                 best_confusion: best.and_then(|(_, cm)| cm.clone()),
                 stopped_at: self.stopped_at,
                 events_name: self.events_name.clone(),
+                diagnostics: self.diagnostics.clone(),
             };
             if best.is_some() && self.watch.as_ref().and_then(Watch::best).is_some_and(|(_, e)| e == epoch) {
                 let best_file = checkpoint::path(io.run_dir.path(), "best.ckpt");

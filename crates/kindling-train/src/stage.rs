@@ -11,6 +11,7 @@ use kindling_core::{
     Artifact, DataSpec, Dataset, PlanCx, Resume, Split, Stage, StageDef, StageError, StageIo, Summary,
 };
 use kindling_metrics::ConfusionMatrix;
+use kindling_metrics::diagnostics::{Context, DataSignals, Diagnostics, EpochSignals, diagnose};
 use kindling_metrics::run_files::{EarlyStoppingResult, METRICS_VERSION, Named, PerClassReport, RunMetrics};
 use kindling_models::device::ResolvedDevice;
 use kindling_models::{LayerInfo, LayerSpec, Model, Sequential};
@@ -50,6 +51,8 @@ struct Trained {
     /// The kept model's validation confusion matrix.
     valid_confusion: Option<ConfusionMatrix>,
     early: Option<EarlyStoppingResult>,
+    /// The diagnostic signals, when recorded.
+    signals: Option<(Vec<EpochSignals>, DataSignals)>,
     /// When the stage started.
     started: Instant,
 }
@@ -129,6 +132,7 @@ impl Stage for Train {
         let mut optimizer = c.optimizer.build();
         let mut net = model.net;
         let started = Instant::now();
+        let data_signals = c.diagnostics.then(|| crate::diagnose::data_signals(data, shape));
         let last_file = checkpoint::path(io.run_dir.path(), "last.ckpt");
         let mut first_epoch = 1;
 
@@ -154,6 +158,7 @@ impl Stage for Train {
             }
         }
         let early = progress.finish(&mut net);
+        let signals = progress.diagnostics.take().map(|r| r.epochs).zip(data_signals);
         let trained = Trained {
             net,
             layers: model.layers,
@@ -161,6 +166,7 @@ impl Stage for Train {
             history: progress.history,
             valid_confusion: progress.last_valid_confusion,
             early,
+            signals,
             started,
         };
         self.conclude(io, &eval, &device, trained)
@@ -177,7 +183,7 @@ impl Train {
         device: &ResolvedDevice,
         trained: Trained,
     ) -> Result<(), StageError> {
-        let Trained { net, layers, infos, history, valid_confusion, early, started } = trained;
+        let Trained { net, layers, infos, history, valid_confusion, early, signals, started } = trained;
         let data = io.artifacts.get::<Dataset>().ok_or(StageError::MissingArtifact(Dataset::KIND))?;
         let shape = eval.shape;
         let eval_net = net.valid();
@@ -234,6 +240,17 @@ impl Train {
             test,
             per_class,
             early_stopping: early,
+            diagnostics: signals.map(|(epochs, data)| {
+                let c = &self.config;
+                let cx = Context {
+                    classes: data.classes.len(),
+                    optimizer: c.optimizer.name().into(),
+                    lr: c.optimizer.lr(),
+                    weight_decay: c.optimizer.weight_decay(),
+                    early_stopping: c.early_stopping.is_some(),
+                };
+                Diagnostics { findings: diagnose(&history.epochs, &epochs, &data, &cx), epochs, data }
+            }),
         };
         write(io, "metrics.json", metrics.to_json().as_bytes())?;
         let mut own = Summary::default();
@@ -249,6 +266,7 @@ impl Train {
             confusions,
             gallery,
             summary,
+            diagnostics: metrics.diagnostics.as_ref(),
         };
         figures::write(io, &run_figures)?;
         if let Some(summary) = io.artifacts.get_mut::<Summary>() {

@@ -44,6 +44,10 @@ pub struct RunMetrics {
     pub per_class: Named<PerClassReport>,
     /// What early stopping decided, when it was on.
     pub early_stopping: Option<EarlyStoppingResult>,
+    /// The run's diagnostics: findings and the signals behind them (absent in files from
+    /// before diagnostics, and when `train.diagnostics` is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<crate::diagnostics::Diagnostics>,
 }
 
 impl RunMetrics {
@@ -148,6 +152,7 @@ mod tests {
             test: None,
             per_class: Named(vec![("valid".into(), PerClassReport::new(&cm, &["no".into(), "yes".into()]))]),
             early_stopping: Some(early),
+            diagnostics: None,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::fs;
 
 use kindling_metrics::ConfusionMatrix;
+use kindling_metrics::diagnostics::Finding;
 use kindling_report::{
     Cell, ConfusionCell, ConfusionGrid, LineChart, Page, PageKind, Section, Series, Table, score_shade,
 };
@@ -161,7 +162,7 @@ fn curves(rows: &[Row], name: &str, of: impl Fn(&Row) -> &Vec<f64>) -> LineChart
 fn trials_table(rows: &[Row], keys: &[String], metric: &Metric) -> Table {
     let mut header = vec!["#".to_owned(), "trial".to_owned()];
     header.extend(keys.iter().map(|k| short_key(k).to_owned()));
-    header.extend(["status".to_owned(), metric.to_string(), "epochs".to_owned(), "seconds".to_owned()]);
+    header.extend(["status", &metric.to_string(), "epochs", "seconds", "findings"].map(String::from));
     let rows = rows
         .iter()
         .enumerate()
@@ -184,6 +185,13 @@ fn trials_table(rows: &[Row], keys: &[String], metric: &Metric) -> Table {
             row.push(r.metric.map_or_else(String::new, |m| format!("{m:.4}")).into());
             row.push(r.epochs.to_string().into());
             row.push(r.seconds.map_or_else(String::new, |s| format!("{s:.1}")).into());
+            let lines: Vec<String> = r.findings.iter().flatten().map(Finding::line).collect();
+            row.push(Cell {
+                text: super::findings_cell(r),
+                hint: (!lines.is_empty()).then(|| lines.join("\n")),
+                alert: !lines.is_empty(),
+                ..Cell::default()
+            });
             row
         })
         .collect();

@@ -2,17 +2,17 @@
 
 use std::fmt::Write as _;
 
-use super::{Group, HeatCells, Row, cell};
+use super::{Group, HeatCells, Row, cell, findings_cell};
 use crate::spec::{Metric, Mode, display_value, short_key};
 use crate::store::Manifest;
 
 pub(super) fn csv_text(rows: &[Row], keys: &[String], metric: &Metric) -> String {
-    let mut out = format!("rank,trial,status,{},{metric},epochs,seconds,error\n", keys.join(","));
+    let mut out = format!("rank,trial,status,{},{metric},epochs,seconds,findings,error\n", keys.join(","));
     for (i, r) in rows.iter().enumerate() {
         let values: Vec<String> = keys.iter().map(|k| csv_field(&cell(r.entry.spec.value(k)))).collect();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             i + 1,
             r.entry.id,
             r.status,
@@ -20,6 +20,7 @@ pub(super) fn csv_text(rows: &[Row], keys: &[String], metric: &Metric) -> String
             r.metric.map_or_else(String::new, |m| format!("{m:.6}")),
             r.epochs,
             r.seconds.map_or_else(String::new, |s| format!("{s:.1}")),
+            csv_field(&findings_cell(r)),
             csv_field(r.error.as_deref().unwrap_or_default().lines().next().unwrap_or_default()),
         );
     }
@@ -77,16 +78,16 @@ pub(super) fn markdown(manifest: &Manifest, rows: &[Row], keys: &[String], group
     let short: Vec<&str> = keys.iter().map(|k| short_key(k)).collect();
     let _ = writeln!(
         out,
-        "## Trials\n\n| # | trial | {} | status | {} | epochs | seconds |\n|{}",
+        "## Trials\n\n| # | trial | {} | status | {} | epochs | seconds | findings |\n|{}",
         short.join(" | "),
         spec.metric,
-        "---|".repeat(keys.len() + 6)
+        "---|".repeat(keys.len() + 7)
     );
     for (i, r) in rows.iter().enumerate() {
         let values: Vec<String> = keys.iter().map(|k| cell(r.entry.spec.value(k))).collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             i + 1,
             r.entry.id,
             values.join(" | "),
@@ -94,7 +95,17 @@ pub(super) fn markdown(manifest: &Manifest, rows: &[Row], keys: &[String], group
             r.metric.map_or_else(String::new, |m| format!("{m:.4}")),
             r.epochs,
             r.seconds.map_or_else(String::new, |s| format!("{s:.1}")),
+            findings_cell(r),
         );
+    }
+    let diagnosed: Vec<&Row> = rows.iter().filter(|r| r.findings.as_ref().is_some_and(|f| !f.is_empty())).collect();
+    if !diagnosed.is_empty() {
+        out += "\n## Findings\n\n";
+        for r in diagnosed {
+            for f in r.findings.iter().flatten() {
+                let _ = writeln!(out, "- `{}` ({}): {}", r.entry.id, r.entry.spec.label(), f.line());
+            }
+        }
     }
     let failed: Vec<&Row> = rows.iter().filter(|r| r.status == "failed").collect();
     if !failed.is_empty() {
