@@ -340,6 +340,35 @@ fn a_tpe_sweep_killed_and_resumed_suggests_exactly_what_an_uninterrupted_one_doe
 }
 
 #[test]
+fn a_tpe_sweep_with_asha_counts_pruned_trials_in_what_it_learns() {
+    let dir = scratch("tpe-asha");
+    let file = tpe_sweep(&dir);
+    // Three epochs, ASHA rungs after epochs 1 and 2, and a range whose low end cannot learn.
+    let src = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("epochs: 1", "epochs: 3")
+        .replace("loguniform: [1.0e-4, 3.0e-2]", "loguniform: [1.0e-7, 3.0e-2]")
+        .replace("  trials: 12", "  trials: 12\n  prune: {kind: asha, min_epochs: 1, reduction_factor: 2}");
+    assert!(src.contains("prune: {kind: asha"));
+    std::fs::write(&file, src).unwrap();
+    let out = run(&["sweep", file.to_str().unwrap(), "--parallel", "1", "--dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let csv = std::fs::read_to_string(dir.join("report.csv")).unwrap();
+    let pruned = csv.lines().filter(|l| l.contains(",pruned,")).count();
+    assert!(pruned >= 1, "ASHA stopped no trial:\n{csv}");
+    assert!(csv.lines().filter(|l| l.contains(",failed,")).count() == 0, "{csv}");
+    // The estimator's suggestions count every ended trial, the pruned ones with the value
+    // they reached (failed ones would be left out; there are none).
+    let s = suggestions(&dir);
+    assert_eq!(s.len(), 12);
+    assert_eq!(s[10].3, "tpe (10 trial(s) recorded, 0 of them running)", "{s:?}\n{stdout}");
+    assert_eq!(s[11].3, "tpe (11 trial(s) recorded, 0 of them running)", "{s:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_file(file).unwrap();
+}
+
+#[test]
 fn a_parallel_tpe_sweep_counts_running_trials_by_the_constant_liar() {
     let dir = scratch("tpe-parallel");
     let file = tpe_sweep(&dir);
