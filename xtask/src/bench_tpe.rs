@@ -6,8 +6,9 @@
 //! space, trials and seed). For every number of trials n it reports the best validation accuracy
 //! among the first n trials (in the order they were decided), averaged over the seeds, then
 //! the mean accuracy of the trials after the first 10 (TPE's startup trials are random search's
-//! first 10 draws for the same seed, so that is where the two differ), and writes every trial
-//! to `target/bench-tpe/curves.csv`.
+//! first 10 draws for the same seed, so that is where the two differ), writes every trial to
+//! `target/bench-tpe/curves.csv` and draws the mean best-so-far curves in
+//! `target/bench-tpe/best-so-far.png`.
 
 use std::path::Path;
 use std::process::Command;
@@ -108,10 +109,38 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let means: Vec<String> = accuracies_after(&csv, search, 10).iter().map(|m| format!("{m:.4}")).collect();
         println!("{search:>7}  {}", means.join("  "));
     }
+    // The figure: the mean best-so-far curves, drawn by kindling-report's `lines_png` example.
+    let mut mean_csv = String::from("series,trials,accuracy\n");
+    for (name, c) in ["tpe", "random"].iter().zip(&curves) {
+        for n in 1..=trials {
+            let v: Vec<f64> = c.iter().filter_map(|curve| curve.get(n - 1).copied()).collect();
+            mean_csv += &format!("{name},{n},{}\n", v.iter().sum::<f64>() / v.len().max(1) as f64);
+        }
+    }
+    let (mean_file, png) = (scratch.join("best-so-far.csv"), scratch.join("best-so-far.png"));
+    std::fs::write(&mean_file, mean_csv)?;
+    let title = format!("Best so far, mean of {seeds} seeds");
+    let (input, output) = (mean_file.display().to_string(), png.display().to_string());
+    crate::cargo(&[
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "kindling-report",
+        "--example",
+        "lines_png",
+        "--",
+        &input,
+        &output,
+        &title,
+        "trials",
+        "validation accuracy",
+    ])?;
     println!(
-        "({:.0} s in all; every trial in {})",
+        "({:.0} s in all; every trial in {}, the figure in {})",
         start.elapsed().as_secs_f64(),
-        scratch.join("curves.csv").display()
+        scratch.join("curves.csv").display(),
+        png.display()
     );
     Ok(())
 }

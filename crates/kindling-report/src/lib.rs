@@ -40,5 +40,5 @@ pub use grid::{ConfusionCell, ConfusionGrid, confusion_table};
 pub use html::{Cell, Figure, Page, PageKind, Section, Table, escape, score_shade};
 pub use plot::{
     DrawError, EpochPoint, GalleryItem, Thumbnail, blues, confusion_png, curves_png, encode_png, gallery_png, heat,
-    lr_find_png,
+    lines_png, lr_find_png,
 };

@@ -185,6 +185,8 @@ type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
 struct Panel<'a> {
     title: &'a str,
+    /// The x axis: whole numbers from 1 (epochs, trials).
+    x_desc: &'a str,
     y_desc: &'a str,
     series: Vec<Series<'a>>,
     y_format: fn(&f64) -> String,
@@ -204,7 +206,7 @@ fn panel(area: &Area<'_>, epochs: usize, p: &Panel<'_>, mark: Option<(usize, &st
     drawn(
         chart
             .configure_mesh()
-            .x_desc("epoch")
+            .x_desc(p.x_desc)
             .y_desc(p.y_desc)
             .axis_desc_style(font(16))
             .label_style(font(12))
@@ -275,12 +277,14 @@ pub fn curves_png(points: &[EpochPoint], kept: Option<(usize, &str)>) -> Result<
     };
     let loss = Panel {
         title: "Loss",
+        x_desc: "epoch",
         y_desc: "cross-entropy",
         series: series(|p| p.train_loss, |p| p.valid_loss),
         y_format: |v| tick(*v),
     };
     let accuracy = Panel {
         title: "Accuracy",
+        x_desc: "epoch",
         y_desc: "accuracy (%)",
         series: series(|p| p.train_accuracy * 100.0, |p| p.valid_accuracy.map(|a| a * 100.0)),
         y_format: |v| format!("{v:.1}"),
@@ -290,6 +294,7 @@ pub fn curves_png(points: &[EpochPoint], kept: Option<(usize, &str)>) -> Result<
     let log = lo > 0.0 && hi / lo > 10.0;
     let lr = Panel {
         title: "Learning rate",
+        x_desc: "epoch",
         y_desc: if log { "lr (log)" } else { "lr" },
         series: vec![(
             "lr",
@@ -308,6 +313,29 @@ pub fn curves_png(points: &[EpochPoint], kept: Option<(usize, &str)>) -> Result<
         panel(&top, epochs, &loss, kept)?;
         panel(&middle, epochs, &accuracy, kept.map(|(e, _)| (e, "")))?;
         panel(&bottom, epochs, &lr, kept.map(|(e, _)| (e, "")))
+    })
+}
+
+/// Lines of values against 1, 2, ... (`x_desc`: trials, epochs), each named in a legend at the
+/// top right: a benchmark's best-so-far curves, say.
+pub fn lines_png(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<f64>)]) -> Result<Vec<u8>, DrawError> {
+    const COLOURS: [RGBColor; 4] = [TRAIN, VALID, RGBColor(44, 160, 44), MARK];
+    let n = series.iter().map(|s| s.1.len()).max().unwrap_or(0);
+    if n == 0 {
+        return Err(DrawError("no values to plot".into()));
+    }
+    let panel_series = series
+        .iter()
+        .enumerate()
+        .map(|(i, (name, values))| {
+            let points = values.iter().enumerate().map(|(x, &y)| ((x + 1) as f64, y)).collect();
+            (name.as_str(), COLOURS[i % COLOURS.len()], points)
+        })
+        .collect();
+    let p = Panel { title, x_desc, y_desc, series: panel_series, y_format: |v| tick(*v) };
+    canvas(900, 420, |root| {
+        drawn(root.fill(&WHITE))?;
+        panel(root, n, &p, None)
     })
 }
 

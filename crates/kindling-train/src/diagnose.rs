@@ -2,9 +2,10 @@
 //! turns them into findings.
 //!
 //! What it costs: the step losses are read anyway; the gradient norms are sampled on
-//! [`GRAD_SAMPLES`] steps an epoch (one sum of squares per parameter, one device read); after
-//! each epoch one probe batch of at most [`PROBE`] samples runs forward to count dead ReLU
-//! units, and the validation predictions (computed anyway) are compared with the last epoch's.
+//! [`GRAD_SAMPLES`] steps an epoch (one sum of squares per parameter, one device read); dead
+//! ReLU units are counted on the validation pass (one max-reduction per ReLU and batch; without
+//! a validation split, one probe batch of at most [`PROBE`] training samples runs forward), and
+//! the validation predictions (computed anyway) are compared with the last epoch's.
 //! Before the first epoch, the held-out splits in memory are hashed against the training split
 //! to find exact copies. `cargo xtask bench diagnostics` measures the whole against a run with
 //! `train.diagnostics: false`.
@@ -162,18 +163,16 @@ impl Recorder {
         s.max = s.max.max(loss);
     }
 
-    /// Ends `epoch`: the step signals, the weight norms and dead units of `net` (evaluation
-    /// mode, on the plain device) on a probe batch of `probe`, and the validation `predictions`.
+    /// Ends `epoch`: the step signals, the weight norms of `net`, the dead units `dead` saw and
+    /// the validation `predictions`.
     pub(crate) fn end_epoch(
         &mut self,
         epoch: usize,
         mut steps: StepSignals,
         net: &Sequential,
-        probe: &Split,
-        shape: [usize; 3],
-        device: &Device,
+        dead: DeadProbe,
         predictions: Option<&[u32]>,
-    ) -> Result<(), String> {
+    ) {
         let weights: Vec<(usize, &'static str, Tensor<1>)> = net
             .layers
             .iter()
@@ -195,7 +194,7 @@ impl Recorder {
                 LayerNorms { layer, kind: kind.into(), grad_norm: median(&mut grads), weight_norm: w.sqrt() }
             })
             .collect();
-        let (dead, probe_samples) = dead_units(net, probe, shape, device)?;
+        let (dead, probe_samples) = dead.finish();
         let (mut top_class, mut top_share, mut unchanged) = (None, None, None);
         if let Some(p) = predictions.filter(|p| !p.is_empty()) {
             let mut counts: HashMap<u32, usize> = HashMap::new();
@@ -227,48 +226,75 @@ impl Recorder {
             top_share,
             unchanged,
         });
-        Ok(())
     }
 }
 
-/// Per ReLU of `net`, its units that output zero for every sample of the first [`PROBE`]
-/// samples of `split`; and how many samples that was.
-fn dead_units(
-    net: &Sequential,
-    split: &Split,
-    shape: [usize; 3],
-    device: &Device,
-) -> Result<(Vec<DeadUnits>, usize), String> {
-    let n = split.len().min(PROBE);
-    let Some(batch) = Batches::new(split, shape, (0..n).collect(), PROBE, device).next() else {
-        return Ok((Vec::new(), 0));
-    };
-    let (images, _) = batch?;
-    let relus: Vec<bool> = net.layers.iter().map(|l| matches!(l, Layer::Relu(_))).collect();
-    let mut maxima: Vec<(usize, Tensor<1>)> = Vec::new();
-    net.forward_inspect(images, |i, x| {
-        if !relus.get(i).copied().unwrap_or(false) {
+/// Per ReLU of a model, the largest output of each unit over the samples seen: fed the
+/// activations of the validation pass (so it costs one reduction per ReLU and batch), or of a
+/// probe batch of training samples when there is no validation split.
+pub(crate) struct DeadProbe {
+    relus: Vec<bool>,
+    maxima: Vec<(usize, Tensor<1>)>,
+    samples: usize,
+}
+
+impl DeadProbe {
+    pub(crate) fn new(net: &Sequential) -> Self {
+        Self { relus: net.layers.iter().map(|l| matches!(l, Layer::Relu(_))).collect(), maxima: Vec::new(), samples: 0 }
+    }
+
+    /// Takes layer `i`'s output `x` (of a batch of `n` samples, counted at its first ReLU).
+    pub(crate) fn observe(&mut self, i: usize, x: &Activation) {
+        if !self.relus.get(i).copied().unwrap_or(false) {
             return;
         }
         // A unit's largest output over the batch (and, for a channel, over its positions);
         // ReLU outputs are never negative, so 0 means always 0.
-        let m = match x {
+        let (m, n) = match x {
             Activation::Image(t) => {
                 let [b, c, h, w] = t.dims();
-                t.clone().swap_dims(0, 1).reshape([c, b * h * w]).max_dim(1).reshape([c])
+                (t.clone().swap_dims(0, 1).reshape([c, b * h * w]).max_dim(1).reshape([c]), b)
             }
-            Activation::Flat(t) => t.clone().max_dim(0).flatten(0, 1),
+            Activation::Flat(t) => (t.clone().max_dim(0).flatten(0, 1), t.dims()[0]),
         };
-        maxima.push((i, m));
-    });
-    let out = maxima
-        .into_iter()
-        .map(|(layer, m)| {
-            let values: Vec<f32> = m.into_data().iter::<f32>().collect();
-            DeadUnits { layer, units: values.len(), dead: values.iter().filter(|&&v| v <= 0.0).count() }
-        })
-        .collect();
-    Ok((out, n))
+        if self.maxima.first().is_none_or(|(first, _)| *first == i) {
+            self.samples += n;
+        }
+        match self.maxima.iter_mut().find(|(layer, _)| *layer == i) {
+            Some((_, acc)) => *acc = acc.clone().max_pair(m),
+            None => self.maxima.push((i, m)),
+        }
+    }
+
+    /// Runs the first [`PROBE`] samples of `split` through `net` (evaluation mode, plain
+    /// device) into the probe.
+    pub(crate) fn probe(
+        &mut self,
+        net: &Sequential,
+        split: &Split,
+        shape: [usize; 3],
+        device: &Device,
+    ) -> Result<(), String> {
+        let n = split.len().min(PROBE);
+        if let Some(batch) = Batches::new(split, shape, (0..n).collect(), PROBE, device).next() {
+            let (images, _) = batch?;
+            net.forward_inspect(images, |i, x| self.observe(i, x));
+        }
+        Ok(())
+    }
+
+    /// The dead units of each ReLU, and over how many samples.
+    fn finish(self) -> (Vec<DeadUnits>, usize) {
+        let out = self
+            .maxima
+            .into_iter()
+            .map(|(layer, m)| {
+                let values: Vec<f32> = m.into_data().iter::<f32>().collect();
+                DeadUnits { layer, units: values.len(), dead: values.iter().filter(|&&v| v <= 0.0).count() }
+            })
+            .collect();
+        (out, self.samples)
+    }
 }
 
 /// Samples per class of each split, and exact copies of training samples among the held-out

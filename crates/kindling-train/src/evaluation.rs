@@ -65,6 +65,18 @@ impl Evaluator<'_> {
     /// As [`evaluate`](Self::evaluate), and with `mistakes` also every misclassified sample
     /// with the softmax probabilities of its predicted and true classes.
     pub fn detailed(&self, net: &Sequential, split: &Split, mistakes: bool) -> Result<Evaluation, StageError> {
+        self.detailed_inspect(net, split, mistakes, |_, _| {})
+    }
+
+    /// As [`detailed`](Self::detailed), calling `after(layer, &output)` after each layer of
+    /// each batch (see [`Sequential::forward_inspect`]).
+    pub fn detailed_inspect(
+        &self,
+        net: &Sequential,
+        split: &Split,
+        mistakes: bool,
+        mut after: impl FnMut(usize, &kindling_models::Activation),
+    ) -> Result<Evaluation, StageError> {
         let classes = self.classes;
         let loss_fn = self.loss.init(self.device);
         let mut loss_sum = 0.0_f64;
@@ -75,7 +87,7 @@ impl Evaluator<'_> {
         for batch in Batches::new(split, self.shape, (0..split.len()).collect(), self.batch_size, self.device) {
             let (images, labels) = batch.map_err(StageError::Stopped)?;
             let n = labels.dims()[0];
-            let logits = net.forward(images);
+            let logits = net.forward_inspect(images, &mut after);
             let loss = loss_fn.forward(logits.clone(), labels);
             loss_sum += f64::from(loss.into_scalar::<f32>()) * n as f64;
             let probabilities: Option<Vec<f32>> = mistakes

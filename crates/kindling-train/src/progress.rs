@@ -17,7 +17,7 @@ use kindling_optim::{Monitor, Scheduler};
 
 use crate::checkpoint;
 use crate::config::TrainConfig;
-use crate::diagnose::{Recorder, StepSignals};
+use crate::diagnose::{DeadProbe, Recorder, StepSignals};
 use crate::early::{Watch, monitored};
 use crate::evaluation::Evaluator;
 use crate::fit::Fit;
@@ -121,7 +121,16 @@ impl Progress {
         let train_seconds = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let valid_net = net.valid();
-        let valid = (!data.valid.is_empty()).then(|| eval.detailed(&valid_net, &data.valid, false)).transpose()?;
+        let mut dead = self.diagnostics.as_ref().map(|_| DeadProbe::new(&valid_net));
+        let valid = (!data.valid.is_empty())
+            .then(|| {
+                eval.detailed_inspect(&valid_net, &data.valid, false, |i, x| {
+                    if let Some(d) = dead.as_mut() {
+                        d.observe(i, x);
+                    }
+                })
+            })
+            .transpose()?;
         let (valid, predictions) = match valid {
             Some(e) => {
                 self.last_valid_confusion = Some(e.confusion);
@@ -133,11 +142,11 @@ impl Progress {
             }
         };
         let valid_seconds = t1.elapsed().as_secs_f64();
-        if let (Some(recorder), Some(steps)) = (self.diagnostics.as_mut(), steps) {
-            let probe = if data.valid.is_empty() { &data.train } else { &data.valid };
-            recorder
-                .end_epoch(epoch, steps, &valid_net, probe, eval.shape, eval.device, predictions.as_deref())
-                .map_err(StageError::Stopped)?;
+        if let (Some(recorder), Some(steps), Some(mut dead)) = (self.diagnostics.as_mut(), steps, dead) {
+            if data.valid.is_empty() {
+                dead.probe(&valid_net, &data.train, eval.shape, eval.device).map_err(StageError::Stopped)?;
+            }
+            recorder.end_epoch(epoch, steps, &valid_net, dead, predictions.as_deref());
         }
         let record = EpochRecord { epoch, train, valid, lr, train_seconds, valid_seconds };
         eprintln!("{}", epoch_line(&record, fit.epochs));
