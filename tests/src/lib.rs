@@ -163,5 +163,19 @@ pub fn small_data_overrides(pipeline: &Path, scratch: &Path) -> Vec<String> {
             set.push(format!("audio_dataset.valid_manifest={}", manifest.display()));
         }
     }
+    if stage("spatial_dataset").is_some() {
+        // Rendered from the tiny set's synthetic head and source, validated on the tiny set.
+        let manifest = scratch.join("set/manifest.csv");
+        if !manifest.exists() {
+            tiny_stereo_set(scratch, 11, 4);
+        }
+        set.push("spatial_dataset.head=null".to_owned());
+        set.push(format!("spatial_dataset.hrir={}", scratch.join("hrirs.wav").display()));
+        set.push(format!("spatial_dataset.sources=[{}]", scratch.join("source.wav").display()));
+        set.push("spatial_dataset.per_class=4".to_owned());
+        set.push(format!("spatial_dataset.valid_manifest={}", manifest.display()));
+        set.push(format!("spatial_dataset.cache_dir={}", scratch.join("cache").display()));
+        set.push("spatial_dataset.features.wav.duration=1.0".to_owned());
+    }
     set
 }

@@ -39,6 +39,9 @@ def build(layers):
             modules.append(nn.AvgPool2d(k, pair(cfg["stride"]) if cfg.get("stride") is not None else k,
                                         pair(cfg["padding"]), ceil_mode=cfg["ceil_mode"],
                                         count_include_pad=cfg["count_include_pad"]))
+        elif name == "adaptive_avg_pool2d":
+            size = cfg["output_size"]  # null (None) keeps that dimension, as PyTorch's does
+            modules.append(nn.AdaptiveAvgPool2d(tuple(size) if isinstance(size, list) else size))
         elif name == "dropout":
             modules.append(nn.Dropout(cfg["p"]))
         elif name == "dropout2d":

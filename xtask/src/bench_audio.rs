@@ -6,9 +6,13 @@
 //! Then the trivial baseline of experiment 1 (`xtask/bench/audio_baseline.py`): a logistic
 //! regression on 32 per-band interaural level differences, trained on `kemar-hard` and tested on
 //! `fabian-hard` (the setting of `pipelines/stereo-direction-hard.yaml`), and on 80/20 splits of
-//! the clean and hard KEMAR sets for reference. It needs `data/stereo-direction/` (built with
-//! `cargo xtask data stereo` when missing). `--baseline-only` skips the files/s rounds,
-//! `--no-baseline` the baseline.
+//! the clean and hard KEMAR sets for reference. Beside it, the classical baseline
+//! (`crates/kindling-audio/examples/itd_baseline.rs`): one GCC-PHAT interaural time difference
+//! per file (`kindling_audio::interaural::gcc_phat_itd`), assigned to the class whose
+//! training-set median ITD is nearest, on every set of the stereo-direction table: the KEMAR
+//! clean held-out split (same head), KEMAR clean -> FABIAN clean and KEMAR hard -> FABIAN hard.
+//! They need `data/stereo-direction/` (built with `cargo xtask data stereo` when missing).
+//! `--baseline-only` skips the files/s rounds, `--no-baseline` the baselines.
 
 use std::path::Path;
 use std::process::Command;
@@ -35,6 +39,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     if baseline {
         level_difference_baseline()?;
+        itd_baseline()?;
     }
     Ok(())
 }
@@ -58,8 +63,10 @@ fn peer_python() -> Result<std::path::PathBuf> {
 
 fn files_per_second(repeat: usize) -> Result<()> {
     crate::data::ensure_packages()?;
-    crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
-    crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-audio", "--example", "bench_features"])?;
+    // `--workspace`, like every other build of the checkout: `-p` alone would resolve other
+    // features and rebuild burn.
+    crate::cargo(&["build", "--release", "--quiet", "--workspace"])?;
+    crate::cargo(&["build", "--release", "--quiet", "--workspace", "--example", "bench_features"])?;
     let wavs = Path::new("target/bench-audio/wavs");
     if !wavs.join("manifest.csv").exists() {
         crate::data::spatialize(wavs, "20", &["--classes", "10", "--seed", "7"])?;
@@ -117,7 +124,7 @@ fn files_per_second(repeat: usize) -> Result<()> {
 /// confusion matrix of the cross-head experiment.
 fn level_difference_baseline() -> Result<()> {
     let data = Path::new("data/stereo-direction");
-    let sets = ["kemar", "kemar-hard", "fabian-hard"];
+    let sets = ["kemar", "kemar-hard", "fabian-hard", "fabian"];
     if sets.iter().any(|s| !data.join(s).join("manifest.csv").exists()) {
         eprintln!("building the stereo direction sets for the baseline (cargo xtask data stereo)");
         crate::data::run(&["stereo".to_owned()])?;
@@ -151,6 +158,54 @@ fn level_difference_baseline() -> Result<()> {
         println!(
             "confusion matrix of {} (rows: true class, columns: predicted)",
             r["baseline"].as_str().unwrap_or("?")
+        );
+        println!("| true class | {} |", classes.join(" | "));
+        println!("|---|{}", "---:|".repeat(classes.len()));
+        for (name, row) in classes.iter().zip(r["confusion"].as_array().into_iter().flatten()) {
+            let cells: Vec<String> = row.as_array().into_iter().flatten().map(Value::to_string).collect();
+            println!("| {name} | {} |", cells.join(" | "));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the GCC-PHAT ITD baseline (`itd_baseline` example) on the experiment's sets and prints
+/// its accuracies, and the confusion matrix of the hard cross-head experiment.
+fn itd_baseline() -> Result<()> {
+    crate::cargo(&["build", "--release", "--quiet", "--workspace", "--example", "itd_baseline"])?;
+    eprintln!("baseline: GCC-PHAT interaural time difference, nearest class median");
+    let out = Command::new("target/release/examples/itd_baseline").arg("data/stereo-direction").output()?;
+    if !out.status.success() {
+        bail!("the ITD baseline failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let results: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let percent = |r: &Value, key: &str| 100.0 * r[key].as_f64().unwrap_or(f64::NAN);
+    println!();
+    println!(
+        "baseline: one GCC-PHAT ITD per file (n_fft 512, hop 256, +-1.2 ms, 1/8 sample), class of the nearest \
+         training-set median ITD"
+    );
+    println!("| trained and tested on | train / test files | test accuracy | within one class (18 degrees) |");
+    println!("|---|---:|---:|---:|");
+    for r in &results {
+        println!(
+            "| {} | {} / {} | {:.2}% | {:.2}% |",
+            r["baseline"].as_str().unwrap_or("?"),
+            r["train"],
+            r["test"],
+            percent(r, "accuracy"),
+            percent(r, "within_one_class")
+        );
+    }
+    if let Some(r) = results.iter().find(|r| r["baseline"] == "kemar-hard -> fabian-hard") {
+        let classes: Vec<&str> =
+            r["classes"].as_array().map(|c| c.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let medians: Vec<String> = r["median_itd_us"].as_array().into_iter().flatten().map(Value::to_string).collect();
+        println!();
+        println!("training-set median ITDs (us, positive: left ear leads): {}", medians.join(", "));
+        println!(
+            "confusion matrix of the ITD baseline, kemar-hard -> fabian-hard (rows: true class, columns: predicted)"
         );
         println!("| true class | {} |", classes.join(" | "));
         println!("|---|{}", "---:|".repeat(classes.len()));

@@ -3,9 +3,9 @@
 //! - `cargo xtask check tensorboard`: a short run's event file read back by the `tensorboard`
 //!   package (installed into `target/check-venv` on first use), every scalar compared with the
 //!   run's `history.csv`.
-//! - `cargo xtask check export`: short runs of all ten preset models (the stereo CNN on a
-//!   small synthetic stereo set) and of a model of the layers and settings no preset uses
-//!   (`EVERY_LAYER`), each PyTorch export loaded strictly into the equivalent
+//! - `cargo xtask check export`: short runs of all eleven preset models (the stereo and
+//!   direction CNNs on a small synthetic stereo set) and of a model of the layers and
+//!   settings no preset uses (`EVERY_LAYER`), each PyTorch export loaded strictly into the equivalent
 //!   `torch.nn.Sequential` (PyTorch from the bench's virtual environment), and each
 //!   `model.onnx` checked by `onnx.checker.check_model(full_check=True)` and run by
 //!   onnxruntime (both installed into the same environment); both must give the outputs
@@ -72,8 +72,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     crate::bench::sh(Command::new(&python).arg("xtask/bench/check_tensorboard.py").arg(&run_dir))
 }
 
-/// The presets `check export` trains on the quickstart's images (`stereo_cnn`, sized for
-/// spectrograms, trains on a small synthetic stereo set instead).
+/// The presets `check export` trains on the quickstart's images (`stereo_cnn` and
+/// `direction_cnn`, sized for spectrograms, train on a small synthetic stereo set instead).
 const IMAGE_PRESETS: &[&str] = &[
     "mnist_cnn",
     "mnist_cnn_bn",
@@ -91,8 +91,9 @@ const EVERY_LAYER: &str = "[{conv2d: {out_channels: 6, kernel_size: 3, stride: 2
     {batchnorm: {eps: 0.001}}, gelu, {maxpool2d: {kernel_size: 3, stride: 2, padding: 1, ceil_mode: true}}, \
     {conv2d: {out_channels: 8, kernel_size: [3, 1], padding: [1, 0]}}, {leaky_relu: {negative_slope: 0.2}}, \
     {avgpool2d: {kernel_size: 2, padding: 1, count_include_pad: false}}, {elu: {alpha: 0.7}}, {dropout2d: {p: 0.1}}, \
-    flatten, {linear: {out_features: 32, bias: false}}, sigmoid, {linear: {out_features: 10}}, tanh, \
-    {linear: {out_features: 10}}, softmax]";
+    {adaptive_avg_pool2d: {output_size: [3, null]}}, {adaptive_avg_pool2d: {output_size: [2, 4]}}, \
+    {adaptive_avg_pool2d: {output_size: [2, 2]}}, flatten, {linear: {out_features: 32, bias: false}}, sigmoid, \
+    {linear: {out_features: 10}}, tanh, {linear: {out_features: 10}}, softmax]";
 
 fn export() -> Result<()> {
     let python = crate::bench::venv()?;
@@ -126,9 +127,12 @@ fn export() -> Result<()> {
         .iter()
         .map(|p| (*p, "pipelines/quickstart.yaml", [&image_set.map(str::to_owned)[..], &[preset(p)]].concat()))
         .collect();
-    jobs.push(("stereo_cnn", "pipelines/stereo-direction.yaml", [&stereo_set[..], &[preset("stereo_cnn")]].concat()));
+    for p in ["stereo_cnn", "direction_cnn"] {
+        jobs.push((p, "pipelines/stereo-direction.yaml", [&stereo_set[..], &[preset(p)]].concat()));
+    }
     // The layers and settings no preset has (GELU, leaky ReLU, ELU, sigmoid, softmax; stride,
-    // dilation, no bias, ceil mode, padded pools without the padding counted).
+    // dilation, no bias, ceil mode, padded pools without the padding counted; adaptive pools
+    // whose sizes do not divide (5 x 5 -> 3 x 5 -> 2 x 4) and do (-> 2 x 2)).
     let every_layer = ["model.preset=null".to_owned(), format!("model.layers={EVERY_LAYER}")];
     jobs.push(("every_layer", "pipelines/quickstart.yaml", [&image_set.map(str::to_owned)[..], &every_layer].concat()));
     for (name, pipeline, set) in jobs {

@@ -11,6 +11,11 @@
 //!   0.4 s RT60 reverberation tail (training set of the hard experiment).
 //! - `data/stereo-direction/fabian-hard`: as kemar-hard but through the FABIAN head and another
 //!   seed (validation set of the hard experiment: a head the model never heard).
+//! - `data/stereo-direction/fabian`: clean, through the FABIAN head, its own seed (the clean
+//!   cross-head test set).
+//!
+//! The binary is built with `--workspace`, the feature set every other build of this checkout
+//! uses, so the build reuses what is there instead of rebuilding burn for another one.
 
 use std::path::Path;
 use std::process::Command;
@@ -35,7 +40,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("stereo") => {}
         Some("fashion-rgb") => {
-            crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
+            crate::cargo(&["build", "--release", "--quiet", "--workspace"])?;
             let out = Path::new("data/fashion-mnist-rgb");
             for (split, prefix) in [("train", "train"), ("test", "t10k")] {
                 fashion_rgb(prefix, &out.join(split), None)?;
@@ -52,11 +57,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
     }
     ensure_packages()?;
-    crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
+    crate::cargo(&["build", "--release", "--quiet", "--workspace"])?;
     let sets: &[(&str, &[&str])] = &[
         ("kemar", &["--head", "kemar", "--seed", "1"]),
         ("kemar-hard", &["--head", "kemar", "--seed", "2", "--snr-db", "0", "--rt60", "0.4"]),
         ("fabian-hard", &["--head", "fabian", "--seed", "3", "--snr-db", "0", "--rt60", "0.4"]),
+        ("fabian", &["--head", "fabian", "--seed", "4"]),
     ];
     for (name, extra) in sets {
         spatialize(&Path::new("data/stereo-direction").join(name), &per_class, extra)?;

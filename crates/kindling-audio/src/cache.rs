@@ -40,6 +40,8 @@ use crate::stft::PadMode;
 use crate::wav::WavExpect;
 
 /// Bumped whenever the entry layout or the meaning of cached values changes; part of every key.
+/// (Adding channels needs no bump: the channel names are part of the key. Changing what an
+/// existing one holds, such as [`crate::interaural::GCC_MAX_LAG_S`], does.)
 pub const CACHE_FORMAT_VERSION: u32 = 1;
 const MAGIC: [u8; 8] = *b"KNDLFEAT";
 const HEADER_LEN: usize = 64;
@@ -414,12 +416,20 @@ mod tests {
         channels.channels = vec![Channel::LMag, Channel::RMag];
         let mut norm = config();
         norm.normalize = Normalize::None;
-        for other in [hop, channels, norm] {
+        // Each interaural plane is its own selection: a new key, and entries of its shape.
+        let mut ipd = config();
+        ipd.channels = vec![Channel::LMag, Channel::RMag, Channel::IpdCos, Channel::IpdSin];
+        let mut ild = config();
+        ild.channels = vec![Channel::LMag, Channel::RMag, Channel::Ild, Channel::GccPhat];
+        let mut keys = vec![e2.key];
+        for other in [hop, channels, norm, ipd, ild] {
             let c2 = FeatureCache::new(dir.join("cache"), other).unwrap();
             let (f, e) = c2.get(&files[0]).unwrap();
-            assert_ne!(e.key, e2.key);
+            assert!(!keys.contains(&e.key));
+            keys.push(e.key);
             assert_eq!(e.status, CacheStatus::Computed);
             assert_eq!(f, c2.extractor().from_path(&files[0]).unwrap());
+            assert_eq!(c2.load(&e).unwrap(), f);
         }
         // `none` and `fitted` cache the same raw values, so they share entries.
         let mut fitted = config();

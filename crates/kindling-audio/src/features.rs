@@ -2,8 +2,9 @@
 //!
 //! The default selection is the seed experiment's `[l_mag, r_mag, l_phase, r_phase]`, giving
 //! `4 x 257 x 382` for 6.1 s at 16 kHz with `n_fft` 512 and hop 256. Any subset, in any order,
-//! of magnitude, phase, power and log-magnitude of either side may be asked for; each side is
-//! transformed once however many of its quantities are used.
+//! of magnitude, phase, power and log-magnitude of either side may be asked for, and the
+//! interaural planes of [`crate::interaural`] (`ipd_cos`, `ipd_sin`, `ild`, `gcc_phat`), which
+//! compare the two sides; each side is transformed once however many of its quantities are used.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -12,12 +13,17 @@ use kindling_core::Issues;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use realfft::num_complex::Complex32;
+
 use crate::AudioError;
+use crate::interaural::{self, InterauralOutputs};
 use crate::norm::{self, Normalize};
 use crate::stft::{Stft, StftConfig, StftOutputs, StftScratch};
 use crate::wav::{Audio, WavExpect};
 
-/// One feature plane: an STFT quantity of the left (`l_`) or right (`r_`) channel.
+/// One feature plane: an STFT quantity of the left (`l_`) or right (`r_`) channel, or an
+/// interaural quantity comparing the two (`ipd_cos`, `ipd_sin`, `ild`, `gcc_phat`; defined in
+/// the `interaural` module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -37,6 +43,16 @@ pub enum Channel {
     LLogmag,
     /// Right log-magnitude.
     RLogmag,
+    /// Cosine of the interaural phase difference `angle(L) - angle(R)`, in [-1, 1]; 0 where
+    /// either side is silent.
+    IpdCos,
+    /// Sine of the interaural phase difference.
+    IpdSin,
+    /// Interaural level difference, `l_logmag - r_logmag`: positive where the left is louder.
+    Ild,
+    /// GCC-PHAT per frame: row `r` of `F` is the lag `(2 r / (F - 1) - 1)` ms, positive when
+    /// the left ear leads.
+    GccPhat,
 }
 
 /// The STFT quantity a [`Channel`] holds.
@@ -50,11 +66,27 @@ pub enum Quantity {
     Power,
     /// `ln(|X| + eps)`.
     LogMagnitude,
+    /// `cos(angle(L) - angle(R))`.
+    PhaseDifferenceCos,
+    /// `sin(angle(L) - angle(R))`.
+    PhaseDifferenceSin,
+    /// `ln(|L| + eps) - ln(|R| + eps)`.
+    LevelDifference,
+    /// GCC-PHAT, lag x time.
+    CrossCorrelation,
+}
+
+impl Quantity {
+    /// Whether its values lie in [-1, 1] by construction (they are left as they are by every
+    /// normalisation).
+    pub fn is_bounded(self) -> bool {
+        matches!(self, Self::PhaseDifferenceCos | Self::PhaseDifferenceSin | Self::CrossCorrelation)
+    }
 }
 
 impl Channel {
     /// Every channel, in declaration order.
-    pub const ALL: [Channel; 8] = [
+    pub const ALL: [Channel; 12] = [
         Channel::LMag,
         Channel::RMag,
         Channel::LPhase,
@@ -63,17 +95,28 @@ impl Channel {
         Channel::RPower,
         Channel::LLogmag,
         Channel::RLogmag,
+        Channel::IpdCos,
+        Channel::IpdSin,
+        Channel::Ild,
+        Channel::GccPhat,
     ];
 
     /// The seed experiment's selection.
     pub const STEREO_MAG_PHASE: [Channel; 4] = [Channel::LMag, Channel::RMag, Channel::LPhase, Channel::RPhase];
 
-    /// The audio channel it is computed from: 0 (left) or 1 (right).
-    pub fn side(self) -> usize {
+    /// The audio channel it is computed from: `Some(0)` (left) or `Some(1)` (right); `None`
+    /// for the interaural planes, which need both.
+    pub fn side(self) -> Option<usize> {
         match self {
-            Self::LMag | Self::LPhase | Self::LPower | Self::LLogmag => 0,
-            Self::RMag | Self::RPhase | Self::RPower | Self::RLogmag => 1,
+            Self::LMag | Self::LPhase | Self::LPower | Self::LLogmag => Some(0),
+            Self::RMag | Self::RPhase | Self::RPower | Self::RLogmag => Some(1),
+            Self::IpdCos | Self::IpdSin | Self::Ild | Self::GccPhat => None,
         }
+    }
+
+    /// The audio channels it needs: 1 for a left plane, 2 for a right or interaural one.
+    pub fn channels_needed(self) -> usize {
+        self.side().map_or(2, |s| s + 1)
     }
 
     /// The quantity it holds.
@@ -83,6 +126,10 @@ impl Channel {
             Self::LPhase | Self::RPhase => Quantity::Phase,
             Self::LPower | Self::RPower => Quantity::Power,
             Self::LLogmag | Self::RLogmag => Quantity::LogMagnitude,
+            Self::IpdCos => Quantity::PhaseDifferenceCos,
+            Self::IpdSin => Quantity::PhaseDifferenceSin,
+            Self::Ild => Quantity::LevelDifference,
+            Self::GccPhat => Quantity::CrossCorrelation,
         }
     }
 
@@ -97,6 +144,10 @@ impl Channel {
             Self::RPower => "r_power",
             Self::LLogmag => "l_logmag",
             Self::RLogmag => "r_logmag",
+            Self::IpdCos => "ipd_cos",
+            Self::IpdSin => "ipd_sin",
+            Self::Ild => "ild",
+            Self::GccPhat => "gcc_phat",
         }
     }
 }
@@ -107,7 +158,8 @@ impl Channel {
 /// ```yaml
 /// wav: {channels: 2, sample_rate: 16000, duration: 6.1, length: pad_or_crop}
 /// stft: {n_fft: 512, hop_length: 256}
-/// channels: [l_mag, r_mag, l_phase, r_phase]   # the default
+/// channels: [l_mag, r_mag, l_phase, r_phase]   # the default; also l_/r_power, l_/r_logmag,
+///                                              # ipd_cos, ipd_sin, ild, gcc_phat
 /// normalize: per_sample                        # per_sample (default) | fitted | none
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -149,10 +201,11 @@ impl FeatureConfig {
             if self.channels[..i].contains(c) {
                 issues.push(&format!("channels[{i}]"), format!("{} is listed twice", c.name()));
             }
-            if c.side() >= usize::from(self.wav.channels) {
+            if c.channels_needed() > usize::from(self.wav.channels) {
+                let needs = if c.side().is_some() { "a right channel" } else { "both a left and a right channel" };
                 issues.push(
                     &format!("channels[{i}]"),
-                    format!("{} needs a right channel but wav.channels is {}", c.name(), self.wav.channels),
+                    format!("{} needs {needs} but wav.channels is {}", c.name(), self.wav.channels),
                 );
             }
         }
@@ -193,8 +246,9 @@ impl Features {
 }
 
 thread_local! {
-    /// Each thread keeps its STFT buffers between files, so a batch allocates them once.
-    static SCRATCH: RefCell<StftScratch> = RefCell::new(StftScratch::default());
+    /// Each thread keeps its STFT buffers, and the two sides' complex spectra the interaural
+    /// planes are made from, between files, so a batch allocates them once.
+    static SCRATCH: RefCell<(StftScratch, [Vec<Complex32>; 2])> = RefCell::new(Default::default());
 }
 
 /// A checked [`FeatureConfig`] with its STFT planned: turns files into [`Features`]. Cheap to
@@ -251,7 +305,7 @@ impl FeatureExtractor {
     /// source in errors.
     pub fn from_audio(&self, path: &Path, audio: &Audio) -> Result<Features, AudioError> {
         let channels = &self.config.channels;
-        if let Some(c) = channels.iter().find(|c| c.side() >= audio.channels.len()) {
+        if let Some(c) = channels.iter().find(|c| c.channels_needed() > audio.channels.len()) {
             return Err(AudioError::mismatch(
                 path,
                 format!("has {} channel(s), {} needs a right channel", audio.channels.len(), c.name()),
@@ -263,13 +317,24 @@ impl FeatureExtractor {
         let plane = bins * frames;
         let mut data = vec![0.0f32; channels.len() * plane];
         let mut planes: Vec<Option<&mut [f32]>> = data.chunks_exact_mut(plane).map(Some).collect();
+        let mut between = InterauralOutputs::default();
+        for (c, slot) in channels.iter().zip(planes.iter_mut()) {
+            match c.quantity() {
+                Quantity::PhaseDifferenceCos => between.ipd_cos = slot.take(),
+                Quantity::PhaseDifferenceSin => between.ipd_sin = slot.take(),
+                Quantity::LevelDifference => between.ild = slot.take(),
+                Quantity::CrossCorrelation => between.gcc_phat = slot.take(),
+                _ => {}
+            }
+        }
+        let interaural = between.any();
         SCRATCH.with(|scratch| {
-            let scratch = &mut scratch.borrow_mut();
+            let (scratch, spectra) = &mut *scratch.borrow_mut();
             for (side, signal) in audio.channels.iter().enumerate().take(2) {
                 let mut out = StftOutputs::default();
                 let mut any = false;
                 for (c, slot) in channels.iter().zip(planes.iter_mut()) {
-                    if c.side() != side {
+                    if c.side() != Some(side) {
                         continue;
                     }
                     any = true;
@@ -279,11 +344,21 @@ impl FeatureExtractor {
                         Quantity::Phase => out.phase = target,
                         Quantity::Power => out.power = target,
                         Quantity::LogMagnitude => out.log_magnitude = target,
+                        _ => {}
                     }
                 }
-                if any {
+                if interaural {
+                    spectra[side].resize(plane, Complex32::new(0.0, 0.0));
+                    out.complex = Some(&mut spectra[side]);
+                }
+                if any || interaural {
                     self.stft.compute(signal, scratch, out).map_err(stft_error)?;
                 }
+            }
+            if interaural {
+                let [left, right] = &*spectra;
+                let n_fft = self.config.stft.n_fft;
+                interaural::compute(left, right, bins, frames, n_fft, audio.sample_rate, between);
             }
             Ok::<(), AudioError>(())
         })?;
@@ -362,6 +437,69 @@ mod tests {
             .from_path(&path)
             .unwrap();
         assert_ne!(raw.data, f.data);
+    }
+
+    #[test]
+    fn interaural_planes_are_their_definitions_beside_the_per_side_planes() {
+        let dir = TempDir::new("features-interaural");
+        let path = dir.join("a.wav");
+        stereo_tone_wav(&path, 16_000, 8000, 3);
+        let pick =
+            [Channel::GccPhat, Channel::LLogmag, Channel::Ild, Channel::IpdSin, Channel::RLogmag, Channel::IpdCos];
+        let ex = FeatureExtractor::new(config(&pick, Normalize::None)).unwrap();
+        let f = ex.from_path(&path).unwrap();
+        assert_eq!(f.shape(), [6, 65, 126]);
+        let audio = read_expected(&ex, &path);
+        let (_, l_phase) = ex.stft().magnitude_phase(&audio.channels[0]).unwrap();
+        let (_, r_phase) = ex.stft().magnitude_phase(&audio.channels[1]).unwrap();
+        // ILD is the difference of the log-magnitude planes, to the last bit.
+        for ((&d, &l), &r) in f.plane(2).iter().zip(f.plane(1)).zip(f.plane(4)) {
+            assert_eq!(d, l - r);
+        }
+        // IPD: cosine and sine of the difference of the phases, wherever both sides are heard.
+        let (l, r) = (ex.stft().complex(&audio.channels[0]).unwrap(), ex.stft().complex(&audio.channels[1]).unwrap());
+        for i in 0..f.bins * f.frames {
+            if l[i].norm() * r[i].norm() > 1e-6 {
+                let d = f64::from(l_phase[i]) - f64::from(r_phase[i]);
+                assert!((f64::from(f.plane(5)[i]) - d.cos()).abs() < 1e-4, "cos at {i}");
+                assert!((f64::from(f.plane(3)[i]) - d.sin()).abs() < 1e-4, "sin at {i}");
+            }
+        }
+        // GCC-PHAT: bounded, one row per lag.
+        assert!(f.plane(0).iter().all(|x| x.abs() <= 1.0 + 1e-5));
+
+        // Per-sample normalisation leaves the interaural planes as they are.
+        let g = FeatureExtractor::new(config(&pick, Normalize::PerSample)).unwrap().from_path(&path).unwrap();
+        for c in [0, 2, 3, 5] {
+            assert_eq!(g.plane(c), f.plane(c), "plane {c}");
+        }
+        assert_ne!(g.plane(1), f.plane(1));
+        // Asked for alone, they are the same planes.
+        let alone = FeatureExtractor::new(config(&[Channel::Ild], Normalize::None)).unwrap().from_path(&path).unwrap();
+        assert_eq!(alone.plane(0), f.plane(2));
+    }
+
+    #[test]
+    fn interaural_channels_parse_by_name_and_need_two_channels() {
+        let parsed: FeatureConfig =
+            serde_json::from_str(r#"{"channels": ["ipd_cos", "ipd_sin", "ild", "gcc_phat", "l_logmag"]}"#).unwrap();
+        assert_eq!(
+            parsed.channels,
+            [Channel::IpdCos, Channel::IpdSin, Channel::Ild, Channel::GccPhat, Channel::LLogmag]
+        );
+        for c in Channel::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
+        }
+        for bad in ["ipd", "itd", "gcc", "IPD_COS"] {
+            assert!(serde_json::from_str::<FeatureConfig>(&format!(r#"{{"channels": ["{bad}"]}}"#)).is_err(), "{bad}");
+        }
+        let mut mono = config(&[Channel::LMag, Channel::Ild, Channel::GccPhat], Normalize::None);
+        mono.wav.channels = 1;
+        let err = FeatureExtractor::new(mono).unwrap_err().to_string();
+        for key in ["channels[1]: ild needs both a left and a right", "channels[2]: gcc_phat needs both"] {
+            assert!(err.contains(key), "`{err}` lacks `{key}`");
+        }
+        assert!(!err.contains("channels[0]"), "{err}");
     }
 
     #[test]

@@ -19,12 +19,17 @@
 //! - [`features`]: [`FeatureExtractor`] turns a file into [`Features`], a `C x F x T` row-major
 //!   `Vec<f32>` with its shape: 6.1 s of 16 kHz stereo with `n_fft` 512 and hop 256 is
 //!   `4 x 257 x 382`.
+//! - [`interaural`]: what differs between the ears (IPD cosine and sine, ILD, a GCC-PHAT
+//!   lag x time image) as feature planes, and [`interaural::gcc_phat_itd`], the classical ITD.
 //! - [`norm`]: the seed experiment's normalisation ([`Normalize`]), and [`NormStats`] fitted
 //!   by streaming over a training split.
 //! - [`augment`]: [`SpecAugment`] time and frequency masks, seeded per (seed, epoch, index).
 //! - [`dataset`]: [`AudioDataset`] from class folders or a `path,label` CSV, with a stratified
 //!   split.
 //! - [`cache`]: [`FeatureCache`], computed in parallel with rayon, validated on every read.
+//! - [`render`]: [`render::Renderer`], training samples rendered afresh per (seed, epoch, sample)
+//!   from measured HRIRs with random noise, reverberation and head variation (the
+//!   `spatial_dataset` stage).
 //!
 //! ```
 //! use kindling_audio::{Channel, FeatureConfig, FeatureExtractor, StftConfig, WavExpect};
@@ -71,7 +76,10 @@ mod fastmath;
 pub mod features;
 pub mod hash;
 mod input;
+pub mod interaural;
 pub mod norm;
+pub mod render;
+mod render_stage;
 pub mod spatial;
 mod stage;
 pub mod stft;
@@ -86,13 +94,14 @@ pub use error::AudioError;
 pub use features::{Channel, FeatureConfig, FeatureExtractor, Features};
 pub use input::audio_reader;
 pub use norm::{NormFitter, NormStats, Normalize};
+pub use render_stage::SpatialDatasetConfig;
 pub use stage::AudioDatasetConfig;
 pub use stft::{PadMode, Stft, StftConfig};
 pub use wav::{Audio, LengthPolicy, MonoPolicy, WavExpect, read_wav};
 
-/// The audio stages, for a [`kindling_core::Registry`]: `audio_dataset`.
+/// The audio stages, for a [`kindling_core::Registry`]: `audio_dataset` and `spatial_dataset`.
 pub fn plugin() -> kindling_core::Plugin {
-    kindling_core::Plugin { name: "audio", stages: vec![stage::audio_dataset()] }
+    kindling_core::Plugin { name: "audio", stages: vec![stage::audio_dataset(), render_stage::spatial_dataset()] }
 }
 
 /// The README's example, compiled and run as a doctest so it cannot go stale.

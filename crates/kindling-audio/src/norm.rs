@@ -8,7 +8,14 @@
 //! - level quantities (magnitude, power, log-magnitude) of the left and right channels are one
 //!   group, one mean and std over both, so the level difference between the ears (the main cue
 //!   for direction) survives normalisation;
-//! - each phase plane is its own group.
+//! - each phase plane is its own group;
+//! - the interaural planes ([`crate::interaural`]): `ipd_cos`, `ipd_sin` and `gcc_phat` lie in
+//!   [-1, 1] by construction, with a meaning tied to those values (1: in phase, or the lag of a
+//!   pure delay), so no normalisation touches them. `ild` is its own group under `fitted`
+//!   (one mean and std for all samples, an affine map that keeps every sample's level
+//!   difference), but is left raw by `per_sample`: subtracting a sample's own mean would remove
+//!   its broadband level difference, the cue the plane is for, and a log-ratio needs no scaling
+//!   for loudness (the source's level cancels).
 //!
 //! The statistics come from each sample itself ([`Normalize::PerSample`], the seed's way), or
 //! are fitted once on the training split ([`NormFitter`] -> [`NormStats`]) and stored with the
@@ -41,11 +48,14 @@ pub enum Normalize {
     Fitted,
 }
 
-/// The group whose statistics a plane shares.
-fn group(c: Channel) -> (Quantity, usize) {
+/// The group whose statistics a plane shares, `None` for planes left as they are (see the
+/// module docs); `fitted` for statistics fitted on a training split, else per sample.
+fn group(c: Channel, fitted: bool) -> Option<(Quantity, usize)> {
     match c.quantity() {
-        Quantity::Phase => (Quantity::Phase, c.side()),
-        q => (q, 0),
+        Quantity::Phase => Some((Quantity::Phase, c.side().unwrap_or(0))),
+        q if q.is_bounded() => None,
+        Quantity::LevelDifference => fitted.then_some((Quantity::LevelDifference, 0)),
+        q => Some((q, 0)),
     }
 }
 
@@ -124,13 +134,15 @@ fn z_score(plane: &mut [f32], mean: f64, std: f64) {
     }
 }
 
-/// Groups of plane indices that share statistics, in order of first appearance.
-fn groups(channels: &[Channel]) -> Vec<((Quantity, usize), Vec<usize>)> {
+/// Groups of plane indices that share statistics, in order of first appearance; planes left as
+/// they are belong to none.
+fn groups(channels: &[Channel], fitted: bool) -> Vec<((Quantity, usize), Vec<usize>)> {
     let mut out: Vec<((Quantity, usize), Vec<usize>)> = Vec::new();
     for (i, &c) in channels.iter().enumerate() {
-        match out.iter_mut().find(|(g, _)| *g == group(c)) {
+        let Some(g) = group(c, fitted) else { continue };
+        match out.iter_mut().find(|(have, _)| *have == g) {
             Some((_, members)) => members.push(i),
-            None => out.push((group(c), vec![i])),
+            None => out.push((g, vec![i])),
         }
     }
     out
@@ -138,7 +150,7 @@ fn groups(channels: &[Channel]) -> Vec<((Quantity, usize), Vec<usize>)> {
 
 /// Z-scores `features` with its own statistics (see the module docs for the groups).
 pub fn normalize_per_sample(features: &mut Features) {
-    for (_, members) in groups(&features.channels) {
+    for (_, members) in groups(&features.channels, false) {
         let moments = Moments::of(&members.iter().map(|&i| features.plane(i)).collect::<Vec<_>>());
         for &i in &members {
             z_score(features.plane_mut(i), moments.mean, moments.std());
@@ -159,7 +171,8 @@ pub struct PlaneStats {
 }
 
 /// Statistics fitted on a training split, stored with a run (serde, e.g. as JSON) and applied
-/// to every split at load time.
+/// to every split at load time. Planes no normalisation touches (`ipd_cos`, `ipd_sin`,
+/// `gcc_phat`) have no entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NormStats {
@@ -175,10 +188,14 @@ impl NormStats {
         self.planes.iter().find(|p| p.channel == channel)
     }
 
-    /// Z-scores every plane of `features` with the fitted statistics.
+    /// Z-scores every plane of `features` with the fitted statistics, leaving the bounded
+    /// interaural planes as they are.
     pub fn apply(&self, features: &mut Features) -> Result<(), AudioError> {
         for i in 0..features.channels.len() {
             let c = features.channels[i];
+            if group(c, true).is_none() {
+                continue;
+            }
             let stats = self.get(c).ok_or_else(|| {
                 AudioError::Config(vec![kindling_core::ConfigIssue::new(
                     "normalize",
@@ -216,7 +233,7 @@ pub struct NormFitter {
 impl NormFitter {
     /// A fitter for features with these planes.
     pub fn new(channels: &[Channel]) -> Self {
-        let groups = groups(channels).into_iter().map(|(g, m)| (g, m, Moments::default())).collect();
+        let groups = groups(channels, true).into_iter().map(|(g, m)| (g, m, Moments::default())).collect();
         Self { channels: channels.to_vec(), groups, samples: 0 }
     }
 
@@ -250,7 +267,7 @@ impl NormFitter {
     pub fn finish(&self) -> NormStats {
         let mut planes = Vec::with_capacity(self.channels.len());
         for &channel in &self.channels {
-            if let Some((_, _, m)) = self.groups.iter().find(|(g, _, _)| *g == group(channel)) {
+            if let Some((_, _, m)) = self.groups.iter().find(|(g, _, _)| Some(*g) == group(channel, true)) {
                 planes.push(PlaneStats { channel, mean: m.mean, std: m.std() });
             }
         }
@@ -336,6 +353,47 @@ mod tests {
         stats.apply(&mut f).unwrap();
         let want = ((f64::from(samples[0].data[0]) - l.mean) / (l.std + NORM_EPS)) as f32;
         assert!((f.data[0] - want).abs() < 1e-5);
+    }
+
+    #[test]
+    fn interaural_planes_keep_their_values_and_ild_is_scaled_only_when_fitted() {
+        let channels = vec![Channel::LLogmag, Channel::IpdCos, Channel::Ild, Channel::GccPhat, Channel::IpdSin];
+        let (bins, frames) = (4, 6);
+        let sample = |seed: u32| {
+            let data = (0..channels.len() * bins * frames)
+                .map(|i| {
+                    let v = ((i as u32 * 2_654_435_761u32).wrapping_add(seed * 131) % 1000) as f32 / 1000.0;
+                    if i / (bins * frames) == 2 { 1.5 + v } else { 2.0 * v - 1.0 }
+                })
+                .collect();
+            Features { channels: channels.clone(), bins, frames, data }
+        };
+        let raw = sample(1);
+        let mut f = raw.clone();
+        normalize_per_sample(&mut f);
+        // Per sample: only the log-magnitude is z-scored; the ILD keeps its positive mean.
+        assert_ne!(f.plane(0), raw.plane(0));
+        for c in 1..5 {
+            assert_eq!(f.plane(c), raw.plane(c), "plane {c}");
+        }
+
+        let mut fitter = NormFitter::new(&channels);
+        for seed in 0..3 {
+            fitter.update(&sample(seed)).unwrap();
+        }
+        let stats = fitter.finish();
+        let kept: Vec<Channel> = stats.planes.iter().map(|p| p.channel).collect();
+        assert_eq!(kept, [Channel::LLogmag, Channel::Ild]);
+        let (m, s) = mean_std((0..3).flat_map(|seed| sample(seed).plane(2).to_vec()));
+        let ild = stats.get(Channel::Ild).unwrap();
+        assert!((ild.mean - m).abs() < 1e-9 && (ild.std - s).abs() < 1e-9);
+        let mut g = raw.clone();
+        stats.apply(&mut g).unwrap();
+        let want = ((f64::from(raw.plane(2)[5]) - m) / (s + NORM_EPS)) as f32;
+        assert!((g.plane(2)[5] - want).abs() < 1e-5);
+        for c in [1, 3, 4] {
+            assert_eq!(g.plane(c), raw.plane(c), "plane {c}");
+        }
     }
 
     #[test]

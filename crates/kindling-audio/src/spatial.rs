@@ -93,8 +93,13 @@ impl SpatialConfig {
 
     /// The class name of direction `i`: `03_az-36`; names sort by azimuth, right to left.
     pub fn class_name(&self, i: usize) -> String {
-        format!("{i:02}_az{:+03}", self.directions[i])
+        class_name(i, self.directions[i])
     }
+}
+
+/// The class name of direction `i` at azimuth `az`: `03_az-36`.
+pub fn class_name(i: usize, az: i32) -> String {
+    format!("{i:02}_az{az:+03}")
 }
 
 /// Left and right impulse responses per direction, at the output rate.
@@ -215,13 +220,14 @@ pub fn convolve(x: &[f32], h: &[f32], planner: &mut RealFftPlanner<f32>) -> Vec<
 }
 
 /// A standard normal draw (Box-Muller).
-fn gauss(rng: &mut StdRng) -> f64 {
+pub(crate) fn gauss(rng: &mut StdRng) -> f64 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random_range(0.0..1.0);
     (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
 }
 
-fn power(x: &[f32]) -> f64 {
+/// Mean square of `x`.
+pub(crate) fn power(x: &[f32]) -> f64 {
     x.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / x.len().max(1) as f64
 }
 

@@ -121,7 +121,11 @@ struct AudioStage {
 }
 
 /// One listed set and the config key that named it.
-fn list(base: &Path, root: Option<&String>, manifest: Option<&String>) -> Option<Result<AudioDataset, AudioError>> {
+pub(crate) fn list(
+    base: &Path,
+    root: Option<&String>,
+    manifest: Option<&String>,
+) -> Option<Result<AudioDataset, AudioError>> {
     match (root, manifest) {
         (Some(r), _) => Some(AudioDataset::from_folder(&base.join(r))),
         (None, Some(m)) => Some(AudioDataset::from_manifest(&base.join(m))),
@@ -161,37 +165,8 @@ impl AudioStage {
             }
         };
         let cache = Arc::new(FeatureCache::new(base.join(&c.cache_dir), c.features.clone()).map_err(domain)?);
-        let start = Instant::now();
         let files: Vec<PathBuf> = train_items.iter().chain(&valid_items).map(|i| i.path.clone()).collect();
-        let results = cache.compute_all(&files);
-        let mut entries = Vec::with_capacity(results.len());
-        let mut failures = Vec::new();
-        for r in results {
-            match r {
-                Ok(e) => entries.push(e),
-                Err(e) => failures.push(e.to_string()),
-            }
-        }
-        if !failures.is_empty() {
-            let shown: Vec<&str> = failures.iter().take(5).map(String::as_str).collect();
-            let more =
-                if failures.len() > 5 { format!("\n... and {} more", failures.len() - 5) } else { String::new() };
-            return Err(StageError::Stopped(format!(
-                "{} of {} audio files could not be used:\n{}{more}",
-                failures.len(),
-                files.len(),
-                shown.join("\n")
-            )));
-        }
-        let computed = entries.iter().filter(|e| e.status != CacheStatus::Hit).count();
-        eprintln!(
-            "audio: {} files, {} computed, {} from the cache ({}) in {:.1} s",
-            entries.len(),
-            computed,
-            entries.len() - computed,
-            cache.dir().display(),
-            start.elapsed().as_secs_f64()
-        );
+        let mut entries = compute_entries(&cache, &files)?;
         let valid_entries = entries.split_off(train_items.len());
         let stats = match c.features.normalize {
             Normalize::Fitted => {
@@ -227,6 +202,41 @@ impl AudioStage {
     }
 }
 
+/// The cache entries of `files`, computed (in parallel) where the cache lacks them; every file
+/// that cannot be used is reported (the first five named).
+pub(crate) fn compute_entries(cache: &FeatureCache, files: &[PathBuf]) -> Result<Vec<CacheEntry>, StageError> {
+    let start = Instant::now();
+    let results = cache.compute_all(files);
+    let mut entries = Vec::with_capacity(results.len());
+    let mut failures = Vec::new();
+    for r in results {
+        match r {
+            Ok(e) => entries.push(e),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    if !failures.is_empty() {
+        let shown: Vec<&str> = failures.iter().take(5).map(String::as_str).collect();
+        let more = if failures.len() > 5 { format!("\n... and {} more", failures.len() - 5) } else { String::new() };
+        return Err(StageError::Stopped(format!(
+            "{} of {} audio files could not be used:\n{}{more}",
+            failures.len(),
+            files.len(),
+            shown.join("\n")
+        )));
+    }
+    let computed = entries.iter().filter(|e| e.status != CacheStatus::Hit).count();
+    eprintln!(
+        "audio: {} files, {} computed, {} from the cache ({}) in {:.1} s",
+        entries.len(),
+        computed,
+        entries.len() - computed,
+        cache.dir().display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(entries)
+}
+
 /// Keeps the first `limit` items of each class.
 fn limit(mut d: AudioDataset, limit: Option<usize>) -> AudioDataset {
     if let Some(n) = limit {
@@ -241,7 +251,7 @@ fn limit(mut d: AudioDataset, limit: Option<usize>) -> AudioDataset {
 }
 
 /// The items of a separate validation set, labelled by the training set's class names.
-fn relabel(valid: &AudioDataset, classes: &[String]) -> Result<Vec<crate::AudioItem>, StageError> {
+pub(crate) fn relabel(valid: &AudioDataset, classes: &[String]) -> Result<Vec<crate::AudioItem>, StageError> {
     valid
         .items
         .iter()
@@ -262,12 +272,12 @@ fn relabel(valid: &AudioDataset, classes: &[String]) -> Result<Vec<crate::AudioI
 /// A split's samples in the feature cache, loaded one at a time (with the fitted statistics
 /// applied, when there are any).
 #[derive(Debug)]
-struct CachedSamples {
-    cache: Arc<FeatureCache>,
-    entries: Vec<CacheEntry>,
-    stats: Option<Arc<NormStats>>,
+pub(crate) struct CachedSamples {
+    pub(crate) cache: Arc<FeatureCache>,
+    pub(crate) entries: Vec<CacheEntry>,
+    pub(crate) stats: Option<Arc<NormStats>>,
     /// Training-time masking and the run's seed.
-    augment: Option<(Arc<SpecAugment>, u64)>,
+    pub(crate) augment: Option<(Arc<SpecAugment>, u64)>,
 }
 
 impl SampleSource for CachedSamples {

@@ -33,6 +33,9 @@ pub(crate) struct EvalArgs {
     /// Samples per batch.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
+    /// Device: auto (a GPU through wgpu when one exists, else CPU), cpu or wgpu.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
 }
 
 /// How `kindling predict` writes its answers.
@@ -71,12 +74,16 @@ pub(crate) struct PredictArgs {
     /// Write to this file (atomically: complete or not at all) instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Device: auto (a GPU through wgpu when one exists, else CPU), cpu or wgpu.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
 }
 
 /// The run in `run` with its data and model built again from its `config.yaml` with
-/// `overrides`.
-fn reopen(registry: &Registry, run: &Path, overrides: &Overrides) -> Result<Predictor> {
-    let artifacts = kindling_pipeline::reopen(run, registry, overrides)?;
+/// `overrides`, on `device` (not the device the run trained on: inference may run elsewhere).
+fn reopen(registry: &Registry, run: &Path, overrides: &Overrides, device: DeviceChoice) -> Result<Predictor> {
+    let overrides = Overrides { device: Some(device), ..overrides.clone() };
+    let artifacts = kindling_pipeline::reopen(run, registry, &overrides)?;
     Ok(Predictor::from_artifacts(artifacts, run)?)
 }
 
@@ -95,22 +102,23 @@ pub(crate) fn package(run: &Path) -> Result<Option<Package>> {
     Ok(package)
 }
 
-/// The model of the run in `run` from its package alone: `model.json` and its weights.
-pub(crate) fn open_package(run: &Path, package: &Package) -> Result<Predictor> {
+/// The model of the run in `run` from its package alone (`model.json` and its weights), on
+/// `device`.
+pub(crate) fn open_package(run: &Path, package: &Package, device: DeviceChoice) -> Result<Predictor> {
     let reader = match package.input_kind() {
         Some("image") => kindling_vision::image_reader(&package.input),
         Some("audio") => kindling_audio::audio_reader(&package.input),
         other => Err(format!("an input of kind {other:?}, which this kindling cannot read")),
     }
     .map_err(|e| anyhow!("{}: {e}", run.join(PACKAGE_FILE).display()))?;
-    Ok(Predictor::from_package(run, package, reader, DeviceChoice::Auto)?)
+    Ok(Predictor::from_package(run, package, reader, device)?)
 }
 
-/// The run in `run`: from its package when it has one, else reopened.
-pub(crate) fn open(registry: &Registry, run: &Path) -> Result<Predictor> {
+/// The run in `run` on `device`: from its package when it has one, else reopened.
+pub(crate) fn open(registry: &Registry, run: &Path, device: DeviceChoice) -> Result<Predictor> {
     match package(run)? {
-        Some(p) => open_package(run, &p),
-        None => reopen(registry, run, &Overrides::default()),
+        Some(p) => open_package(run, &p, device),
+        None => reopen(registry, run, &Overrides::default(), device),
     }
 }
 
@@ -132,7 +140,7 @@ pub(crate) fn eval(registry: &Registry, a: EvalArgs) -> Result<ExitCode> {
         _ => None,
     };
     let (predictor, result) = if let Some((package, data)) = packaged {
-        let predictor = open_package(&a.run, &package)?;
+        let predictor = open_package(&a.run, &package, a.device)?;
         let csv = data.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let listed = if csv {
             LabelledFiles::from_manifest(data)?
@@ -147,7 +155,7 @@ pub(crate) fn eval(registry: &Registry, a: EvalArgs) -> Result<ExitCode> {
             let role = if csv { KeyRole::HeldOutManifest } else { KeyRole::HeldOutFolder };
             overrides.roles.push((role, data));
         }
-        let predictor = reopen(registry, &a.run, &overrides)?;
+        let predictor = reopen(registry, &a.run, &overrides, a.device)?;
         let result = predictor.evaluate(a.batch_size)?;
         (predictor, result)
     };
@@ -179,8 +187,8 @@ pub(crate) fn predict(registry: &Registry, a: PredictArgs) -> Result<ExitCode> {
         }
     };
     let opened = match &packaged {
-        Some(p) => open_package(&a.run, p),
-        None => open(registry, &a.run),
+        Some(p) => open_package(&a.run, p, a.device),
+        None => open(registry, &a.run, a.device),
     };
     let predictor = match opened {
         Ok(p) => p,

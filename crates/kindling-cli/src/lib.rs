@@ -93,7 +93,8 @@ enum Command {
     /// dict, layer list and check outputs), byte for byte the files the run wrote.
     Export(export::ExportArgs),
     /// Serve a finished run's model over HTTP: `POST /predict` with an image or WAV file as the
-    /// body answers its likeliest classes as JSON; also `GET /model` and `GET /health`.
+    /// body, or files in a multipart form upload (`curl -F file=@cat.png`), answers the
+    /// likeliest classes as JSON; also `GET /model` and `GET /health`.
     Serve(serve::ServeArgs),
     /// Find a learning rate: the range test (rate growing exponentially over a few hundred
     /// steps) on the pipeline's own data, model and optimizer; prints the suggested rate and

@@ -3,6 +3,12 @@
 //! - `POST /predict[?top=K]` with an image (PNG, JPEG, BMP, GIF, WebP) or WAV file as the raw
 //!   body: `{"predictions":[{"class":"Bag","probability":0.93},...]}`, the `K` (default 3)
 //!   most probable classes.
+//! - `POST /predict[?top=K]` with a `multipart/form-data` body (`curl -F file=@bag.png`, an HTML
+//!   form): every file part is predicted. One file part answers exactly as the raw body does;
+//!   several answer `{"files":[{"file":"bag.png","predictions":[...]},...]}`, one entry per
+//!   file part in the order sent, `file` being the part's file name. Parts without a file name
+//!   (plain form fields) are skipped. A request is answered whole or refused whole: when one of
+//!   its files is refused, the error names it and no prediction is sent.
 //! - `GET /health`: `{"status":"ok"}`.
 //! - `GET /model`: the run's name, pipeline, input kind, classes, input shape and layers.
 //!
@@ -11,14 +17,15 @@
 //!
 //! The server is `tiny_http`: synchronous, no async runtime, four small dependencies, and
 //! enough for an endpoint whose time goes into the forward pass, not into connection handling.
-//! Requests are taken by a pool of handler threads, which read and check the upload, write it
-//! to a file in this server's temporary directory (the run's input reader reads paths, so a
-//! file named by a request counter, removed after the answer, is simple and exactly the path
-//! `kindling predict` takes) and queue it for the inference worker. The worker is the main
-//! thread, which owns the model (burn's tensors need not be `Sync`): it takes every request
-//! waiting, up to `--max-batch`, classifies them in one forward pass and answers each. A
-//! batch with an unreadable file is retried one request at a time, so one bad upload fails
-//! alone.
+//! Multipart bodies are parsed by `multer` (see [`multipart`]).
+//! Requests are taken by a pool of handler threads, which read and check the upload, write its
+//! files to this server's temporary directory (the run's input reader reads paths, so a file
+//! named by a counter, removed after the answer, is simple and exactly the path `kindling
+//! predict` takes) and queue them, one job per request, for the inference worker. The worker
+//! is the main thread, which owns the model (burn's tensors need not be `Sync`): it takes
+//! every request waiting, up to `--max-batch` files, classifies their files in forward passes
+//! of at most `--max-batch` and answers each request. A pass with an unreadable file is
+//! retried one file at a time, so one bad upload fails alone.
 //!
 //! SIGINT and SIGTERM (through `signal-hook`, no unsafe code here) stop the handlers from taking
 //! new requests; those already taken are answered, then the process exits with status 0. A
@@ -35,11 +42,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kindling_core::{Dataset, Registry};
+use kindling_core::{Dataset, DeviceChoice, Registry};
 use kindling_pipeline::Overrides;
 use kindling_train::infer::{ClassScore, InferError, Predictor};
 use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
+
+mod multipart;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -57,6 +66,9 @@ pub(crate) struct ServeArgs {
     /// The largest upload accepted, in MiB (larger ones get 413).
     #[arg(long, default_value_t = 16)]
     max_body_mib: u64,
+    /// Device: auto (a GPU through wgpu when one exists, else CPU), cpu or wgpu.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
 }
 
 /// What a run's data stage reads, so an upload of the other kind is refused up front.
@@ -75,10 +87,10 @@ impl Kind {
     }
 }
 
-/// One upload waiting for the worker.
+/// One request's files waiting for the worker, which answers each, in order.
 struct Job {
-    file: PathBuf,
-    reply: mpsc::Sender<Answer>,
+    files: Vec<PathBuf>,
+    reply: mpsc::Sender<Vec<Answer>>,
 }
 
 /// The worker's answer: every class, most probable first, or a status and message.
@@ -101,7 +113,7 @@ pub(crate) fn run(registry: &Registry, a: ServeArgs) -> Result<ExitCode> {
     // its config.yaml, which needs the data it was trained on.
     let (predictor, shape, pipeline, kind, layers) = match crate::eval::package(run_dir)? {
         Some(package) => {
-            let predictor = crate::eval::open_package(run_dir, &package)?;
+            let predictor = crate::eval::open_package(run_dir, &package, a.device)?;
             let kind = match package.input_kind() {
                 Some("image") => Some(Kind::Image),
                 Some("audio") => Some(Kind::Audio),
@@ -116,7 +128,8 @@ pub(crate) fn run(registry: &Registry, a: ServeArgs) -> Result<ExitCode> {
             (predictor, shape, pipeline, kind, Some(package.model.layers.clone()))
         }
         None => {
-            let artifacts = kindling_pipeline::reopen(run_dir, registry, &Overrides::default())?;
+            let overrides = Overrides { device: Some(a.device), ..Overrides::default() };
+            let artifacts = kindling_pipeline::reopen(run_dir, registry, &overrides)?;
             let shape = artifacts.get::<Dataset>().map(|d| d.shape.clone());
             let predictor = Predictor::from_artifacts(artifacts, run_dir)?;
             let (pipeline, kind) = describe(registry, run_dir);
@@ -188,20 +201,23 @@ pub(crate) fn run(registry: &Registry, a: ServeArgs) -> Result<ExitCode> {
         drop(tx);
         // The worker: ends when every handler has stopped (and dropped its sender).
         while let Ok(first) = rx.recv() {
+            let mut files = first.files.len();
             let mut batch = vec![first];
-            while batch.len() < max_batch {
+            while files < max_batch {
                 match rx.try_recv() {
-                    Ok(job) => batch.push(job),
+                    Ok(job) => {
+                        files += job.files.len();
+                        batch.push(job);
+                    }
                     Err(_) => break,
                 }
             }
-            classify(&predictor, batch);
-            passes += 1;
+            passes += classify(&predictor, batch, max_batch);
         }
     });
     drop(server);
     let _ = std::fs::remove_dir_all(&shared.tmp);
-    eprintln!("stopped after {} prediction request(s) in {passes} batch(es)", shared.counter.load(Ordering::Relaxed));
+    eprintln!("stopped after {} uploaded file(s) in {passes} batch(es)", shared.counter.load(Ordering::Relaxed));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -221,29 +237,30 @@ fn describe(registry: &Registry, run_dir: &Path) -> (Option<String>, Option<Kind
     (Some(plan.name), kind)
 }
 
-/// Runs one forward pass over `batch` and answers every job; when the batch fails, each job
-/// again alone, so a bad upload fails only its own request.
-fn classify(predictor: &Predictor, batch: Vec<Job>) {
-    let files: Vec<PathBuf> = batch.iter().map(|j| j.file.clone()).collect();
-    match predict(predictor, &files) {
-        Ok(mut predictions) => {
-            for (job, scores) in batch.into_iter().zip(predictions.drain(..)) {
-                let _ = job.reply.send(Ok(scores));
-            }
-        }
-        Err(e) if batch.len() == 1 => {
-            for job in batch {
-                let _ = job.reply.send(Err(e.clone()));
-            }
-        }
-        Err(_) => {
-            for job in batch {
-                let answer = predict(predictor, std::slice::from_ref(&job.file))
-                    .and_then(|mut p| p.pop().ok_or((500, "the model gave no prediction".to_owned())));
-                let _ = job.reply.send(answer);
-            }
+/// Classifies the files of every job of `batch` in forward passes of at most `max_batch` files,
+/// answers every job, and returns the number of passes. When a pass fails, its files are tried
+/// again one at a time, so a bad upload fails only its own answer.
+fn classify(predictor: &Predictor, batch: Vec<Job>, max_batch: usize) -> u64 {
+    let files: Vec<PathBuf> = batch.iter().flat_map(|j| j.files.iter().cloned()).collect();
+    let mut answers = Vec::with_capacity(files.len());
+    let mut passes = 0;
+    for chunk in files.chunks(max_batch.max(1)) {
+        passes += 1;
+        match predict(predictor, chunk) {
+            Ok(predictions) => answers.extend(predictions.into_iter().map(Ok)),
+            Err(e) if chunk.len() == 1 => answers.push(Err(e)),
+            Err(_) => answers.extend(chunk.iter().map(|file| {
+                predict(predictor, std::slice::from_ref(file))
+                    .and_then(|mut p| p.pop().ok_or((500, "the model gave no prediction".to_owned())))
+            })),
         }
     }
+    let mut answers = answers.into_iter();
+    for job in batch {
+        let mine = answers.by_ref().take(job.files.len()).collect();
+        let _ = job.reply.send(mine);
+    }
+    passes
 }
 
 /// The predictor on `files`, with its errors as statuses and messages. A panic in the model is
@@ -281,14 +298,16 @@ fn handle(mut request: Request, shared: &Shared, tx: &mpsc::Sender<Job>) {
             Err((status, message)) => error(status, &message),
         },
         ("/health" | "/model", _) => error(405, &format!("{method} {path}: use GET")),
-        ("/predict", _) => error(405, &format!("{method} {path}: use POST with the file as the body")),
+        ("/predict", _) => {
+            error(405, &format!("{method} {path}: use POST with the file as the body or as multipart/form-data"))
+        }
         _ => error(404, &format!("no such endpoint `{path}` (POST /predict, GET /model, GET /health)")),
     };
     // A client that went away is no concern of the server's.
     let _ = request.respond(response);
 }
 
-/// `POST /predict`: checks, reads and queues the upload, and waits for its classes.
+/// `POST /predict`: checks, reads and queues the upload's files, and waits for their classes.
 fn predict_request(
     request: &mut Request,
     query: &str,
@@ -296,20 +315,18 @@ fn predict_request(
     tx: &mpsc::Sender<Job>,
 ) -> std::result::Result<Value, (u16, String)> {
     let top = top(query, shared.classes)?;
-    let content_type = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Content-Type"))
-        .map(|h| h.value.as_str().split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    let declared = match content_type.as_deref() {
-        None | Some("application/octet-stream") => None,
-        Some(t) if t.starts_with("image/") => Some(Kind::Image),
-        Some("audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave") => Some(Kind::Audio),
+    let header = request.headers().iter().find(|h| h.field.equiv("Content-Type")).map(|h| h.value.as_str().to_owned());
+    let content_type = header.as_deref().map(|h| h.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let (multipart, declared) = match content_type.as_deref() {
+        None | Some("application/octet-stream") => (false, None),
+        Some("multipart/form-data") => (true, None),
+        Some(t) if t.starts_with("image/") => (false, Some(Kind::Image)),
+        Some("audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave") => (false, Some(Kind::Audio)),
         Some(t) => {
             return Err((
                 415,
                 format!(
-                    "content type `{t}` is not accepted: send the file as the raw body with image/png, image/jpeg, audio/wav or application/octet-stream"
+                    "content type `{t}` is not accepted: send the file as the raw body with image/png, image/jpeg, audio/wav or application/octet-stream, or as multipart/form-data"
                 ),
             ));
         }
@@ -335,28 +352,85 @@ fn predict_request(
     if body.is_empty() {
         return Err((400, "the body is empty: send the image or WAV file as the request body".to_owned()));
     }
-    let Some((kind, ext)) = sniff(&body) else {
-        return Err((
-            400,
-            "the body is not a PNG, JPEG, BMP, GIF, WebP or WAV file (multipart uploads are not supported: send the file itself as the body)"
-                .to_owned(),
-        ));
-    };
-    refuse_other_kind(kind, shared.kind)?;
 
-    let n = shared.counter.fetch_add(1, Ordering::Relaxed);
-    let file = shared.tmp.join(format!("{n}.{ext}"));
-    std::fs::write(&file, &body).map_err(|e| (500, format!("cannot store the upload: {e}")))?;
+    // The files, each with the name an error calls it by and its usual extension.
+    let mut uploads = Vec::new();
+    if multipart {
+        let parts = multipart::file_parts(header.as_deref().unwrap_or(""), body)?;
+        let several = parts.len() > 1;
+        for part in parts {
+            let named = |(status, message): (u16, String)| (status, format!("file `{}`: {message}", part.file_name));
+            if part.bytes.is_empty() {
+                return Err(named((400, "the file part is empty".to_owned())));
+            }
+            let (kind, ext) = sniff(&part.bytes)
+                .ok_or_else(|| named((400, "is not a PNG, JPEG, BMP, GIF, WebP or WAV file".to_owned())))?;
+            refuse_other_kind(kind, shared.kind).map_err(named)?;
+            let name = several.then(|| part.file_name.clone());
+            uploads.push((name, ext, part.bytes));
+        }
+    } else {
+        let Some((kind, ext)) = sniff(&body) else {
+            return Err((
+                400,
+                "the body is not a PNG, JPEG, BMP, GIF, WebP or WAV file (send the file itself as the body, or a multipart/form-data upload)"
+                    .to_owned(),
+            ));
+        };
+        refuse_other_kind(kind, shared.kind)?;
+        uploads.push((None, ext, body));
+    }
+
+    // The request's files go to the worker as one job, so they are classified together.
+    let mut stored = Vec::new();
+    for (name, ext, bytes) in uploads {
+        let n = shared.counter.fetch_add(1, Ordering::Relaxed);
+        let file = shared.tmp.join(format!("{n}.{ext}"));
+        let written = std::fs::write(&file, &bytes);
+        stored.push((name, file));
+        if let Err(e) = written {
+            for (_, file) in &stored {
+                let _ = std::fs::remove_file(file);
+            }
+            return Err((500, format!("cannot store the upload: {e}")));
+        }
+    }
     let (reply, answer) = mpsc::channel();
-    let result = match tx.send(Job { file: file.clone(), reply }) {
-        Ok(()) => answer.recv().unwrap_or_else(|_| Err((503, "the server is stopping".to_owned()))),
-        Err(_) => Err((503, "the server is stopping".to_owned())),
+    let job = Job { files: stored.iter().map(|(_, file)| file.clone()).collect(), reply };
+    let answers = tx.send(job).ok().and_then(|()| answer.recv().ok());
+    for (_, file) in &stored {
+        let _ = std::fs::remove_file(file);
+    }
+    let answers = answers.ok_or((503, "the server is stopping".to_owned()))?;
+    if answers.len() != stored.len() {
+        return Err((500, "the model gave the wrong number of predictions".to_owned()));
+    }
+    let mut answered = Vec::new();
+    for ((name, _), scores) in stored.into_iter().zip(answers) {
+        // The first file refused is the answer.
+        match scores {
+            Ok(scores) => answered.push((name, scores)),
+            Err((status, message)) => {
+                let message = match name {
+                    Some(name) => format!("file `{name}`: {message}"),
+                    None => message,
+                };
+                return Err((status, message));
+            }
+        }
+    }
+    let predictions = |scores: &[ClassScore]| -> Vec<Value> {
+        scores.iter().take(top).map(|s| json!({"class": s.class, "probability": s.probability})).collect()
     };
-    let _ = std::fs::remove_file(&file);
-    let scores = result?;
-    let predictions: Vec<Value> =
-        scores.iter().take(top).map(|s| json!({"class": s.class, "probability": s.probability})).collect();
-    Ok(json!({ "predictions": predictions }))
+    Ok(match answered.as_slice() {
+        [(None, scores)] => json!({ "predictions": predictions(scores) }),
+        several => json!({
+            "files": several
+                .iter()
+                .map(|(name, scores)| json!({"file": name, "predictions": predictions(scores)}))
+                .collect::<Vec<_>>()
+        }),
+    })
 }
 
 /// `?top=K`: how many classes to answer (default 3, at most the model's classes).

@@ -127,6 +127,18 @@ stages:
     let (copy_predicted, copy_evaluated, _) = answers(&copy, &held);
     assert_eq!(copy_predicted, predicted);
     assert_eq!(copy_evaluated, evaluated);
+    // `--device cpu`: the CPU whatever the machine has, the same answers from the copy and the
+    // original; an unknown device is a usage error naming the choices.
+    let on_cpu = |run: &Path| {
+        let (run, held) = (run.to_str().unwrap(), held.to_str().unwrap());
+        let (predicted, _) = ok(&["predict", run, held, "--top", "10", "--format", "csv", "--device", "cpu"]);
+        let (evaluated, _) = ok(&["eval", run, "--data", held, "--device", "cpu"]);
+        (predicted, evaluated.strip_prefix(run).unwrap().to_owned())
+    };
+    assert_eq!(on_cpu(&copy), on_cpu(&run));
+    let out = kindling(&["predict", copy.to_str().unwrap(), held.to_str().unwrap(), "--device", "tpu"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("expected auto, cpu or wgpu"), "{}", text(&out.stderr));
     // Without a package the run cannot be rebuilt any more.
     let out = kindling(&["predict", legacy.to_str().unwrap(), held.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
@@ -187,6 +199,119 @@ stages:
     assert!(evaluated.starts_with(": 20 samples, accuracy"), "{evaluated}");
 
     std::fs::rename(dir.join("idx"), dir.join("idx-gone")).unwrap();
+    let copy = dir.join("elsewhere/run");
+    copy_dir(&run, &copy);
+    let (copy_predicted, copy_evaluated, _) = answers(&copy, &held);
+    assert_eq!(copy_predicted, predicted);
+    assert_eq!(copy_evaluated, evaluated);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `records` CIFAR-10 records (a label byte, then the red, green and blue 32 x 32 planes) with
+/// labels cycling through the ten classes, and pixels from a fixed pseudo-random stream around
+/// a level of the label's, so the classes can be told apart a little.
+fn cifar_records(records: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed;
+    let mut bytes = Vec::with_capacity(records * 3073);
+    for n in 0..records {
+        let label = (n % 10) as u8;
+        bytes.push(label);
+        for i in 0..3072 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Each channel gets its own level, so a swap of planes or channels changes the
+            // answers.
+            let level = u32::from(label) * 20 + (i / 1024) as u32 * 30;
+            bytes.push(((x >> 26) + level).min(255) as u8);
+        }
+    }
+    bytes
+}
+
+/// The records of a CIFAR-10 batch as 24-bit BMP files (bottom-up rows, blue-green-red
+/// pixels) in `out/<class>/<n>.bmp`, the class named from `classes`.
+fn cifar_to_bmp_folder(batch: &[u8], classes: &[&str], out: &Path) {
+    for (n, record) in batch.chunks_exact(3073).enumerate() {
+        let (label, planes) = (record[0], &record[1..]);
+        let mut bmp = Vec::with_capacity(54 + 3072);
+        bmp.extend_from_slice(b"BM");
+        bmp.extend_from_slice(&(54u32 + 3072).to_le_bytes());
+        bmp.extend_from_slice(&[0; 4]);
+        bmp.extend_from_slice(&54u32.to_le_bytes());
+        bmp.extend_from_slice(&40u32.to_le_bytes());
+        bmp.extend_from_slice(&32i32.to_le_bytes());
+        bmp.extend_from_slice(&32i32.to_le_bytes());
+        bmp.extend_from_slice(&1u16.to_le_bytes());
+        bmp.extend_from_slice(&24u16.to_le_bytes());
+        bmp.extend_from_slice(&[0; 4]); // no compression
+        bmp.extend_from_slice(&3072u32.to_le_bytes());
+        bmp.extend_from_slice(&[0; 16]); // resolution and palette: none
+        for row in (0..32).rev() {
+            for col in 0..32 {
+                let at = row * 32 + col;
+                bmp.extend_from_slice(&[planes[2048 + at], planes[1024 + at], planes[at]]);
+            }
+        }
+        let dir = out.join(classes[usize::from(label)]);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{n:03}.bmp")), bmp).unwrap();
+    }
+}
+
+#[test]
+fn a_cifar_run_predicts_and_evaluates_from_a_copy_without_its_data() {
+    const CLASSES: [&str; 10] =
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+    let dir = scratch("cifar");
+    let cifar = dir.join("cifar");
+    std::fs::create_dir_all(&cifar).unwrap();
+    for (i, name) in ["data_batch_1.bin", "data_batch_2.bin"].iter().enumerate() {
+        std::fs::write(cifar.join(name), cifar_records(40, 0x2545_f491 + i as u32)).unwrap();
+    }
+    let test_batch = cifar_records(20, 0x9e37_79b9);
+    std::fs::write(cifar.join("test_batch.bin"), &test_batch).unwrap();
+    // The test batch again as image files, as a user would have their own images.
+    let held = dir.join("held");
+    cifar_to_bmp_folder(&test_batch, &CLASSES, &held);
+    let pipeline = format!(
+        "name: package-cifar
+seed: 5
+device: cpu
+stages:
+  - stage: cifar_dataset
+    with:
+      root: cifar
+      train_batches: [data_batch_1.bin, data_batch_2.bin]
+      valid_fraction: 0.25
+      transforms:
+        - random_horizontal_flip
+        - normalize: {{mean: [0.4914, 0.4822, 0.4465], std: [0.2470, 0.2435, 0.2616]}}
+{SMALL_CNN}"
+    );
+    let (run, package) = train(&dir, &pipeline);
+    assert_eq!(package["input"]["kind"], "image");
+    assert_eq!(package["input"]["shape"], serde_json::json!([3, 32, 32]));
+    assert_eq!(package["classes"], serde_json::json!(CLASSES));
+    let steps = package["input"]["transforms"].as_array().unwrap();
+    assert!(steps.len() == 1 && steps[0].get("normalize").is_some(), "evaluation's steps only: {package}");
+
+    let (predicted, evaluated, _) = answers(&run, &held);
+    assert_eq!(predicted.lines().count(), 21, "{predicted}");
+    assert!(evaluated.starts_with(": 20 samples, accuracy"), "{evaluated}");
+    // The test batch read by the run's own stage (reopened from config.yaml) and the same
+    // pixels as image files read through the package: the same numbers, so the package reads
+    // an image exactly as the stage read the record (channel order, scaling, normalisation).
+    let (own, _) = ok(&["eval", run.to_str().unwrap(), "--batch-size", "7"]);
+    let own = own.strip_prefix(run.to_str().unwrap()).unwrap();
+    let (first, rest) = evaluated.split_once('\n').unwrap();
+    let (own_first, own_rest) = own.split_once('\n').unwrap();
+    assert_eq!(own_rest, rest);
+    let loss = |line: &str| line.rsplit_once("loss ").unwrap().1.trim().parse::<f64>().unwrap();
+    assert!((loss(first) - loss(own_first)).abs() <= 1e-3, "{first} / {own_first}");
+    assert_eq!(first.rsplit_once("loss ").unwrap().0, own_first.rsplit_once("loss ").unwrap().0);
+
+    std::fs::rename(&cifar, dir.join("cifar-gone")).unwrap();
     let copy = dir.join("elsewhere/run");
     copy_dir(&run, &copy);
     let (copy_predicted, copy_evaluated, _) = answers(&copy, &held);

@@ -51,7 +51,15 @@ fn the_schema_describes_every_stage_with_its_keys_and_defaults() {
     let names = &schema["$defs"]["stage_entry"]["properties"]["stage"]["enum"];
     assert_eq!(
         *names,
-        serde_json::json!(["audio_dataset", "cifar_dataset", "idx_dataset", "image_dataset", "model", "train"])
+        serde_json::json!([
+            "audio_dataset",
+            "cifar_dataset",
+            "idx_dataset",
+            "image_dataset",
+            "model",
+            "spatial_dataset",
+            "train"
+        ])
     );
     let epochs = &schema["$defs"]["train.with"]["properties"]["epochs"];
     assert_eq!(epochs["type"], "integer");

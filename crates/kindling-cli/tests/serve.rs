@@ -55,6 +55,30 @@ fn post(addr: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, serde_
     request(addr, &head, body)
 }
 
+/// A `multipart/form-data` body as curl's `-F` writes one, with the boundary `kindling-test`:
+/// each part a form field name, a file name (`None`: a plain field) and the content.
+fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, file_name, content) in parts {
+        body.extend_from_slice(b"--kindling-test\r\n");
+        let disposition = match file_name {
+            Some(f) => format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n"),
+            None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n"),
+        };
+        body.extend_from_slice(disposition.as_bytes());
+        if file_name.is_some() {
+            body.extend_from_slice(b"Content-Type: application/octet-stream\r\n");
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--kindling-test--\r\n");
+    body
+}
+
+const FORM: &str = "multipart/form-data; boundary=kindling-test";
+
 fn first_file(dir: &Path) -> PathBuf {
     std::fs::read_dir(dir).unwrap().next().unwrap().unwrap().path()
 }
@@ -87,7 +111,7 @@ fn serve_answers_predictions_batches_refuses_bad_uploads_and_stops_on_sigterm() 
     }
     std::fs::write(copy.join("config.yaml"), "stages: []\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kindling"))
-        .args(["serve", copy.to_str().unwrap(), "--port", "0", "--host", "127.0.0.1"])
+        .args(["serve", copy.to_str().unwrap(), "--port", "0", "--host", "127.0.0.1", "--device", "cpu"])
         .current_dir(root())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -143,6 +167,54 @@ fn serve_answers_predictions_batches_refuses_bad_uploads_and_stops_on_sigterm() 
         assert_eq!(body["predictions"][0]["class"], want, "{body}");
     }
 
+    // A WAV header, for an image model the wrong kind of upload.
+    let mut wav = b"RIFF\x24\0\0\0WAVEfmt ".to_vec();
+    wav.extend_from_slice(&[0; 32]);
+    // Multipart uploads: one file part answers as the raw body does; several answer a list in
+    // the order sent, each with its file name and its own classes, batched together.
+    let (status, body) = post(&addr, "/predict", FORM, &form(&[("file", Some("bag.png"), &png)]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 1, "only `predictions`: {body}");
+    assert_eq!(body["predictions"].as_array().unwrap().len(), 3, "{body}");
+    assert_eq!(body["predictions"][0]["class"], expected.as_str(), "{body}");
+    let two = form(&[
+        ("file", Some("bag.png"), &png),
+        ("note", None, b"a plain form field, skipped"),
+        ("file", Some("boot.png"), &boot_png),
+    ]);
+    let (status, body) = post(&addr, "/predict?top=2", FORM, &two);
+    assert_eq!(status, 200, "{body}");
+    let files = body["files"].as_array().expect("several files: a `files` list");
+    assert_eq!(files.len(), 2, "{body}");
+    assert_eq!(files[0]["file"], "bag.png", "{body}");
+    assert_eq!(files[1]["file"], "boot.png", "{body}");
+    assert_eq!(files[0]["predictions"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(files[0]["predictions"][0]["class"], expected.as_str(), "{body}");
+    assert_eq!(files[1]["predictions"][0]["class"], alone["predictions"][0]["class"], "{body}");
+
+    // Bad multipart uploads: a 4xx naming what is wrong.
+    let wrong_boundary = "multipart/form-data; boundary=not-the-one-used";
+    let bad_multipart: [(&str, Vec<u8>, u16, &str); 6] = [
+        ("multipart/form-data", two.clone(), 400, "boundary"),
+        (wrong_boundary, two.clone(), 400, "malformed multipart"),
+        (FORM, two[..two.len() / 2].to_vec(), 400, "malformed multipart"),
+        (FORM, form(&[("note", None, b"no file here")]), 400, "only form fields"),
+        (FORM, form(&[("file", Some("bag.png"), &png), ("file", Some("notes.txt"), b"hello")]), 400, "`notes.txt`"),
+        (FORM, form(&[("file", Some("clip.wav"), &wav)]), 415, "classifies image files"),
+    ];
+    for (content_type, body, want, message) in bad_multipart {
+        let (status, answer) = post(&addr, "/predict", content_type, &body);
+        assert_eq!(status, want, "{content_type}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(message), "{answer}");
+    }
+    let truncated = form(&[("file", Some("bag.png"), &png), ("file", Some("cut.png"), b"\x89PNG\r\n\x1a\ncut")]);
+    let (status, body) = post(&addr, "/predict", FORM, &truncated);
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"].as_str().unwrap().starts_with("file `cut.png`: cannot read the upload"), "{body}");
+    let head = format!("POST /predict HTTP/1.1\r\nContent-Type: {FORM}\r\nContent-Length: 1073741824");
+    let (status, body) = request(&addr, &head, b"");
+    assert_eq!(status, 413, "{body}");
+
     // Bad requests: a JSON error each, and the server stays up.
     let (status, body) = post(&addr, "/predict", "application/octet-stream", b"this is not an image");
     assert_eq!(status, 400, "{body}");
@@ -150,8 +222,6 @@ fn serve_answers_predictions_batches_refuses_bad_uploads_and_stops_on_sigterm() 
     let (status, body) = post(&addr, "/predict", "image/png", b"\x89PNG\r\n\x1a\ntruncated");
     assert_eq!(status, 422, "{body}");
     assert!(body["error"].as_str().unwrap().starts_with("cannot read the upload"), "{body}");
-    let mut wav = b"RIFF\x24\0\0\0WAVEfmt ".to_vec();
-    wav.extend_from_slice(&[0; 32]);
     let (status, body) = post(&addr, "/predict", "audio/wav", &wav);
     assert_eq!(status, 415, "{body}");
     assert!(body["error"].as_str().unwrap().contains("classifies image files"), "{body}");

@@ -465,7 +465,7 @@ fn exploding(signals: &[EpochSignals], cx: &Context, out: &mut Vec<Finding>) {
     let Some(first) = signals.first().filter(|s| s.grad_samples > 0 && s.grad_norm_median > 0.0) else { return };
     let Some(worst) = signals.iter().max_by(|a, b| a.grad_norm_max.total_cmp(&b.grad_norm_max)) else { return };
     let factor = worst.grad_norm_max / first.grad_norm_median;
-    if !(factor >= EXPLODING_FACTOR) {
+    if factor.is_nan() || factor < EXPLODING_FACTOR {
         return;
     }
     out.push(Finding {
@@ -487,7 +487,11 @@ fn vanishing(signals: &[EpochSignals], out: &mut Vec<Finding>) {
     let Some(last) = signals.last() else { return };
     let (Some(early), Some(late)) = (last.layers.first(), last.layers.last()) else { return };
     // A layer with no gradient at all is dead rather than starved: the dead-unit finding says so.
-    if last.layers.len() < 2 || early.ratio() <= 0.0 || !(early.ratio() < VANISHING_FACTOR * late.ratio()) {
+    if last.layers.len() < 2
+        || early.ratio() <= 0.0
+        || late.ratio().is_nan()
+        || early.ratio() >= VANISHING_FACTOR * late.ratio()
+    {
         return;
     }
     out.push(Finding {
@@ -539,7 +543,11 @@ fn overfitting(history: &[EpochRecord], cx: &Context, out: &mut Vec<Finding>) {
     let valid: Vec<(&EpochRecord, f64)> = history.iter().filter_map(|e| Some((e, e.valid?.loss))).collect();
     let Some(&(best, min)) = valid.iter().min_by(|a, b| a.1.total_cmp(&b.1)) else { return };
     let Some(&(last, end)) = valid.last() else { return };
-    if last.epoch < best.epoch + OVERFIT_EPOCHS || !(end >= OVERFIT_RISE * min) || last.train.loss >= best.train.loss {
+    if last.epoch < best.epoch + OVERFIT_EPOCHS
+        || end.is_nan()
+        || end < OVERFIT_RISE * min
+        || last.train.loss >= best.train.loss
+    {
         return;
     }
     let (gap_best, gap_end) = (min - best.train.loss, end - last.train.loss);

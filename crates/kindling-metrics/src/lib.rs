@@ -25,6 +25,7 @@
 mod confusion;
 mod csv;
 pub mod diagnostics;
+pub mod direction;
 pub mod run_files;
 pub mod tensorboard;
 

@@ -164,6 +164,14 @@ fn infer_one(layer: &LayerSpec, input: &Shape) -> Result<(Shape, usize), String>
             let (what, window) = ("avgpool2d", (p.kernel_size, p.stride, p.padding, p.ceil_mode));
             (pool_shape(what, image(what)?, window)?, 0)
         }
+        LayerSpec::AdaptiveAvgPool2d(a) => {
+            let [ch, h, w] = image("adaptive_avg_pool2d")?;
+            let [oh, ow] = a.output_size.resolve([h, w]);
+            if oh == 0 || ow == 0 {
+                return Err("adaptive_avg_pool2d output_size must be at least 1".to_owned());
+            }
+            (Shape::Image([ch, oh, ow]), 0)
+        }
         LayerSpec::Dropout2d(_) => {
             image("dropout2d")?;
             (input.clone(), 0)
@@ -310,6 +318,55 @@ mod tests {
             Err(
                 "layers[1]: dropout2d needs an image input [channels, height, width], the layer before gives 18 features (is a flatten misplaced?)",
             ),
+        );
+    }
+
+    #[test]
+    fn adaptive_pooling_gives_its_output_size_and_keeps_null_dimensions() {
+        check(
+            serde_json::json!([{"adaptive_avg_pool2d": {"output_size": 1}}, "flatten"]),
+            Shape::Image([8, 33, 47]),
+            Ok("8 x 1 x 1 | 8"),
+        );
+        check(
+            serde_json::json!([{"adaptive_avg_pool2d": {"output_size": [null, 1]}}, {"adaptive_avg_pool2d": {"output_size": [3, null]}}]),
+            Shape::Image([4, 32, 47]),
+            Ok("4 x 32 x 1 | 4 x 3 x 1"),
+        );
+        let label = |size: serde_json::Value| {
+            let layer: LayerSpec =
+                serde_json::from_value(serde_json::json!({"adaptive_avg_pool2d": {"output_size": size}})).unwrap();
+            layer.to_string()
+        };
+        assert_eq!(label(serde_json::json!(1)), "adaptive_avg_pool2d 1x1");
+        assert_eq!(label(serde_json::json!([4, 2])), "adaptive_avg_pool2d 4x2");
+        assert_eq!(label(serde_json::json!([null, 1])), "adaptive_avg_pool2d (None, 1)");
+        // Larger than the input is allowed, as in PyTorch (cells then overlap).
+        check(
+            serde_json::json!([{"adaptive_avg_pool2d": {"output_size": [5, 2]}}]),
+            Shape::Image([1, 3, 2]),
+            Ok("1 x 5 x 2"),
+        );
+        check(
+            serde_json::json!(["flatten", {"adaptive_avg_pool2d": {"output_size": 1}}]),
+            Shape::Image([2, 3, 3]),
+            Err(
+                "layers[1]: adaptive_avg_pool2d needs an image input [channels, height, width], the layer before gives 18 features (is a flatten misplaced?)",
+            ),
+        );
+        // A size of 0 is refused when the configuration is checked, and by inference.
+        let layers: Vec<LayerSpec> =
+            serde_json::from_value(serde_json::json!(["relu", {"adaptive_avg_pool2d": {"output_size": [0, null]}}]))
+                .unwrap();
+        let mut issues = kindling_core::Issues::under("layers");
+        crate::spec::check_layers(&layers, &mut issues);
+        let issues = issues.into_vec();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].path, "layers[1].adaptive_avg_pool2d.output_size");
+        check(
+            serde_json::json!([{"adaptive_avg_pool2d": {"output_size": [0, null]}}]),
+            Shape::Image([2, 3, 3]),
+            Err("layers[0]: adaptive_avg_pool2d output_size must be at least 1"),
         );
     }
 

@@ -32,8 +32,8 @@ pub use init::{FanMode, Init, InitConfig, Nonlinearity, gain};
 pub use net::{Activation, Dropout2d, Flatten, Layer, Sequential, Softmax};
 pub use presets::{PRESETS, preset};
 pub use spec::{
-    AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, EluSpec, LayerSpec, LeakyReluSpec, LinearSpec, MaxPoolSpec,
-    Pair, check_layers,
+    AdaptiveAvgPoolSpec, AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, EluSpec, LayerSpec, LeakyReluSpec,
+    LinearSpec, MaxPoolSpec, OutputSize, Pair, check_layers,
 };
 pub use stage::{Model, ModelConfig, ModelSummary};
 

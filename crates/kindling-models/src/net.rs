@@ -3,7 +3,9 @@
 use burn::module::{Module, ParamId};
 use burn::nn::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::pool::{
+    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig,
+};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Elu, EluConfig, Gelu, LeakyRelu, LeakyReluConfig, Linear,
     LinearConfig, PaddingConfig2d, Relu, Sigmoid, Tanh,
@@ -49,6 +51,9 @@ pub enum Layer {
     BatchNorm(BatchNorm),
     MaxPool2d(MaxPool2d),
     AvgPool2d(AvgPool2d),
+    /// burn's module (its `output_size` resolved from the input: no `None` left), which runs
+    /// `burn::tensor::module::adaptive_avg_pool2d`.
+    AdaptiveAvgPool2d(AdaptiveAvgPool2d),
     Dropout(Dropout),
     Dropout2d(Dropout2d),
     Flatten(Flatten),
@@ -155,6 +160,10 @@ impl Sequential {
                             .with_count_include_pad(p.count_include_pad)
                             .init(),
                     )
+                }
+                LayerSpec::AdaptiveAvgPool2d(a) => {
+                    let Shape::Image([_, h, w]) = info.input else { unreachable!("checked by infer") };
+                    Layer::AdaptiveAvgPool2d(AdaptiveAvgPool2dConfig::new(a.output_size.resolve([h, w])).init())
                 }
                 LayerSpec::Dropout(d) => Layer::Dropout(DropoutConfig::new(d.p).init()),
                 LayerSpec::Dropout2d(d) => Layer::Dropout2d(Dropout2d { mask: DropoutConfig::new(d.p).init() }),
@@ -268,6 +277,7 @@ impl Sequential {
                 }
                 (Layer::MaxPool2d(l), Act::Image(t)) => Act::Image(max_pool2d(l, t)),
                 (Layer::AvgPool2d(l), Act::Image(t)) => Act::Image(avg_pool2d(l, t)),
+                (Layer::AdaptiveAvgPool2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::Dropout2d(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::LeakyRelu(l), Act::Image(t)) => Act::Image(l.forward(t)),
                 (Layer::LeakyRelu(l), Act::Flat(t)) => Act::Flat(l.forward(t)),
@@ -346,4 +356,87 @@ fn avg_pool2d(layer: &AvgPool2d, input: Tensor<4>) -> Tensor<4> {
         count_include_pad: layer.count_include_pad,
     };
     kindling_cpu::avg_pool2d(input, pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::TensorData;
+
+    use super::*;
+    use crate::infer::infer;
+
+    /// `nn.AdaptiveAvgPool2d` computed directly, in f64: cell `(i, j)` of an `oh x ow` output
+    /// averages rows `floor(i h / oh) .. ceil((i + 1) h / oh)` and the same for columns.
+    /// Returns the output and the gradient of `sum(output * weight)` with respect to the input.
+    fn direct(x: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], weight: &[f32]) -> (Vec<f64>, Vec<f64>) {
+        let span = |i: usize, size: usize, out: usize| (i * size / out)..((i + 1) * size).div_ceil(out);
+        let mut out = Vec::new();
+        let mut grad = vec![0.0; x.len()];
+        for plane in 0..n * c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let cells: Vec<usize> = span(i, h, oh)
+                        .flat_map(|r| span(j, w, ow).map(move |col| plane * h * w + r * w + col))
+                        .collect();
+                    let count = cells.len() as f64;
+                    out.push(cells.iter().map(|&k| f64::from(x[k])).sum::<f64>() / count);
+                    let g = f64::from(weight[out.len() - 1]) / count;
+                    for k in cells {
+                        grad[k] += g;
+                    }
+                }
+            }
+        }
+        (out, grad)
+    }
+
+    /// Distinct, irregular values in [-1, 1].
+    fn values(len: usize, seed: f32) -> Vec<f32> {
+        (0..len).map(|i| ((i as f32 + seed) * 12.9898).sin()).collect()
+    }
+
+    /// The layer as `Sequential` trains it (burn's op on the autodiff CPU device) against the
+    /// direct computation, values and input gradient, on sizes that divide and sizes that do
+    /// not, `null` dimensions, global pooling and outputs larger than the input.
+    #[test]
+    fn adaptive_avg_pool2d_matches_pytorchs_definition_and_its_gradient() {
+        let device = Device::flex().autodiff();
+        for (input, output_size, resolved) in [
+            ([2, 3, 7, 5], serde_json::json!([3, 2]), [3, 2]),
+            ([1, 2, 10, 9], serde_json::json!([4, 4]), [4, 4]),
+            ([2, 2, 6, 11], serde_json::json!([null, 1]), [6, 1]),
+            ([1, 3, 8, 12], serde_json::json!([4, null]), [4, 12]),
+            ([2, 1, 5, 7], serde_json::json!(1), [1, 1]),
+            ([1, 2, 3, 2], serde_json::json!([5, 3]), [5, 3]),
+        ] {
+            let [n, c, h, w] = input;
+            let layers: Vec<LayerSpec> =
+                serde_json::from_value(serde_json::json!([{"adaptive_avg_pool2d": {"output_size": output_size}}]))
+                    .unwrap();
+            let infos = infer(&layers, &Shape::Image([c, h, w])).unwrap();
+            assert_eq!(infos[0].output, Shape::Image([c, resolved[0], resolved[1]]), "{input:?} -> {output_size}");
+            let net = Sequential::new(
+                &layers,
+                &infos,
+                &InitConfig::default(),
+                &mut kindling_core::rng_from_seed(1, "init"),
+                &device,
+            );
+            let x = values(n * c * h * w, 1.0);
+            let weight = values(n * c * resolved[0] * resolved[1], 7.0);
+            let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), input), &device).require_grad();
+            let out = net.forward(xt.clone());
+            let wt = Tensor::<2>::from_data(TensorData::new(weight.clone(), out.dims()), &device);
+            let got: Vec<f32> = out.clone().into_data().try_to_vec().unwrap();
+            let grads = (out * wt).sum().backward();
+            let got_grad: Vec<f32> = xt.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
+            let (want, want_grad) = direct(&x, input, resolved, &weight);
+            assert_eq!(got.len(), want.len());
+            for (what, got, want) in [("output", &got, &want), ("gradient", &got_grad, &want_grad)] {
+                for (k, (g, v)) in got.iter().zip(want.iter()).enumerate() {
+                    assert!((f64::from(*g) - v).abs() < 1e-6, "{input:?} -> {output_size}: {what}[{k}] {g} != {v}");
+                }
+            }
+        }
+    }
 }

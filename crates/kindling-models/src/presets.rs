@@ -2,8 +2,8 @@
 //! left to inference so a preset fits any input large enough.
 
 use crate::spec::{
-    AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, LayerSpec, LinearSpec, MaxPoolSpec, Pair, eps, momentum, one,
-    zero,
+    AdaptiveAvgPoolSpec, AvgPoolSpec, BatchNormSpec, Conv2dSpec, DropoutSpec, LayerSpec, LinearSpec, MaxPoolSpec,
+    OutputSize, Pair, eps, momentum, one, zero,
 };
 
 /// The layers of a named preset for `classes` outputs, or `None` for an unknown name. Sizes
@@ -131,6 +131,40 @@ pub fn preset(name: &str, classes: usize) -> Option<Vec<LayerSpec>> {
             layers.extend([linear(classes), LayerSpec::LogSoftmax]);
             layers
         }
+        // Sound direction from interaural features ([c, 257, t]: log-magnitudes, ILD, IPD cos
+        // and sin): four blocks of conv 3x3 (padding 1) -> batch norm -> ReLU -> max-pool 2x2
+        // over frequency and time (16, 32, 64, 64 channels; 257 bins -> 16 bands; the first
+        // convolution strides 2 over time only, which halves the cost of the full-resolution
+        // block), then the mean over time alone (adaptive_avg_pool2d [null, 1]), which keeps the
+        // frequency layout where direction cues live and leaves nothing to memorise about when
+        // a sound happened; then 64 x 16 = 1,024 features -> linear 128 -> ReLU -> dropout 0.5
+        // -> the class layer. 193,627 parameters for 4 planes and 11 classes; clips of at least
+        // 31 frames (half a second at hop 256 and 16 kHz), of any length beyond.
+        "direction_cnn" => {
+            let over_time_by_2 = LayerSpec::Conv2d(Conv2dSpec {
+                in_channels: None,
+                out_channels: 16,
+                kernel_size: Pair::Square(3),
+                stride: Pair::Rect([1, 2]),
+                padding: Pair::Square(1),
+                dilation: one(),
+                bias: true,
+            });
+            let mut layers = vec![over_time_by_2, bn(), Relu, max_pool()];
+            for width in [32, 64, 64] {
+                layers.extend([conv(width, 3, 1), bn(), Relu, max_pool()]);
+            }
+            let over_time = OutputSize::Rect([None, Some(1)]);
+            layers.extend([
+                LayerSpec::AdaptiveAvgPool2d(AdaptiveAvgPoolSpec { output_size: over_time }),
+                Flatten,
+                linear(128),
+                Relu,
+                dropout(0.5),
+                linear(classes),
+            ]);
+            layers
+        }
         // Experiment 4: a 3072-128-10 perceptron for 3 x 32 x 32 inputs, and its variants.
         "mlp" => vec![Flatten, linear(128), Relu, linear(classes)],
         "dropout_mlp" => vec![Flatten, linear(128), Relu, dropout(0.5), linear(classes)],
@@ -192,6 +226,7 @@ pub const PRESETS: &[&str] = &[
     "bn_mlp",
     "lenet5",
     "lenet5_bn",
+    "direction_cnn",
 ];
 
 #[cfg(test)]
@@ -211,8 +246,8 @@ mod tests {
 
     #[test]
     fn every_preset_fits_grey_and_colour_inputs_and_known_counts_match() {
-        // The stereo CNN is sized for spectrograms (its own test below).
-        for name in PRESETS.iter().filter(|n| **n != "stereo_cnn") {
+        // The stereo and direction CNNs are sized for spectrograms (their own tests below).
+        for name in PRESETS.iter().filter(|n| !["stereo_cnn", "direction_cnn"].contains(n)) {
             for input in [Shape::Image([1, 28, 28]), Shape::Image([3, 32, 32])] {
                 let infos = infer(&preset(name, 10).unwrap(), &input).unwrap_or_else(|e| panic!("{name}: {e:?}"));
                 assert_eq!(infos.last().unwrap().output, Shape::Flat(10), "{name}");
@@ -255,5 +290,32 @@ mod tests {
         // The PyTorch module's sum(p.numel()): convs 12,608 + 36,928 + 18,464; linears
         // 2,523,392 + 65,792 + 16,448 + 715.
         assert_eq!(infos.iter().map(|i| i.params).sum::<usize>(), 2_674_347);
+    }
+
+    /// The direction CNN pools over time only: its classifier sees the same 64 channels x 16
+    /// bands whatever the clip's length, and its size depends only on the input planes. Its
+    /// first convolution strides over time only (382 frames -> 191 -> 95, 47, 23, 11).
+    #[test]
+    fn direction_cnn_pools_over_time_and_keeps_frequency() {
+        let count = |planes, frames| {
+            let infos = infer(&preset("direction_cnn", 11).unwrap(), &Shape::Image([planes, 257, frames])).unwrap();
+            let pooled = infos.iter().find(|i| matches!(i.output, Shape::Image([_, _, 1]))).unwrap().output.clone();
+            assert_eq!(pooled, Shape::Image([64, 16, 1]), "{planes} planes, {frames} frames");
+            assert_eq!(infos.last().unwrap().output, Shape::Flat(11));
+            infos.iter().map(|i| i.params).sum::<usize>()
+        };
+        // convs 9 c 16 + 16, 4,640, 18,496, 36,928; batch norms 2 x (16 + 32 + 64 + 64) = 352;
+        // linears 1,024 x 128 + 128 = 131,200 and 128 x 11 + 11 = 1,419.
+        let fixed = 16 + 4_640 + 18_496 + 36_928 + 352 + 131_200 + 1_419;
+        for planes in 2..=6 {
+            assert_eq!(count(planes, 382), fixed + 9 * 16 * planes, "{planes} planes");
+            assert_eq!(count(planes, 95), count(planes, 382), "the length of the clip changes nothing");
+        }
+        assert_eq!(count(4, 382), 193_627);
+        let infos = infer(&preset("direction_cnn", 11).unwrap(), &Shape::Image([4, 257, 382])).unwrap();
+        let widths: Vec<String> = infos.iter().step_by(4).take(4).map(|i| i.output.to_string()).collect();
+        assert_eq!(widths, ["16 x 257 x 191", "32 x 128 x 95", "64 x 64 x 47", "64 x 32 x 23"]);
+        assert_eq!(infos[15].output, Shape::Image([64, 16, 11]));
+        assert!(count(6, 382) < 1_000_000);
     }
 }

@@ -41,6 +41,10 @@ pub enum LayerSpec {
     Maxpool2d(MaxPoolSpec),
     /// `nn.AvgPool2d`.
     Avgpool2d(AvgPoolSpec),
+    /// `nn.AdaptiveAvgPool2d(output_size)`: averages each of `output_size` cells, cell `i`
+    /// spanning rows `floor(i h / out_h)` up to `ceil((i + 1) h / out_h)` (and so for columns);
+    /// `null` keeps that dimension (`[null, 1]` averages over the width only).
+    AdaptiveAvgPool2d(AdaptiveAvgPoolSpec),
     /// `nn.Dropout`: zeroes single elements.
     Dropout(DropoutSpec),
     /// `nn.Dropout2d`: zeroes whole channels of an image activation.
@@ -89,6 +93,44 @@ pub struct AvgPoolSpec {
     /// Count the padding zeros in the average.
     #[serde(default = "yes")]
     pub count_include_pad: bool,
+}
+
+/// `nn.AdaptiveAvgPool2d(output_size)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveAvgPoolSpec {
+    /// Output size: one number for both dimensions (`1`: global average pooling) or
+    /// `[height, width]`, where `null` keeps the input's size in that dimension.
+    #[schemars(schema_with = "output_size")]
+    pub output_size: OutputSize,
+}
+
+/// An adaptive pool's output size as PyTorch accepts it: `1`, `[4, 1]` or `[null, 1]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OutputSize {
+    /// The same size for height and width.
+    Square(usize),
+    /// `[height, width]`; `None` (`null`) keeps the input's size.
+    Rect([Option<usize>; 2]),
+}
+
+impl OutputSize {
+    /// `[height, width]` for an input of `[height, width]` (`None` takes the input's size).
+    pub fn resolve(self, [h, w]: [usize; 2]) -> [usize; 2] {
+        match self {
+            Self::Square(n) => [n, n],
+            Self::Rect([oh, ow]) => [oh.unwrap_or(h), ow.unwrap_or(w)],
+        }
+    }
+
+    /// The sizes given, `None` where the input's is kept.
+    fn given(self) -> [Option<usize>; 2] {
+        match self {
+            Self::Square(n) => [Some(n), Some(n)],
+            Self::Rect(p) => p,
+        }
+    }
 }
 
 /// `nn.LeakyReLU(negative_slope=0.01)`.
@@ -210,6 +252,22 @@ fn positive_pair(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// The JSON Schema of an [`OutputSize`]: a positive integer, or two of them where either may
+/// be `null`.
+fn output_size(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            {"type": "integer", "minimum": 1},
+            {
+                "type": "array",
+                "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        ],
+    })
+}
+
 /// [`positive_pair`], or absent (`null`).
 fn optional_positive_pair(generator: &mut SchemaGenerator) -> Schema {
     json_schema!({"anyOf": [positive_pair(generator), {"type": "null"}]})
@@ -242,7 +300,8 @@ fn one_f() -> f64 {
 
 impl fmt::Display for LayerSpec {
     /// A short label, PyTorch-like, leaving out parameters at their defaults:
-    /// `conv2d 16, 3x3, padding 1`, `maxpool2d 2x2`, `linear 100`, `dropout 0.5`.
+    /// `conv2d 16, 3x3, padding 1`, `maxpool2d 2x2`, `adaptive_avg_pool2d (None, 1)`,
+    /// `linear 100`, `dropout 0.5`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Conv2d(c) => write!(
@@ -267,6 +326,14 @@ impl fmt::Display for LayerSpec {
                 let more = [(!p.count_include_pad, "count_include_pad", "false".to_owned())];
                 write!(f, "avgpool2d {}", pool_label(window, &more))
             }
+            // `1x1`, `4x2`; with a kept dimension PyTorch's own form, `(None, 1)`.
+            Self::AdaptiveAvgPool2d(a) => match a.output_size.given() {
+                [Some(h), Some(w)] => write!(f, "adaptive_avg_pool2d {h}x{w}"),
+                [h, w] => {
+                    let size = |v: Option<usize>| v.map_or_else(|| "None".to_owned(), |n| n.to_string());
+                    write!(f, "adaptive_avg_pool2d ({}, {})", size(h), size(w))
+                }
+            },
             Self::Dropout(d) => write!(f, "dropout {}", d.p),
             Self::Dropout2d(d) => write!(f, "dropout2d {}", d.p),
             Self::Flatten => write!(f, "flatten"),
@@ -309,6 +376,11 @@ pub fn check_layers(layers: &[LayerSpec], issues: &mut kindling_core::Issues) {
                     positive(issues, &at, "stride", *s);
                 }
             }
+            LayerSpec::AdaptiveAvgPool2d(a) => issues.require(
+                a.output_size.given().iter().all(|v| v.is_none_or(|n| n >= 1)),
+                &format!("[{i}].adaptive_avg_pool2d.output_size"),
+                "must be at least 1 (or null to keep the input's size)",
+            ),
             LayerSpec::Dropout(d) | LayerSpec::Dropout2d(d) => {
                 let name = if matches!(layer, LayerSpec::Dropout(_)) { "dropout" } else { "dropout2d" };
                 issues.require(

@@ -51,12 +51,12 @@ impl StageConfig for ModelConfig {
         (
             "preset",
             "named architecture sized to the data: mnist_cnn, mnist_cnn_bn, mnist_cnn_dropout2d, vgg3, stereo_cnn, \
-             mlp, dropout_mlp, bn_mlp, lenet5, lenet5_bn",
+             mlp, dropout_mlp, bn_mlp, lenet5, lenet5_bn, direction_cnn",
         ),
         (
             "layers",
-            "explicit layer list: conv2d, batchnorm, maxpool2d, avgpool2d, dropout, dropout2d, flatten, linear, \
-             relu, leaky_relu, elu, gelu, tanh, sigmoid, softmax, log_softmax",
+            "explicit layer list: conv2d, batchnorm, maxpool2d, avgpool2d, adaptive_avg_pool2d, dropout, dropout2d, \
+             flatten, linear, relu, leaky_relu, elu, gelu, tanh, sigmoid, softmax, log_softmax",
         ),
         (
             "init",

@@ -88,7 +88,7 @@ impl StepSignals {
 
     /// Whether step `step` (0-based) samples the gradients.
     pub(crate) fn samples(&self, step: usize) -> bool {
-        step % self.every == 0
+        step.is_multiple_of(self.every)
     }
 
     /// Records the gradient norms of `grads` (before clipping).
@@ -104,10 +104,7 @@ impl StepSignals {
                     4 => grads.get::<4>(p.id).map(|g| g.square().sum()),
                     _ => None,
                 };
-                s.map(|s| {
-                    kept.push(p.weight_of);
-                    s
-                })
+                s.inspect(|_| kept.push(p.weight_of))
             })
             .collect();
         let values = sums_of_squares(squares);

@@ -224,7 +224,7 @@ mod tests {
         use rand::SeedableRng;
         let device = Device::flex();
         for name in PRESETS {
-            let shape = if *name == "stereo_cnn" { [4, 257, 382] } else { [1, 28, 28] };
+            let shape = if *name == "stereo_cnn" || *name == "direction_cnn" { [4, 257, 382] } else { [1, 28, 28] };
             let layers = preset(name, 10).unwrap();
             let infos = infer(&layers, &Shape::Image(shape)).unwrap();
             let mut rng = rand::rngs::StdRng::seed_from_u64(1);

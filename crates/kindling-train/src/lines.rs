@@ -24,6 +24,18 @@ pub(crate) fn summarize(m: &RunMetrics, summary: &mut Summary) {
         let text = format!("accuracy {:.2}%, loss {:.4} ({} samples)", 100.0 * t.accuracy, t.loss, t.samples);
         summary.push("test", text);
     }
+    if let Some((split, d)) = m.direction.as_ref().and_then(|d| d.0.first()) {
+        summary.push(
+            "direction",
+            format!(
+                "{split}: {:.2}% exact, {:.2}% within {}, mean absolute error {:.2}",
+                100.0 * d.accuracy,
+                100.0 * d.within_tolerance,
+                d.tolerance,
+                d.mean_absolute_error
+            ),
+        );
+    }
     if let Some(d) = &m.diagnostics {
         if d.findings.is_empty() {
             summary.push("diagnostics", "no findings");

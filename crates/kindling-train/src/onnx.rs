@@ -7,7 +7,11 @@
 //! `.running_var`, linear weights `[out, in]`), so both exports hold the same tensors under the
 //! same names. Layer by layer: `conv2d` -> `Conv`, `batchnorm` -> `BatchNormalization` (on
 //! `[N, C]` after a linear layer too), `maxpool2d` -> `MaxPool`, `avgpool2d` -> `AveragePool`,
-//! `flatten` -> `Flatten`, `linear` -> `Gemm` (`transB = 1`), the activations to their
+//! `adaptive_avg_pool2d` -> `GlobalAveragePool` for a 1 x 1 output, `AveragePool` where the
+//! output divides the input (no node where it equals it), and otherwise, per dimension that
+//! does not divide, one `Slice` + `ReduceMean` per cell joined by `Concat` (the mean over a
+//! cell is the mean over its rows of the means over its columns, so the dimensions pool one
+//! after the other), `flatten` -> `Flatten`, `linear` -> `Gemm` (`transB = 1`), the activations to their
 //! operators (`gelu`, which opset 17 lacks, as `0.5 x (1 + erf(x / sqrt 2))`), `softmax` and
 //! `log_softmax` over axis 1; dropout is the identity at inference and leaves no node. A model
 //! ending in an image-shaped activation ends with a `Flatten`, as `Sequential::forward` does.
@@ -161,6 +165,12 @@ pub fn build(layers: &[LayerSpec], shape: [usize; 3], state: &StateDict, facts: 
                 ];
                 g.node("AveragePool", i, vec![x], attrs)
             }
+            LayerSpec::AdaptiveAvgPool2d(a) => {
+                let Shape::Image([_, h, w]) = info.input else {
+                    return Err(format!("layer {i}: adaptive_avg_pool2d on flat input"));
+                };
+                adaptive_avg_pool(&mut g, i, x, [h, w], a.output_size.resolve([h, w]))
+            }
             // The identity at inference, as PyTorch's exporter leaves it.
             LayerSpec::Dropout(_) | LayerSpec::Dropout2d(_) => x,
             LayerSpec::Flatten => g.node("Flatten", i, vec![x], vec![int("axis", 1)]),
@@ -262,6 +272,50 @@ pub fn decode(bytes: &[u8]) -> Result<ModelProto, prost::DecodeError> {
     ModelProto::decode(bytes)
 }
 
+/// `nn.AdaptiveAvgPool2d` from `[h, w]` to `[oh, ow]` on `x` (layer `layer`), as the module
+/// documentation describes; returns the output tensor's name.
+fn adaptive_avg_pool(g: &mut Graph<'_>, layer: usize, x: String, [h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> String {
+    if [oh, ow] == [1, 1] {
+        return g.node("GlobalAveragePool", layer, vec![x], vec![]);
+    }
+    if h.is_multiple_of(oh) && w.is_multiple_of(ow) {
+        let kernel = [h / oh, w / ow];
+        if kernel == [1, 1] {
+            return x;
+        }
+        let attrs = vec![ints("kernel_shape", &kernel), ints("pads", &[0, 0, 0, 0]), ints("strides", &kernel)];
+        return g.node("AveragePool", layer, vec![x], attrs);
+    }
+    let mut x = x;
+    for (axis, dim, size, out) in [(2, "h", h, oh), (3, "w", w, ow)] {
+        if size.is_multiple_of(out) {
+            let k = size / out;
+            if k > 1 {
+                let kernel = if axis == 2 { [k, 1] } else { [1, k] };
+                let attrs = vec![ints("kernel_shape", &kernel), ints("pads", &[0, 0, 0, 0]), ints("strides", &kernel)];
+                x = g.node_named("AveragePool", format!("{layer}.AveragePool.{dim}"), vec![x], attrs);
+            }
+            continue;
+        }
+        let axes = format!("{layer}.{dim}.axes");
+        g.int64s(&axes, &[axis]);
+        let cells: Vec<String> = (0..out)
+            .map(|cell| {
+                let (start, end) = (cell * size / out, ((cell + 1) * size).div_ceil(out));
+                let name = |what: &str| format!("{layer}.{dim}{cell}.{what}");
+                g.int64s(&name("starts"), &[start as i64]);
+                g.int64s(&name("ends"), &[end as i64]);
+                let inputs = vec![x.clone(), name("starts"), name("ends"), axes.clone()];
+                let slice = g.node_named("Slice", name("Slice"), inputs, vec![]);
+                let attrs = vec![ints("axes", &[axis as usize]), int("keepdims", 1)];
+                g.node_named("ReduceMean", name("ReduceMean"), vec![slice], attrs)
+            })
+            .collect();
+        x = g.node_named("Concat", format!("{layer}.Concat.{dim}"), cells, vec![int("axis", axis)]);
+    }
+    x
+}
+
 struct Graph<'a> {
     state: &'a StateDict,
     nodes: Vec<NodeProto>,
@@ -285,6 +339,18 @@ impl Graph<'_> {
         if !self.added.iter().any(|a| a == name) {
             self.tensor(name, &[], value.to_le_bytes().to_vec());
         }
+    }
+
+    /// A one-dimensional int64 constant (`Slice`'s starts, ends and axes).
+    fn int64s(&mut self, name: &str, values: &[i64]) {
+        self.added.push(name.to_owned());
+        self.initializers.push(TensorProto {
+            dims: vec![values.len() as i64],
+            data_type: Some(DataType::Int64 as i32),
+            name: Some(name.to_owned()),
+            raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            ..Default::default()
+        });
     }
 
     fn tensor(&mut self, name: &str, dims: &[usize], raw: Vec<u8>) {

@@ -12,6 +12,7 @@ use kindling_core::{
 };
 use kindling_metrics::ConfusionMatrix;
 use kindling_metrics::diagnostics::{Context, DataSignals, Diagnostics, EpochSignals, diagnose};
+use kindling_metrics::direction;
 use kindling_metrics::run_files::{EarlyStoppingResult, METRICS_VERSION, Named, PerClassReport, RunMetrics};
 use kindling_models::device::ResolvedDevice;
 use kindling_models::{LayerInfo, LayerSpec, Model, Sequential};
@@ -207,7 +208,18 @@ impl Train {
         let confusions: Vec<(&'static str, ConfusionMatrix)> =
             confusions.into_iter().filter_map(|(split, cm)| Some((split, cm?))).collect();
         let mut per_class = Named::default();
+        // Classes named by numbers (azimuths) are ordered: how far off the mistakes are counts.
+        // Names 0..k-1 in order are usually plain labels (digits), not quantities.
+        let values =
+            direction::class_values(&data.classes).filter(|v| !v.iter().enumerate().all(|(i, &x)| x == i as f64));
+        let mut directions = Named::default();
         for (split, confusion) in &confusions {
+            if let Some(v) = &values
+                && let Ok(report) =
+                    direction::direction_report(confusion, v, direction::class_step(v).unwrap_or(0.0), None)
+            {
+                directions.0.push(((*split).to_owned(), report));
+            }
             write(io, &format!("confusion_{split}.csv"), confusion.to_csv(&data.classes).as_bytes())?;
             per_class.0.push(((*split).to_owned(), PerClassReport::new(confusion, &data.classes)));
         }
@@ -251,6 +263,7 @@ impl Train {
                 };
                 Diagnostics { findings: diagnose(&history.epochs, &epochs, &data, &cx), epochs, data }
             }),
+            direction: values.is_some().then_some(directions),
         };
         write(io, "metrics.json", metrics.to_json().as_bytes())?;
         let mut own = Summary::default();

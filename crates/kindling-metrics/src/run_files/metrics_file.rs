@@ -48,6 +48,11 @@ pub struct RunMetrics {
     /// before diagnostics, and when `train.diagnostics` is off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<crate::diagnostics::Diagnostics>,
+    /// Per split (headline split first), the direction metrics when every class name is a
+    /// number (an azimuth, say): exact accuracy, accuracy within one class step, mean absolute
+    /// error, per class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Named<crate::direction::DirectionReport>>,
 }
 
 impl RunMetrics {
@@ -153,6 +158,7 @@ mod tests {
             per_class: Named(vec![("valid".into(), PerClassReport::new(&cm, &["no".into(), "yes".into()]))]),
             early_stopping: Some(early),
             diagnostics: None,
+            direction: None,
         }
     }
 

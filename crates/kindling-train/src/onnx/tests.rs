@@ -5,7 +5,7 @@ use kindling_models::{PRESETS, infer, preset};
 use super::*;
 
 fn input_of(name: &str) -> [usize; 3] {
-    if name == "stereo_cnn" { [4, 257, 382] } else { [1, 28, 28] }
+    if name == "stereo_cnn" || name == "direction_cnn" { [4, 257, 382] } else { [1, 28, 28] }
 }
 
 /// A state dict with PyTorch's names and shapes for `layers`, every value distinct.
@@ -156,6 +156,11 @@ fn each_preset_has_the_expected_operators_in_order() {
                 "Gemm",
             ],
         ),
+        ("direction_cnn", {
+            let block = ["Conv", "BatchNormalization", "Relu", "MaxPool"];
+            // 64 x 16 x 11 averaged over time: a 1 x 11 window.
+            [&block[..], &block, &block, &block, &["AveragePool", "Flatten", "Gemm", "Relu", "Gemm"]].concat()
+        }),
     ];
     assert_eq!(expect.len(), PRESETS.len(), "every preset is listed");
     for (name, ops_expected) in expect {
@@ -250,6 +255,45 @@ fn other_layers_become_their_operators() {
     // A model whose last layer leaves an image is flattened, as Sequential::forward does.
     let m = build(&[LayerSpec::Relu], [1, 2, 2], &StateDict::new(), &Facts::default()).unwrap();
     assert_eq!(ops(&m), ["Relu", "Flatten"]);
+}
+
+/// The adaptive pool's operators: a global average for 1 x 1, one average window where the
+/// sizes divide (none where they are equal), and per dimension that does not divide, a slice
+/// and a mean per cell, joined, with each cell's bounds those of PyTorch's definition.
+#[test]
+fn adaptive_pooling_becomes_an_exact_equivalent() {
+    use kindling_models::{AdaptiveAvgPoolSpec, OutputSize};
+    let pool = |output_size| vec![LayerSpec::AdaptiveAvgPool2d(AdaptiveAvgPoolSpec { output_size })];
+    let graph = |output_size, shape| build(&pool(output_size), shape, &StateDict::new(), &Facts::default()).unwrap();
+    assert_eq!(ops(&graph(OutputSize::Square(1), [3, 7, 5])), ["GlobalAveragePool", "Flatten"]);
+    assert_eq!(ops(&graph(OutputSize::Rect([Some(1), Some(1)]), [3, 7, 5])), ["GlobalAveragePool", "Flatten"]);
+    let m = graph(OutputSize::Rect([None, Some(1)]), [3, 16, 23]);
+    assert_eq!(ops(&m), ["AveragePool", "Flatten"]);
+    let kernel = &m.graph.as_ref().unwrap().node[0].attribute;
+    assert_eq!(kernel.iter().find(|a| a.name() == "kernel_shape").unwrap().ints, [1, 23]);
+    assert_eq!(kernel.iter().find(|a| a.name() == "strides").unwrap().ints, [1, 23]);
+    assert_eq!(ops(&graph(OutputSize::Rect([None, None]), [3, 4, 4])), ["Flatten"]);
+    // 7 rows into 3 cells (rows 0..3, 2..5, 4..7), 10 columns into 5 windows of 2.
+    let m = graph(OutputSize::Rect([Some(3), Some(5)]), [2, 7, 10]);
+    let slice_mean = ["Slice", "ReduceMean"];
+    assert_eq!(ops(&m), [&slice_mean[..], &slice_mean, &slice_mean, &["Concat", "AveragePool", "Flatten"]].concat());
+    let g = m.graph.unwrap();
+    let int64 = |name: &str| {
+        let t = g.initializer.iter().find(|t| t.name() == name).unwrap();
+        assert_eq!(t.data_type, Some(DataType::Int64 as i32));
+        i64::from_le_bytes(t.raw_data.as_ref().unwrap()[..].try_into().unwrap())
+    };
+    let bounds: Vec<(i64, i64)> =
+        (0..3).map(|c| (int64(&format!("0.h{c}.starts")), int64(&format!("0.h{c}.ends")))).collect();
+    assert_eq!(bounds, [(0, 3), (2, 5), (4, 7)]);
+    assert_eq!(int64("0.h.axes"), 2);
+    let window = g.node.iter().find(|n| n.op_type() == "AveragePool").unwrap();
+    assert_eq!(window.attribute.iter().find(|a| a.name() == "kernel_shape").unwrap().ints, [1, 2]);
+    let concat = g.node.iter().find(|n| n.op_type() == "Concat").unwrap();
+    assert_eq!(concat.input, ["0.h0.ReduceMean", "0.h1.ReduceMean", "0.h2.ReduceMean"]);
+    // Larger than the input: 2 columns into 3 overlapping cells (0..1, 0..2, 1..2).
+    let m = graph(OutputSize::Rect([None, Some(3)]), [1, 4, 2]);
+    assert_eq!(ops(&m).iter().filter(|o| **o == "Slice").count(), 3);
 }
 
 #[test]
