@@ -46,20 +46,59 @@ pub(crate) struct ImageFolderArgs {
     per_class: Option<usize>,
 }
 
+/// The head, recordings and directions of `data spatialize` and `data render-bench`.
 #[derive(Debug, Args)]
-pub(crate) struct RenderBenchArgs {
+pub(crate) struct SceneArgs {
     /// Measured head: KEMAR or FABIAN (from the SSR HRIR files).
     #[arg(long, value_enum, default_value_t = Head::Kemar)]
     head: Head,
     /// An HRIR file in the SSR layout instead of --head.
     #[arg(long)]
     hrir: Option<PathBuf>,
-    /// Source recordings (files or folders). Default: the sound themes' recordings.
+    /// Source recordings (WAV or Ogg Vorbis files, or folders of them). Default: the ALSA and
+    /// freedesktop sound themes' recordings.
     #[arg(long = "source")]
     sources: Vec<PathBuf>,
-    /// Number of directions, evenly from -90 to +90 degrees.
+    /// Number of directions, evenly from -90 to +90 degrees (+90 is the listener's left).
     #[arg(long, default_value_t = 11)]
     classes: usize,
+}
+
+impl SceneArgs {
+    /// The HRIR file, which must exist.
+    fn hrir(&self) -> Result<PathBuf> {
+        let hrir = self.head.hrir(self.hrir.clone());
+        if !hrir.exists() {
+            bail!("{}: no such HRIR file (apt-get install {PACKAGES}, or give --hrir)", hrir.display());
+        }
+        Ok(hrir)
+    }
+
+    /// The recordings: those given (each must exist), else the sound themes' that are
+    /// installed; at least one.
+    fn sources(&self) -> Result<Vec<PathBuf>> {
+        let roots: Vec<PathBuf> = if self.sources.is_empty() {
+            SOURCES.iter().map(PathBuf::from).filter(|p| p.exists()).collect()
+        } else {
+            self.sources.clone()
+        };
+        let sources = render::find_sources(&roots)?;
+        if sources.is_empty() {
+            let looked: Vec<String> = if self.sources.is_empty() {
+                SOURCES.iter().map(|s| (*s).to_owned()).collect()
+            } else {
+                roots.iter().map(|r| r.display().to_string()).collect()
+            };
+            bail!("no source recordings found in {} (apt-get install {PACKAGES}, or give --source)", looked.join(", "));
+        }
+        Ok(sources)
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RenderBenchArgs {
+    #[command(flatten)]
+    scene: SceneArgs,
     /// Samples rendered per measurement.
     #[arg(long, default_value_t = 64)]
     count: usize,
@@ -103,19 +142,8 @@ pub(crate) struct SpatializeArgs {
     /// Output folder: one folder per class, and manifest.csv.
     #[arg(long)]
     out: PathBuf,
-    /// Measured head: KEMAR or FABIAN (from the SSR HRIR files).
-    #[arg(long, value_enum, default_value_t = Head::Kemar)]
-    head: Head,
-    /// An HRIR file in the SSR layout instead of --head.
-    #[arg(long)]
-    hrir: Option<PathBuf>,
-    /// Source recordings (WAV or Ogg Vorbis files, or folders of them). Default: the ALSA and
-    /// freedesktop sound themes' recordings.
-    #[arg(long = "source")]
-    sources: Vec<PathBuf>,
-    /// Number of directions, evenly from -90 to +90 degrees (+90 is the listener's left).
-    #[arg(long, default_value_t = 11)]
-    classes: usize,
+    #[command(flatten)]
+    scene: SceneArgs,
     /// Samples per class.
     #[arg(long, default_value_t = 80)]
     per_class: usize,
@@ -171,14 +199,9 @@ pub(crate) fn run(command: DataCommand) -> Result<ExitCode> {
 }
 
 fn render_bench_command(a: RenderBenchArgs) -> Result<ExitCode> {
-    let hrir = a.head.hrir(a.hrir.clone());
-    if !hrir.exists() {
-        bail!("{}: no such HRIR file (apt-get install {PACKAGES}, or give --hrir)", hrir.display());
-    }
-    let roots: Vec<PathBuf> =
-        if a.sources.is_empty() { SOURCES.iter().map(PathBuf::from).collect() } else { a.sources.clone() };
-    let sources = render::find_sources(&roots)?;
-    if sources.is_empty() || a.classes == 0 || a.count == 0 {
+    let hrir = a.scene.hrir()?;
+    let sources = a.scene.sources()?;
+    if a.scene.classes == 0 || a.count == 0 {
         bail!("nothing to render: give sources, --classes and --count of at least 1");
     }
     let range = |key: &str, v: &Option<Vec<f64>>| match v.as_deref() {
@@ -209,7 +232,7 @@ fn render_bench_command(a: RenderBenchArgs) -> Result<ExitCode> {
         ..FeatureConfig::default()
     })?;
     let start = Instant::now();
-    let directions = azimuths(a.classes);
+    let directions = azimuths(a.scene.classes);
     let renderer = Renderer::load(&hrir, &sources, &directions, a.sample_rate, a.duration, conditions)?;
     println!(
         "loaded {} directions of {} and {} sources in {:.1} s; features {:?}",
@@ -267,39 +290,13 @@ fn image_folder_command(a: ImageFolderArgs) -> Result<ExitCode> {
 }
 
 fn spatialize_command(a: SpatializeArgs) -> Result<ExitCode> {
-    let hrir = a.head.hrir(a.hrir.clone());
-    if !hrir.exists() {
-        bail!("{}: no such HRIR file (apt-get install {PACKAGES}, or give --hrir)", hrir.display());
-    }
-    let roots: Vec<PathBuf> =
-        if a.sources.is_empty() { SOURCES.iter().map(PathBuf::from).collect() } else { a.sources.clone() };
-    let mut sources = Vec::new();
-    for root in &roots {
-        if root.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(root)
-                .with_context(|| format!("{}: cannot list", root.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| ["wav", "oga", "ogg"].contains(&e)))
-                .collect();
-            found.sort();
-            sources.extend(found);
-        } else if root.exists() {
-            sources.push(root.clone());
-        } else if !a.sources.is_empty() {
-            bail!("{}: no such file or folder", root.display());
-        }
-    }
-    if sources.is_empty() {
-        bail!(
-            "no source recordings found in {} (apt-get install {PACKAGES}, or give --source)",
-            roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    if a.classes == 0 {
+    let hrir = a.scene.hrir()?;
+    let sources = a.scene.sources()?;
+    if a.scene.classes == 0 {
         bail!("--classes must be at least 1");
     }
     let mut cfg = SpatialConfig::new(hrir, sources);
-    cfg.directions = azimuths(a.classes);
+    cfg.directions = azimuths(a.scene.classes);
     cfg.per_class = a.per_class;
     cfg.sample_rate = a.sample_rate;
     cfg.duration = a.duration;
