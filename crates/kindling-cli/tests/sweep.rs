@@ -343,13 +343,16 @@ fn a_tpe_sweep_killed_and_resumed_suggests_exactly_what_an_uninterrupted_one_doe
 fn a_tpe_sweep_with_asha_counts_pruned_trials_in_what_it_learns() {
     let dir = scratch("tpe-asha");
     let file = tpe_sweep(&dir);
-    // Three epochs, ASHA rungs after epochs 1 and 2, and a range whose low end cannot learn.
+    // Four epochs of a CNN (long enough for the supervisor, which looks at the trials' histories
+    // every 200 ms, to see the rungs after epochs 1 and 2), and a range whose low end cannot learn.
     let src = std::fs::read_to_string(&file)
         .unwrap()
-        .replace("epochs: 1", "epochs: 3")
+        .replace("epochs: 1", "epochs: 4")
+        .replace("preset: mlp", "preset: mnist_cnn")
+        .replace("train_limit: 400", "train_limit: 1000")
         .replace("loguniform: [1.0e-4, 3.0e-2]", "loguniform: [1.0e-7, 3.0e-2]")
         .replace("  trials: 12", "  trials: 12\n  prune: {kind: asha, min_epochs: 1, reduction_factor: 2}");
-    assert!(src.contains("prune: {kind: asha"));
+    assert!(src.contains("prune: {kind: asha") && src.contains("preset: mnist_cnn") && src.contains("epochs: 4"));
     std::fs::write(&file, src).unwrap();
     let out = run(&["sweep", file.to_str().unwrap(), "--parallel", "1", "--dir", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
