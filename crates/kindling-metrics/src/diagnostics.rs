@@ -865,12 +865,12 @@ mod tests {
     fn dead_units_and_vanishing_gradients_name_their_layers() {
         let (h, mut s) = healthy();
         let last = s.last_mut().unwrap();
-        last.dead = vec![DeadUnits { layer: 1, units: 16, dead: 2 }, DeadUnits { layer: 4, units: 32, dead: 20 }];
+        last.dead = vec![DeadUnits { layer: 1, units: 16, dead: 2 }, DeadUnits { layer: 4, units: 32, dead: 26 }];
         let norms = |layer, grad_norm, weight_norm| LayerNorms { layer, kind: "conv2d".into(), grad_norm, weight_norm };
         last.layers = vec![norms(0, 1e-6, 1.0), norms(2, 1e-3, 1.0), norms(7, 0.01, 1.0)];
         let f = diagnose(&h, &s, &balanced(), &cx());
         assert_eq!(kinds(&f), [FindingKind::DeadUnits, FindingKind::VanishingGradients]);
-        assert!(f[0].evidence.contains("layer 4: 20 of 32 (62.5%)"), "{}", f[0].evidence);
+        assert!(f[0].evidence.contains("layer 4: 26 of 32 (81.2%)"), "{}", f[0].evidence);
         assert!(!f[0].evidence.contains("layer 1"));
         assert!(f[1].evidence.contains("(conv2d 0) is 1.00e-6, 10000x smaller"), "{}", f[1].evidence);
         // 1e-3 of the last layer's ratio is the limit.
