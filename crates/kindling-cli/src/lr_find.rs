@@ -68,7 +68,12 @@ pub(crate) fn run(registry: &Registry, args: LrFindArgs) -> Result<ExitCode> {
         println!("the loss diverged at lr {last:.3e} (step {} of {})", result.points.len(), test.steps);
     }
     match result.suggestion {
-        Some(lr) => println!("suggested lr: {lr:.3e} (where the smoothed loss falls fastest)"),
+        Some(lr) => {
+            println!("suggested lr: {lr:.3e} (a tenth of the rate at the smoothed loss's minimum, fastai's lr_min)");
+            if let Some(steep) = result.steepest {
+                println!("steepest descent at lr {steep:.3e} (Lightning's suggestion; often too high)");
+            }
+        }
         None => {
             println!("no suggestion: only {} steps before the loss diverged; lower --start-lr", result.points.len())
         }

@@ -45,7 +45,7 @@ pub use early::EarlyStopping;
 pub use evaluation::{Evaluation, Evaluator, Mistake, evaluate};
 pub use export::{ExportFormat, export_run, onnx_bytes, preprocessing};
 pub use history::{EpochRecord, History, SplitMetrics};
-pub use lr_find::{RangePoint, RangeResult, RangeTest, range_test, suggest};
+pub use lr_find::{RangePoint, RangeResult, RangeTest, range_test, steepest, suggest};
 
 /// The stages this crate offers.
 pub fn plugin() -> kindling_core::Plugin {
