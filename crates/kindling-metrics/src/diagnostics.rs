@@ -668,7 +668,7 @@ fn list(epochs: &[usize]) -> String {
 
 /// Counts the spikes of a sequence of step losses as [`EpochSignals::spikes`] does, carrying
 /// the running mean `ema` (None before the first step) from one call to the next.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpikeCounter {
     /// The running mean of the steps so far.
     pub ema: Option<f64>,

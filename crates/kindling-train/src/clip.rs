@@ -8,16 +8,7 @@ use burn::tensor::Tensor;
 /// of all gradients together, as PyTorch's `clip_grad_norm_` does, and returns `total`.
 /// `params` lists each parameter's id and rank.
 pub fn clip_grad_norm(grads: &mut GradientsParams, params: &[(ParamId, usize)], max_norm: f64) -> f64 {
-    let squares: Vec<Tensor<1>> = params
-        .iter()
-        .filter_map(|&(id, rank)| match rank {
-            1 => grads.get::<1>(id).map(|g| g.square().sum()),
-            2 => grads.get::<2>(id).map(|g| g.square().sum()),
-            3 => grads.get::<3>(id).map(|g| g.square().sum()),
-            4 => grads.get::<4>(id).map(|g| g.square().sum()),
-            _ => None,
-        })
-        .collect();
+    let squares: Vec<Tensor<1>> = params.iter().filter_map(|&(id, rank)| square_sum(grads, id, rank)).collect();
     let Some(sum) = squares.into_iter().reduce(|a, b| a + b) else { return 0.0 };
     let total = f64::from(sum.into_scalar::<f32>()).sqrt();
     let scale = (max_norm / (total + 1e-6)).min(1.0);
@@ -33,6 +24,17 @@ pub fn clip_grad_norm(grads: &mut GradientsParams, params: &[(ParamId, usize)], 
         }
     }
     total
+}
+
+/// The sum of squares of parameter `id`'s gradient (of `rank` 1 to 4), when it has one.
+pub(crate) fn square_sum(grads: &GradientsParams, id: ParamId, rank: usize) -> Option<Tensor<1>> {
+    match rank {
+        1 => grads.get::<1>(id).map(|g| g.square().sum()),
+        2 => grads.get::<2>(id).map(|g| g.square().sum()),
+        3 => grads.get::<3>(id).map(|g| g.square().sum()),
+        4 => grads.get::<4>(id).map(|g| g.square().sum()),
+        _ => None,
+    }
 }
 
 fn rescale<const D: usize>(grads: &mut GradientsParams, id: ParamId, scale: f64) {

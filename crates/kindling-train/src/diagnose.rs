@@ -22,6 +22,7 @@ use kindling_models::{Activation, Layer, Sequential};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Batches;
+use crate::clip::square_sum;
 
 /// Steps an epoch whose gradient norms are sampled.
 pub(crate) const GRAD_SAMPLES: usize = 8;
@@ -95,18 +96,8 @@ impl StepSignals {
     pub(crate) fn grads(&mut self, net: &Sequential, grads: &GradientsParams) {
         let params = params(net);
         let mut kept = Vec::new();
-        let squares: Vec<Tensor<1>> = params
-            .iter()
-            .filter_map(|p| {
-                let s = match p.rank {
-                    1 => grads.get::<1>(p.id).map(|g| g.square().sum()),
-                    2 => grads.get::<2>(p.id).map(|g| g.square().sum()),
-                    4 => grads.get::<4>(p.id).map(|g| g.square().sum()),
-                    _ => None,
-                };
-                s.inspect(|_| kept.push(p.weight_of))
-            })
-            .collect();
+        let squares: Vec<Tensor<1>> =
+            params.iter().filter_map(|p| square_sum(grads, p.id, p.rank).inspect(|_| kept.push(p.weight_of))).collect();
         let values = sums_of_squares(squares);
         self.global.push(values.iter().sum::<f64>().sqrt());
         for (weight_of, v) in kept.into_iter().zip(values) {
@@ -135,27 +126,18 @@ pub(crate) struct Recorder {
     pub(crate) epochs: Vec<EpochSignals>,
     /// The running mean of the step losses and the run's first step loss.
     #[serde(default)]
-    spike_ema: Option<f64>,
-    #[serde(default)]
-    initial: Option<f64>,
+    spikes: SpikeCounter,
     /// The last epoch's validation predictions.
     #[serde(default)]
     previous: Vec<u32>,
 }
 
 impl Recorder {
-    /// The spike counter, carried across epochs.
-    fn counter(&self) -> SpikeCounter {
-        SpikeCounter { ema: self.spike_ema, initial: self.initial }
-    }
-
     /// Records one step's loss into `s`.
     pub(crate) fn step_loss(&mut self, s: &mut StepSignals, loss: f64) {
-        let mut counter = self.counter();
-        if counter.step(loss) {
+        if self.spikes.step(loss) {
             s.spikes += 1;
         }
-        (self.spike_ema, self.initial) = (counter.ema, counter.initial);
         s.first.get_or_insert(loss);
         s.max = s.max.max(loss);
     }

@@ -58,12 +58,7 @@ pub struct Facts {
 
 /// The state dict of a safetensors file of f32 tensors (the PyTorch export).
 pub fn read_safetensors(bytes: &[u8]) -> Result<StateDict, String> {
-    let len = bytes.get(..8).ok_or("shorter than a safetensors header")?;
-    let len = usize::try_from(u64::from_le_bytes(len.try_into().map_err(|_| "bad header length")?))
-        .map_err(|_| "header length out of range")?;
-    let end = 8usize.checked_add(len).filter(|&e| e <= bytes.len()).ok_or("header longer than the file")?;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..end]).map_err(|e| format!("header is not JSON: {e}"))?;
+    let (header, end) = crate::weights::safetensors_header(bytes)?;
     let body = &bytes[end..];
     let mut out = StateDict::new();
     for (name, info) in header {

@@ -28,16 +28,22 @@ pub(crate) fn write(
     dir.write(name, &bytes).map_err(|e| StageError::io(path.clone(), e))
 }
 
-/// The same safetensors file with its header's keys (tensor names and `__metadata__`'s keys)
-/// in sorted order, padded with spaces to a multiple of 8 bytes as the format asks. The
-/// tensors' bytes and offsets do not change: offsets count from the end of the header.
-pub(crate) fn canonical(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// A safetensors file's JSON header and where the tensor bytes start (the offsets in the
+/// header count from there).
+pub(crate) fn safetensors_header(bytes: &[u8]) -> Result<(serde_json::Map<String, serde_json::Value>, usize), String> {
     let len = bytes.get(..8).ok_or("shorter than a safetensors header")?;
     let len = usize::try_from(u64::from_le_bytes(len.try_into().map_err(|_| "bad header length")?))
         .map_err(|_| "header length out of range")?;
     let end = 8usize.checked_add(len).filter(|&e| e <= bytes.len()).ok_or("header longer than the file")?;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..end]).map_err(|e| format!("header is not JSON: {e}"))?;
+    let header = serde_json::from_slice(&bytes[8..end]).map_err(|e| format!("header is not JSON: {e}"))?;
+    Ok((header, end))
+}
+
+/// The same safetensors file with its header's keys (tensor names and `__metadata__`'s keys)
+/// in sorted order, padded with spaces to a multiple of 8 bytes as the format asks. The
+/// tensors' bytes and offsets do not change: offsets count from the end of the header.
+pub(crate) fn canonical(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let (header, end) = safetensors_header(bytes)?;
     let mut text = serde_json::Value::Object(sorted(header)).to_string();
     while !text.len().is_multiple_of(8) {
         text.push(' ');
