@@ -86,15 +86,36 @@ def vgg3() -> nn.Module:
     return nn.Sequential(*layers)
 
 
-MODELS = {"mnist_cnn": mnist_cnn, "mnist_cnn_bn": mnist_cnn_bn, "lenet5": lenet5, "vgg3": vgg3}
+def stereo_cnn() -> nn.Module:
+    # Kindling's stereo_cnn, the stereo experiment's model, on 4 x 257 x 382 spectrograms and 11
+    # directions: conv 7x7 stride 2 -> pool -> conv 3x3 -> pool -> conv 3x3 -> pool (no
+    # padding; 32 x 14 x 22 features), then three linear layers with dropout and log-softmax.
+    layers = [
+        nn.Conv2d(4, 64, 7, stride=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+    ]
+    features = 32 * 14 * 22
+    for width in (256, 256, 64):
+        layers += [nn.Linear(features, width), nn.ReLU(), nn.Dropout(0.5)]
+        features = width
+    layers += [nn.Linear(features, 11), nn.LogSoftmax(dim=1)]
+    return nn.Sequential(*layers)
 
 
-def make_pool(batch_size: int, seed: int):
+MODELS = {"mnist_cnn": mnist_cnn, "mnist_cnn_bn": mnist_cnn_bn, "lenet5": lenet5, "vgg3": vgg3, "stereo_cnn": stereo_cnn}
+# Each model's sample shape and classes (Kindling's `natural_input`).
+INPUTS = {"stereo_cnn": ((4, 257, 382), 11)}
+MNIST = ((1, 28, 28), 10)
+
+
+def make_pool(batch_size: int, seed: int, shape, classes: int):
     # Own generator so the data does not depend on how much RNG the model init consumed.
     g = torch.Generator().manual_seed(seed)
     return [
-        (torch.randn(batch_size, 1, 28, 28, generator=g),
-         torch.randint(0, 10, (batch_size,), generator=g))
+        (torch.randn(batch_size, *shape, generator=g),
+         torch.randint(0, classes, (batch_size,), generator=g))
         for _ in range(POOL_BATCHES)
     ]
 
@@ -141,7 +162,8 @@ def main() -> None:
     model = MODELS[a.model]()  # PyTorch default init
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    pool = make_pool(a.batch_size, a.seed)
+    shape, classes = INPUTS.get(a.model, MNIST)
+    pool = make_pool(a.batch_size, a.seed, shape, classes)
 
     # Warmup absorbs one-off costs (oneDNN primitive creation, allocator growth, Adam state
     # allocation) that a steady-state throughput number should not include.
@@ -172,8 +194,12 @@ def main() -> None:
         "peer": "pytorch",
         "torch": torch.__version__,
         "threads": a.threads,
+        # ATen's kernels' instruction set (ATEN_CPU_CAPABILITY caps it; oneDNN's own cap is
+        # ONEDNN_MAX_CPU_ISA, which `cargo xtask bench train --isa avx2` sets beside it).
+        "isa": torch.backends.cpu.get_cpu_capability().lower(),
         "model": a.model,
         "batch_size": a.batch_size,
+        "input": list(shape),
         "train_samples_per_s": round(a.train_steps * a.batch_size / train_s, 2),
         "infer_samples_per_s": round(a.infer_batches * a.batch_size / infer_s, 2),
         "peak_rss_mib": round(rss_mib, 1),

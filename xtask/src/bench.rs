@@ -30,19 +30,73 @@ const TORCH_NATIVE_DEPS: &[&str] = &[
 ];
 
 /// The presets `--model all` measures: every one the PyTorch peer also builds.
-const ALL_MODELS: &[&str] = &["mnist_cnn", "mnist_cnn_bn", "lenet5", "vgg3"];
+const ALL_MODELS: &[&str] = &["mnist_cnn", "mnist_cnn_bn", "lenet5", "vgg3", "stereo_cnn"];
+
+/// A preset's batch size and timed steps unless `--batch-size`/`--steps` say otherwise: the
+/// stereo experiment's batch of 16 spectrograms (4 x 257 x 382) takes about a second a step
+/// on 2 cores, so fewer steps; the MNIST-size presets run batches of 64.
+fn defaults(model: &str) -> (&'static str, &'static str) {
+    if model == "stereo_cnn" { ("16", "15") } else { ("64", "60") }
+}
 
 struct Options {
     /// The preset being measured; `models` lists them all.
     model: String,
     models: Vec<String>,
-    batch_size: String,
+    /// `--batch-size` and `--steps` when given, for every preset.
+    batch_size: Option<String>,
+    steps: Option<String>,
     device: String,
-    steps: String,
     repeat: usize,
+    /// Threads on both sides (Kindling's rayon pool, torch's intra-op pool).
+    threads: usize,
+    /// `avx2`: Kindling built without its AVX-512 paths, PyTorch held to AVX2.
+    isa: Option<String>,
     peer: bool,
     profile: bool,
 }
+
+impl Options {
+    fn batch_size(&self) -> &str {
+        self.batch_size.as_deref().unwrap_or(defaults(&self.model).0)
+    }
+
+    fn steps(&self) -> &str {
+        self.steps.as_deref().unwrap_or(defaults(&self.model).1)
+    }
+
+    /// The CLI binary: the default build, or with `--isa avx2` the one built without the
+    /// `avx512` feature.
+    fn kindling(&self) -> &'static str {
+        if self.isa.is_some() { AVX2_BINARY } else { "target/release/kindling" }
+    }
+
+    /// The Kindling side's command, its thread count set.
+    fn kindling_command(&self) -> Command {
+        let mut cmd = Command::new(self.kindling());
+        cmd.env("RAYON_NUM_THREADS", self.threads.to_string());
+        cmd
+    }
+
+    /// The PyTorch side's command, its thread count set and, with `--isa avx2`, ATen, oneDNN
+    /// and MKL held to AVX2 (each has its own dispatch and its own switch).
+    fn torch_command(&self, python: &Path) -> Command {
+        let mut cmd = Command::new(python);
+        cmd.args(["xtask/bench/torch_peer.py", "--threads", &self.threads.to_string()]);
+        cmd.args(["--model", &self.model, "--batch-size", self.batch_size()]);
+        if self.isa.is_some() {
+            cmd.envs(AVX2_TORCH);
+        }
+        cmd
+    }
+}
+
+/// Where `--isa avx2` keeps the CLI built without its `avx512` feature.
+const AVX2_BINARY: &str = "target/avx2/kindling";
+
+/// What holds PyTorch to AVX2: ATen's kernels, oneDNN's convolutions and MKL's GEMMs.
+const AVX2_TORCH: [(&str, &str); 3] =
+    [("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -50,7 +104,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         Some("conv") => conv(&args[1..]),
         Some("images") => crate::bench_images::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--steps N] [--repeat N] [--no-peer] [--profile] | bench conv [--iterations N] | bench images [--repeat N]"
+            "usage: cargo xtask bench train [--model M[,M...]|all] [--batch-size N] [--device D] [--steps N] [--repeat N] [--threads N] [--isa avx2] [--no-peer] [--profile] | bench conv [--iterations N] | bench images [--repeat N]"
         ),
     }
 }
@@ -67,10 +121,12 @@ fn train(args: &[String]) -> Result<()> {
     let mut o = Options {
         model: String::new(),
         models: vec!["mnist_cnn".into()],
-        batch_size: "64".into(),
+        batch_size: None,
+        steps: None,
         device: "cpu".into(),
-        steps: "60".into(),
         repeat: 3,
+        threads: 2,
+        isa: None,
         peer: true,
         profile: false,
     };
@@ -89,16 +145,41 @@ fn train(args: &[String]) -> Result<()> {
                     bail!("--model needs a preset name, a comma-separated list or `all`");
                 }
             }
-            "--batch-size" => o.batch_size = value()?,
+            "--batch-size" => o.batch_size = Some(value()?),
             "--device" => o.device = value()?,
-            "--steps" => o.steps = value()?,
+            "--steps" => o.steps = Some(value()?),
             "--repeat" => o.repeat = value()?.parse()?,
+            "--threads" => {
+                o.threads = value()?.parse()?;
+                if o.threads == 0 {
+                    bail!("--threads needs at least 1");
+                }
+            }
+            "--isa" => {
+                let v = value()?;
+                if v != "avx2" {
+                    bail!("--isa takes `avx2` (the default build already picks AVX-512 where the CPU has it)");
+                }
+                o.isa = Some(v);
+            }
             "--no-peer" => o.peer = false,
             "--profile" => o.profile = true,
             other => bail!("unknown flag {other}"),
         }
     }
-    crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli"])?;
+    if o.isa.is_some() {
+        // Built in the same target directory (only gemm, burn's CPU backend and what depends on
+        // them differ), copied aside, and the default binary put back.
+        crate::cargo(&["build", "--release", "--quiet", "-p", "kindling-cli", "--no-default-features"])?;
+        std::fs::create_dir_all("target/avx2")?;
+        std::fs::copy("target/release/kindling", AVX2_BINARY).context("copying the AVX2 build aside")?;
+    }
+    // The GPU backend is a feature of its own (not in the default build).
+    let mut build = vec!["build", "--release", "--quiet", "-p", "kindling-cli"];
+    if o.device != "cpu" {
+        build.extend(["--features", "wgpu"]);
+    }
+    crate::cargo(&build)?;
     let python = if o.peer { Some(venv()?) } else { None };
 
     // Alternate the two so drift in machine load touches both alike; report medians. Several
@@ -130,8 +211,9 @@ fn train(args: &[String]) -> Result<()> {
 /// torch.profiler's table of operators.
 fn profile(o: &Options, python: Option<&Path>) -> Result<()> {
     println!("\n{}: Kindling, per part of a training step:\n", o.model);
-    let status = Command::new("target/release/kindling")
-        .args(["bench", "--model", &o.model, "--batch-size", &o.batch_size, "--device", &o.device])
+    let status = o
+        .kindling_command()
+        .args(["bench", "--model", &o.model, "--batch-size", o.batch_size(), "--device", &o.device])
         .args(["--steps", "10", "--profile", "30"])
         .status()?;
     if !status.success() {
@@ -139,29 +221,17 @@ fn profile(o: &Options, python: Option<&Path>) -> Result<()> {
     }
     if let Some(py) = python {
         println!("\nPyTorch, torch.profiler over 10 training steps (self CPU time):\n");
-        let out = Command::new(py)
-            .args(["xtask/bench/torch_peer.py", "--threads", "2", "--model", &o.model, "--batch-size", &o.batch_size])
-            .args(["--train-steps", "10", "--infer-batches", "10", "--profile"])
-            .output()?;
+        let out = o.torch_command(py).args(["--train-steps", "10", "--infer-batches", "10", "--profile"]).output()?;
         print!("{}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(())
 }
 
 fn kindling(o: &Options) -> Result<Value> {
-    let out = Command::new("target/release/kindling")
-        .args([
-            "bench",
-            "--json",
-            "--model",
-            &o.model,
-            "--batch-size",
-            &o.batch_size,
-            "--device",
-            &o.device,
-            "--steps",
-            &o.steps,
-        ])
+    let out = o
+        .kindling_command()
+        .args(["bench", "--json", "--model", &o.model, "--batch-size", o.batch_size(), "--device", &o.device])
+        .args(["--steps", o.steps()])
         .output()?;
     if !out.status.success() {
         bail!("kindling bench failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -170,10 +240,7 @@ fn kindling(o: &Options) -> Result<Value> {
 }
 
 fn torch(python: &Path, o: &Options) -> Result<Value> {
-    let out = Command::new(python)
-        .args(["xtask/bench/torch_peer.py", "--threads", "2", "--model", &o.model, "--batch-size", &o.batch_size])
-        .args(["--train-steps", &o.steps, "--infer-batches", &o.steps])
-        .output()?;
+    let out = o.torch_command(python).args(["--train-steps", o.steps(), "--infer-batches", o.steps()]).output()?;
     if !out.status.success() {
         bail!("the PyTorch peer failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -225,12 +292,27 @@ fn print_table(o: &Options, results: &[(String, Vec<Value>, Vec<Value>)]) {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let first = results.first();
-    let device = first.and_then(|r| r.1.first()).and_then(|v| v["device"].as_str()).unwrap_or("?");
-    let torch = first.and_then(|r| r.2.first()).and_then(|v| v["torch"].as_str()).unwrap_or("-");
-    println!("\nmachine: {cpu}, {cores} cores; {} rounds, medians; PyTorch {torch} with 2 threads\n", o.repeat);
+    let field = |v: Option<&Value>, key: &str| v.and_then(|v| v[key].as_str()).unwrap_or("-").to_owned();
+    let ours = first.and_then(|r| r.1.first());
+    let theirs = first.and_then(|r| r.2.first());
+    let device = field(ours, "device");
+    println!(
+        "\nmachine: {cpu}, {cores} cores; {} rounds, medians; {} thread(s) a side; Kindling's kernels {}, PyTorch {} ({}){}\n",
+        o.repeat,
+        o.threads,
+        field(ours, "isa"),
+        field(theirs, "torch"),
+        field(theirs, "isa"),
+        if o.isa.is_some() {
+            format!(" held by {}", AVX2_TORCH.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+        } else {
+            String::new()
+        }
+    );
     println!("| model | batch | Kindling device | metric | Kindling | PyTorch (CPU) | ratio |");
     println!("|---|---|---|---|---:|---:|---:|");
     for (model, ours, theirs) in results {
+        let batch = ours.first().and_then(|v| v["batch_size"].as_u64()).unwrap_or(0);
         for (label, key, unit) in [
             ("training", "train_samples_per_s", "samples/s"),
             ("inference", "infer_samples_per_s", "samples/s"),
@@ -243,7 +325,7 @@ fn print_table(o: &Options, results: &[(String, Vec<Value>, Vec<Value>)]) {
                 (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
                 _ => "-".to_owned(),
             };
-            println!("| {model} | {} | {device} | {label} | {} | {} | {ratio} |", o.batch_size, fmt(a), fmt(b));
+            println!("| {model} | {batch} | {device} | {label} | {} | {} | {ratio} |", fmt(a), fmt(b));
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask bench predict [--rounds N] [--per-class N]`: `kindling predict` on a folder of
-//! PNGs against the same model's inference rate from `kindling bench`, measured in the same run.
+//! PNGs, and on a folder of stereo WAVs, against the same model's inference rate from
+//! `kindling bench`, measured in the same run.
 //!
 //! In `target/bench-predict/`: a folder of `10 x per-class` (default 200: 2,000) 28 x 28 grey
 //! PNGs exported from the shipped Fashion-MNIST subset, and a 1-epoch run of each preset
@@ -9,6 +10,12 @@
 //! reopening the run, listing, decoding, the forward passes, writing) and reads
 //! `kindling bench --model M --batch-size 256 --json`'s inference samples/s. Speed does not
 //! depend on accuracy, so the runs are tiny.
+//!
+//! Audio: 220 stereo 6.1 s WAVs (`kindling data spatialize`, 11 directions x 20) and a
+//! 1-epoch `stereo_cnn` run on them with the stereo experiment's seed input (left and right
+//! STFT magnitude and phase, 4 x 257 x 382, the input `kindling bench --model stereo_cnn`
+//! times); predict and bench both run batches of 16, the experiment's batch size. Predicting
+//! decodes each WAV and computes its STFT features (the run's feature cache is not used).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +23,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-const PRESETS: [&str; 2] = ["mnist_cnn", "vgg3"];
+/// The timed models: the run's name under `target/bench-predict/runs`, the preset `kindling
+/// bench` times, and the batch size of both.
+const MODELS: [(&str, &str, &str); 3] =
+    [("mnist_cnn", "mnist_cnn", "256"), ("vgg3", "vgg3", "256"), ("stereo_cnn", "stereo_cnn", "16")];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut rounds = 3usize;
@@ -41,7 +51,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if !images.exists() {
         export(&exe, "train", per_class, &images)?;
     }
-    let files = count_pngs(&images)?;
+    let files = count(&images, "png")?;
     // The runs train on the test file's images, so the predicted ones are unseen.
     let train = dir.join("train-30");
     if !train.exists() {
@@ -54,7 +64,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
          channels: 1\n      valid_fraction: 0.2\n      transforms:\n        - normalize: {mean: [0.2860], std: [0.3530]}\n  \
          - stage: model\n    with:\n      preset: mnist_cnn\n  - stage: train\n    with:\n      epochs: 1\n      batch_size: 64\n",
     )?;
-    for preset in PRESETS {
+    for preset in ["mnist_cnn", "vgg3"] {
         let run = dir.join("runs").join(preset);
         if !run.join("model.safetensors").is_file() {
             let _ = std::fs::remove_dir_all(&run);
@@ -71,21 +81,28 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
     }
 
+    let (wavs, wav_files) = stereo_run(&exe, &dir)?;
+
     let nproc = std::thread::available_parallelism().map_or(0, usize::from);
-    println!("{files} PNGs (1 x 28 x 28) in {}; {nproc} CPU threads; {rounds} rounds\n", images.display());
-    println!("| round | model | predict images/s | bench inference samples/s | ratio |");
-    println!("|---|---|---:|---:|---:|");
-    let mut results: Vec<(&str, Vec<f64>, Vec<f64>)> = PRESETS.iter().map(|p| (*p, Vec::new(), Vec::new())).collect();
+    println!(
+        "{files} PNGs (1 x 28 x 28) in {}; {wav_files} stereo WAVs (4 x 257 x 382 features) in {}; {nproc} CPU threads; {rounds} rounds\n",
+        images.display(),
+        wavs.display()
+    );
+    println!("| round | model | batch | predict files/s | bench inference samples/s | ratio |");
+    println!("|---|---|---:|---:|---:|---:|");
+    let mut results: Vec<(&str, Vec<f64>, Vec<f64>)> = MODELS.iter().map(|m| (m.0, Vec::new(), Vec::new())).collect();
     for round in 1..=rounds {
-        for (preset, predicted, inferred) in &mut results {
-            let run = dir.join("runs").join(*preset);
+        for ((name, predicted, inferred), (_, preset, batch)) in results.iter_mut().zip(MODELS) {
+            let run = dir.join("runs").join(*name);
+            let (input, files) = if preset == "stereo_cnn" { (&wavs, wav_files) } else { (&images, files) };
             let output = dir.join("predictions.csv");
             let start = Instant::now();
             let out = Command::new(&exe)
                 .arg("predict")
                 .arg(&run)
-                .arg(&images)
-                .args(["--format", "csv", "--output"])
+                .arg(input)
+                .args(["--batch-size", batch, "--format", "csv", "--output"])
                 .arg(&output)
                 .output()?;
             let seconds = start.elapsed().as_secs_f64();
@@ -98,20 +115,20 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             }
             let rate = files as f64 / seconds;
             let bench = Command::new(&exe)
-                .args(["bench", "--model", preset, "--batch-size", "256", "--json", "--device", "cpu"])
+                .args(["bench", "--model", preset, "--batch-size", batch, "--json", "--device", "cpu"])
                 .output()?;
             if !bench.status.success() {
                 bail!("kindling bench failed:\n{}", String::from_utf8_lossy(&bench.stderr));
             }
             let json: serde_json::Value = serde_json::from_slice(&bench.stdout)?;
             let infer = json["infer_samples_per_s"].as_f64().context("bench JSON without infer_samples_per_s")?;
-            println!("| {round} | {preset} | {rate:.0} | {infer:.0} | {:.2} |", rate / infer);
+            println!("| {round} | {name} | {batch} | {rate:.0} | {infer:.0} | {:.2} |", rate / infer);
             predicted.push(rate);
             inferred.push(infer);
         }
     }
     println!(
-        "\n| model | predict images/s (median, min-max) | inference samples/s (median, min-max) | ratio of medians |"
+        "\n| model | predict files/s (median, min-max) | inference samples/s (median, min-max) | ratio of medians |"
     );
     println!("|---|---:|---:|---:|");
     for (preset, predicted, inferred) in &results {
@@ -126,6 +143,37 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The stereo WAVs (11 directions x 20, built once) and a 1-epoch `stereo_cnn` run on them with
+/// the seed's 4 x 257 x 382 input; returns the folder and its WAV count.
+fn stereo_run(exe: &Path, dir: &Path) -> Result<(PathBuf, usize)> {
+    let wavs = dir.join("wavs");
+    if !wavs.join("manifest.csv").exists() {
+        crate::data::ensure_packages()?;
+        let _ = std::fs::remove_dir_all(&wavs);
+        crate::data::spatialize(&wavs, "20", &["--classes", "11", "--seed", "7"])?;
+    }
+    let files = count(&wavs, "wav")?;
+    let run = dir.join("runs").join("stereo_cnn");
+    if !run.join("model.safetensors").is_file() {
+        let _ = std::fs::remove_dir_all(&run);
+        let pipeline = dir.join("stereo.yaml");
+        std::fs::write(
+            &pipeline,
+            "name: bench-predict-stereo\nseed: 1\ndevice: cpu\nstages:\n  - stage: audio_dataset\n    with:\n      \
+             manifest: wavs/manifest.csv\n      valid_fraction: 0.2\n      features:\n        \
+             wav: {channels: 2, sample_rate: 16000, duration: 6.1, length: pad_or_crop}\n        \
+             stft: {n_fft: 512, hop_length: 256}\n        channels: [l_mag, r_mag, l_phase, r_phase]\n  \
+             - stage: model\n    with:\n      preset: stereo_cnn\n  - stage: train\n    with:\n      epochs: 1\n      \
+             batch_size: 16\n",
+        )?;
+        let out = Command::new(exe).arg("run").arg(&pipeline).arg("--run-dir").arg(&run).output()?;
+        if !out.status.success() {
+            bail!("training the stereo_cnn run failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    Ok((wavs, files))
 }
 
 /// `kindling data image-folder` of `per_class` grey PNGs per class from the shipped subset's
@@ -147,13 +195,14 @@ fn export(exe: &Path, prefix: &str, per_class: usize, out: &Path) -> Result<()> 
     Ok(())
 }
 
-fn count_pngs(dir: &Path) -> Result<usize> {
+/// Files under `dir` (recursively) whose extension is `ext`.
+fn count(dir: &Path, ext: &str) -> Result<usize> {
     let mut n = 0;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            n += count_pngs(&path)?;
-        } else if path.extension().is_some_and(|e| e == "png") {
+            n += count(&path, ext)?;
+        } else if path.extension().is_some_and(|e| e == ext) {
             n += 1;
         }
     }

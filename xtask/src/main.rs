@@ -79,9 +79,11 @@ fn main() -> Result<()> {
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"]).context("`cargo fmt --all` fixes the formatting")?;
     // `--release` for clippy too: build scripts and proc macros are then shared with the
-    // release build of the tests instead of being compiled twice.
+    // release build of the tests instead of being compiled twice. Clippy reads the default
+    // build (what `cargo kindling` compiles); the tests run with the GPU backend too, so the
+    // wgpu smoke test runs where an adapter exists (CI installs a software one).
     cargo(&["clippy", "--workspace", "--all-targets", "--release", "--", "-D", "warnings"])?;
-    cargo(&["test", "--workspace", "--release"])?;
+    cargo(&["test", "--workspace", "--release", "--features", "kindling-cli/wgpu"])?;
     Ok(())
 }
 

@@ -156,6 +156,13 @@ enum Command {
         /// Samples per step.
         #[arg(long, default_value_t = 64)]
         batch_size: usize,
+        /// One synthetic sample's shape, `C,H,W` (default: what the preset was built for:
+        /// 4,257,382 for stereo_cnn, 5,257,382 for direction_cnn, 1,28,28 otherwise).
+        #[arg(long, value_parser = parse_chw)]
+        input: Option<[usize; 3]>,
+        /// Classes of the synthetic labels (default: 11 for the stereo presets, else 10).
+        #[arg(long)]
+        classes: Option<usize>,
         /// Device: auto, cpu or wgpu.
         #[arg(long, default_value = "cpu")]
         device: DeviceChoice,
@@ -173,6 +180,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `C,H,W` as three positive sizes.
+fn parse_chw(s: &str) -> Result<[usize; 3], String> {
+    let dims: Vec<usize> = s
+        .split(',')
+        .map(|d| d.trim().parse::<usize>().ok().filter(|d| *d > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("`{s}`: expected three positive sizes, C,H,W (e.g. 4,257,382)"))?;
+    dims.try_into().map_err(|_| format!("`{s}`: expected three sizes, C,H,W (e.g. 4,257,382)"))
 }
 
 fn real_main(plugins: Vec<Plugin>) -> Result<ExitCode> {
@@ -313,9 +330,18 @@ report: {} (also {}, {})",
             println!("{}", serde_json::to_string_pretty(&kindling_pipeline::schema(&registry))?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { model, batch_size, device, warmup, steps, profile, json } => {
-            let r = kindling_train::bench::bench_train(&model, batch_size, device, warmup, steps, profile)
-                .with_context(|| format!("benchmarking `{model}`"))?;
+        Command::Bench { model, batch_size, input, classes, device, warmup, steps, profile, json } => {
+            let natural = kindling_train::bench::BenchSpec::new(&model, batch_size);
+            let spec = kindling_train::bench::BenchSpec {
+                input: input.unwrap_or(natural.input),
+                classes: classes.unwrap_or(natural.classes),
+                warmup,
+                steps,
+                profile_steps: profile,
+                ..natural
+            };
+            let r =
+                kindling_train::bench::bench_train(&spec, device).with_context(|| format!("benchmarking `{model}`"))?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {

@@ -115,10 +115,11 @@ impl Geometry {
 }
 
 /// Whether this CPU has the AVX-512 instructions the direct kernels are written for (chosen at
-/// run time; elsewhere convolutions take im2col + GEMM).
+/// run time; elsewhere convolutions take im2col + GEMM), and this build may use them (the
+/// crate's `avx512` feature).
 #[cfg(target_arch = "x86_64")]
 pub fn has_avx512() -> bool {
-    pulp::x86::V4::try_new().is_some()
+    cfg!(feature = "avx512") && pulp::x86::V4::try_new().is_some()
 }
 
 /// Whether this CPU has the AVX-512 instructions the direct kernels are written for: never off

@@ -55,5 +55,6 @@ pub use im2col::{forward_im2col, input_grad_im2col, weight_grad_im2col};
 pub use norm::*;
 pub use optim::{AdamInputs, AdamScalars, AdamUpdate, adam_step};
 pub use pool::{AvgPool, MaxPool, avg_pool2d, max_pool_backward_values, max_pool2d};
+pub use simd::isa;
 pub use switch::enabled;
 pub use timing::{BackwardTimes, backward_times, fused_weight_grads};

@@ -6,11 +6,14 @@
 /// FMA, else the baseline), chosen at run time: the crate is built for baseline x86-64, where
 /// the compiler vectorises a loop only 4 lanes wide. `f` should be a plain loop over slices,
 /// inlined into the closure, so that the compiler can vectorise it for the chosen set.
+/// AVX-512 only when the crate's `avx512` feature is on.
 #[inline(always)]
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if let Some(isa) = pulp::x86::V4::try_new() {
+        if cfg!(feature = "avx512")
+            && let Some(isa) = pulp::x86::V4::try_new()
+        {
             return isa.vectorize(f);
         }
         if let Some(isa) = pulp::x86::V3::try_new() {
@@ -18,6 +21,21 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     f()
+}
+
+/// The widest vector instructions the kernels of this build run on this CPU: `avx512` (only
+/// with the crate's `avx512` feature), `avx2` (with FMA) or `baseline`.
+pub fn isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if crate::has_avx512() {
+            return "avx512";
+        }
+        if pulp::x86::V3::try_new().is_some() {
+            return "avx2";
+        }
+    }
+    "baseline"
 }
 
 /// `sum f(v)` in 16 independent `f32` lanes, which the compiler turns into vector adds (a plain

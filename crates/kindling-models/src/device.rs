@@ -3,8 +3,14 @@
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
+#[cfg(feature = "wgpu")]
 use burn::tensor::wgpu::wgpu;
 use kindling_core::DeviceChoice;
+
+/// Why `device: wgpu` fails in a build without the GPU backend.
+#[cfg(not(feature = "wgpu"))]
+const NO_GPU_BUILD: &str = "this build of Kindling has no GPU backend (build it with the `wgpu` feature: \
+                            `cargo kindling-gpu ...`, or `cargo build --release -p kindling-cli --features wgpu`)";
 
 /// A resolved device and how to describe it to a person.
 #[derive(Clone, Debug)]
@@ -26,6 +32,8 @@ pub enum DeviceError {
 /// Resolves `choice`: `auto` takes a hardware GPU adapter through wgpu when one exists (software
 /// adapters such as lavapipe are slower than the CPU backend and are skipped), else the CPU;
 /// `wgpu` takes any adapter, software ones included, and is an error when there is none.
+/// Without the crate's `wgpu` feature there is no GPU backend: `auto` is the CPU and `wgpu` an
+/// error that says how to build one.
 ///
 /// The wgpu runtime can be started once per process, so the result is cached.
 pub fn resolve(choice: DeviceChoice) -> Result<ResolvedDevice, DeviceError> {
@@ -43,11 +51,22 @@ pub fn resolve(choice: DeviceChoice) -> Result<ResolvedDevice, DeviceError> {
     }
 }
 
-/// Whether wgpu sees a hardware GPU (what `device: auto` would take), without starting it.
+/// Whether wgpu sees a hardware GPU (what `device: auto` would take), without starting it;
+/// never in a build without the `wgpu` feature.
 pub fn hardware_gpu() -> bool {
-    adapters().iter().any(|a| a.device_type != wgpu::DeviceType::Cpu)
+    #[cfg(feature = "wgpu")]
+    let found = adapters().iter().any(|a| a.device_type != wgpu::DeviceType::Cpu);
+    #[cfg(not(feature = "wgpu"))]
+    let found = false;
+    found
 }
 
+#[cfg(not(feature = "wgpu"))]
+fn start_wgpu() -> Result<ResolvedDevice, String> {
+    Err(NO_GPU_BUILD.to_owned())
+}
+
+#[cfg(feature = "wgpu")]
 fn start_wgpu() -> Result<ResolvedDevice, String> {
     let found = adapters();
     let Some(best) = found.iter().min_by_key(|a| rank(a.device_type)) else {
@@ -61,6 +80,7 @@ fn start_wgpu() -> Result<ResolvedDevice, String> {
 }
 
 /// wgpu's preference order, as its default device selection prefers high-power GPUs.
+#[cfg(feature = "wgpu")]
 fn rank(t: wgpu::DeviceType) -> u8 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -72,12 +92,14 @@ fn rank(t: wgpu::DeviceType) -> u8 {
 }
 
 /// Every adapter wgpu can see, without starting a device.
+#[cfg(feature = "wgpu")]
 fn adapters() -> Vec<wgpu::AdapterInfo> {
     let instance = wgpu::Instance::default();
     block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(wgpu::Adapter::get_info).collect()
 }
 
 /// Drives a future that native wgpu completes without waiting on anything external.
+#[cfg(feature = "wgpu")]
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

@@ -11,6 +11,45 @@ use kindling_models::{InitConfig, LayerSpec, Sequential, Shape, device, infer, p
 use kindling_optim::{Adam, OptimizerConfig};
 use serde::Serialize;
 
+/// What to measure: a preset, the shape of its synthetic samples and the protocol.
+#[derive(Clone, Debug)]
+pub struct BenchSpec {
+    /// The preset.
+    pub model: String,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// One sample's `[channels, height, width]`.
+    pub input: [usize; 3],
+    /// Classes of the synthetic labels (the preset's last layer).
+    pub classes: usize,
+    /// Untimed training steps first (allocation, autotuning).
+    pub warmup: usize,
+    /// Timed training steps, and as many timed inference batches.
+    pub steps: usize,
+    /// When above 0, then times each part of this many more training steps.
+    pub profile_steps: usize,
+}
+
+impl BenchSpec {
+    /// `model` on the input it was built for ([`natural_input`]), 5 untimed and 60 timed
+    /// steps, no profile: the protocol of the PyTorch peer script.
+    pub fn new(model: &str, batch_size: usize) -> Self {
+        let (input, classes) = natural_input(model);
+        Self { model: model.to_owned(), batch_size, input, classes, warmup: 5, steps: 60, profile_steps: 0 }
+    }
+}
+
+/// The sample shape and class count a preset was built for: the stereo experiment's
+/// 4 x 257 x 382 spectrograms and 11 directions for `stereo_cnn`, five interaural planes of the
+/// same size for `direction_cnn`, MNIST's 1 x 28 x 28 and 10 classes for the rest.
+pub fn natural_input(model: &str) -> ([usize; 3], usize) {
+    match model {
+        "stereo_cnn" => ([4, 257, 382], 11),
+        "direction_cnn" => ([5, 257, 382], 11),
+        _ => ([1, 28, 28], 10),
+    }
+}
+
 /// What one benchmark run measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchResult {
@@ -18,6 +57,12 @@ pub struct BenchResult {
     pub model: String,
     /// Samples per step.
     pub batch_size: usize,
+    /// One sample's `[channels, height, width]`.
+    pub input: [usize; 3],
+    /// Rayon threads the kernels ran on.
+    pub threads: usize,
+    /// The widest vector instructions the CPU kernels ran (`kindling_cpu::isa`).
+    pub isa: &'static str,
     /// The device, as described to people.
     pub device: String,
     /// Training samples per second (forward, loss, backward, Adam step).
@@ -45,36 +90,32 @@ pub enum BenchError {
     /// The preset name is unknown.
     #[error("unknown preset `{0}`")]
     UnknownPreset(String),
-    /// The preset does not fit the benchmark's 1 x 28 x 28 input.
-    #[error("preset `{0}` does not fit a 1 x 28 x 28 input")]
-    Shape(String),
+    /// The preset does not fit the benchmark's input.
+    #[error("preset `{0}` does not fit a {1:?} input (channels, height, width)")]
+    Shape(String, [usize; 3]),
     /// The device could not be had.
     #[error(transparent)]
     Device(#[from] device::DeviceError),
 }
 
-/// Trains `model` (a preset for 1 x 28 x 28 inputs and 10 classes) with Adam (lr 1e-3) for
-/// `warmup` untimed and `steps` timed steps on a pool of 8 synthetic batches, then times
-/// `steps` inference batches (the same protocol as the PyTorch peer script); then, when
-/// `profile_steps > 0`, times each part of that many more training steps.
-pub fn bench_train(
-    model: &str,
-    batch_size: usize,
-    choice: DeviceChoice,
-    warmup: usize,
-    steps: usize,
-    profile_steps: usize,
-) -> Result<BenchResult, BenchError> {
-    let layers = preset(model, 10).ok_or_else(|| BenchError::UnknownPreset(model.to_owned()))?;
-    let infos = infer(&layers, &Shape::Image([1, 28, 28])).map_err(|_| BenchError::Shape(model.to_owned()))?;
+/// Trains the spec's preset with Adam (lr 1e-3) for `warmup` untimed and `steps` timed steps
+/// on a pool of 8 synthetic batches, then times `steps` inference batches (the same protocol
+/// as the PyTorch peer script); then, when `profile_steps > 0`, times each part of that many
+/// more training steps.
+pub fn bench_train(spec: &BenchSpec, choice: DeviceChoice) -> Result<BenchResult, BenchError> {
+    let BenchSpec { ref model, batch_size, input, classes, warmup, steps, profile_steps } = *spec;
+    let model = model.as_str();
+    let layers = preset(model, classes).ok_or_else(|| BenchError::UnknownPreset(model.to_owned()))?;
+    let infos = infer(&layers, &Shape::Image(input)).map_err(|_| BenchError::Shape(model.to_owned(), input))?;
     let resolved = device::resolve(choice)?;
     let dev = &resolved.device;
     dev.seed(0);
+    let [c, h, w] = input;
     let pool: Vec<(Tensor<4>, Tensor<1, Int>)> = (0..8)
         .map(|_| {
             (
-                Tensor::random([batch_size, 1, 28, 28], Distribution::Normal(0.0, 1.0), dev),
-                Tensor::<1, Int>::random([batch_size], Distribution::Uniform(0.0, 10.0), dev),
+                Tensor::random([batch_size, c, h, w], Distribution::Normal(0.0, 1.0), dev),
+                Tensor::<1, Int>::random([batch_size], Distribution::Uniform(0.0, classes as f64), dev),
             )
         })
         .collect();
@@ -120,6 +161,9 @@ pub fn bench_train(
     Ok(BenchResult {
         model: model.to_owned(),
         batch_size,
+        input,
+        threads: rayon::current_num_threads(),
+        isa: kindling_cpu::isa(),
         device: resolved.description.clone(),
         train_samples_per_s: (steps * batch_size) as f64 / timed.max(1e-9),
         infer_samples_per_s: (steps * batch_size) as f64 / infer_secs.max(1e-9),
@@ -252,11 +296,26 @@ mod tests {
         }
     }
 
+    /// Every preset fits the input [`natural_input`] names for it; the stereo CNN refuses
+    /// MNIST's, with the shape in the message.
+    #[test]
+    fn each_preset_fits_its_natural_input_and_a_wrong_one_is_named() {
+        for model in kindling_models::PRESETS {
+            let (input, classes) = natural_input(model);
+            let layers = preset(model, classes).unwrap();
+            assert!(infer(&layers, &Shape::Image(input)).is_ok(), "{model} on {input:?}");
+        }
+        let spec = BenchSpec { input: [1, 28, 28], ..BenchSpec::new("stereo_cnn", 2) };
+        let e = bench_train(&spec, DeviceChoice::Cpu).unwrap_err().to_string();
+        assert!(e.contains("stereo_cnn") && e.contains("[1, 28, 28]"), "{e}");
+    }
+
     /// The profile splits the backward pass into the parts Kindling's CPU kernels ran: on the
     /// CPU device LeNet-5 has convolution and average-pooling gradients, and no max pooling.
     #[test]
     fn the_profile_names_the_parts_of_the_backward_pass() {
-        let r = bench_train("lenet5", 8, DeviceChoice::Cpu, 1, 1, 2).unwrap();
+        let spec = BenchSpec { warmup: 1, steps: 1, profile_steps: 2, ..BenchSpec::new("lenet5", 8) };
+        let r = bench_train(&spec, DeviceChoice::Cpu).unwrap();
         let ms = |name: &str| r.profile.iter().find(|p| p.part.contains(name)).map(|p| p.ms_per_step).unwrap();
         assert!(ms("conv weight gradients") > 0.0 && ms("conv input gradients") > 0.0);
         assert!(ms("average pooling") > 0.0);
