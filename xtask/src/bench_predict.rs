@@ -147,7 +147,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
 /// The stereo WAVs (11 directions x 20, built once) and a 1-epoch `stereo_cnn` run on them with
 /// the seed's 4 x 257 x 382 input; returns the folder and its WAV count.
-fn stereo_run(exe: &Path, dir: &Path) -> Result<(PathBuf, usize)> {
+pub(crate) fn stereo_run(exe: &Path, dir: &Path) -> Result<(PathBuf, usize)> {
     let wavs = dir.join("wavs");
     if !wavs.join("manifest.csv").exists() {
         crate::data::ensure_packages()?;

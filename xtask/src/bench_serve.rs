@@ -7,6 +7,11 @@
 //! time. Reported: requests/s, p50 and p99 latency, failed requests (anything but 200), and
 //! the server's mean batch size; then the model's inference samples/s from `kindling bench
 //! --model mnist_cnn --json` (batch 64, synthetic data) in the same run, for comparison.
+//!
+//! `--audio`: the same with the stereo model of `cargo xtask bench predict` (a 1-epoch
+//! `stereo_cnn` run on 4 x 257 x 382 STFT features, built there when missing) and its 220
+//! stereo 6.1 s WAVs as `audio/wav` bodies; the inference figure is `kindling bench --model
+//! stereo_cnn --batch-size 16`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -20,22 +25,59 @@ use anyhow::{Context, Result, bail};
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut requests = 400;
     let mut clients = 8;
+    let mut audio = false;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--requests" => requests = value()?.parse()?,
             "--clients" => clients = value()?.parse()?,
-            other => bail!("unknown flag {other} (usage: cargo xtask bench serve [--requests N] [--clients N])"),
+            "--audio" => audio = true,
+            other => {
+                bail!("unknown flag {other} (usage: cargo xtask bench serve [--requests N] [--clients N] [--audio])")
+            }
         }
     }
     crate::cargo(&["build", "--workspace", "--release", "--quiet"])?;
     let exe = std::path::absolute("target/release/kindling")?;
     let scratch = std::path::absolute("target/bench-serve")?;
+    let (run, bodies, model) = if audio { audio_run(&exe)? } else { image_run(&exe, &scratch)? };
+    serve(&exe, &run, &bodies, model, requests, clients)
+}
+
+/// What a benchmark serves: the run, the request bodies, and the model's preset.
+type Served = (std::path::PathBuf, Arc<Vec<(Vec<u8>, &'static str)>>, &'static str);
+
+/// The stereo run and WAVs of `cargo xtask bench predict`, made there when missing.
+fn audio_run(exe: &std::path::Path) -> Result<Served> {
+    let dir = std::path::absolute("target/bench-predict")?;
+    std::fs::create_dir_all(&dir)?;
+    let (wavs, _) = crate::bench_predict::stereo_run(exe, &dir)?;
+    // `kindling data spatialize` writes a folder per direction.
+    let mut bodies = Vec::new();
+    for class in std::fs::read_dir(&wavs)? {
+        let class = class?.path();
+        if class.is_dir() {
+            for file in std::fs::read_dir(class)? {
+                let path = file?.path();
+                if path.extension().is_some_and(|e| e == "wav") {
+                    bodies.push((std::fs::read(&path)?, "audio/wav"));
+                }
+            }
+        }
+    }
+    if bodies.is_empty() {
+        bail!("no WAVs under {}", wavs.display());
+    }
+    Ok((dir.join("runs").join("stereo_cnn"), Arc::new(bodies), "stereo_cnn"))
+}
+
+/// A 1-epoch quickstart run on 1,000 images and 20 of the shipped PNGs.
+fn image_run(exe: &std::path::Path, scratch: &std::path::Path) -> Result<Served> {
     let run = scratch.join("run");
     if !run.join("model.safetensors").is_file() {
         let _ = std::fs::remove_dir_all(&run);
-        let out = Command::new(&exe)
+        let out = Command::new(exe)
             .args(["run", "pipelines/quickstart.yaml", "--run-dir"])
             .arg(&run)
             .args(["--set", "device=cpu", "--set", "idx_dataset.train_limit=1000"])
@@ -47,7 +89,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     let images = scratch.join("images");
     if !images.is_dir() {
-        let out = Command::new(&exe)
+        let out = Command::new(exe)
             .args(["data", "image-folder", "--images", "data/fashion-mnist/train-images-idx3-ubyte.gz"])
             .args(["--labels", "data/fashion-mnist/train-labels-idx1-ubyte.gz", "--out"])
             .arg(&images)
@@ -60,14 +102,24 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut pngs = Vec::new();
     for class in std::fs::read_dir(&images)? {
         for file in std::fs::read_dir(class?.path())? {
-            pngs.push(std::fs::read(file?.path())?);
+            pngs.push((std::fs::read(file?.path())?, "image/png"));
         }
     }
-    let pngs = Arc::new(pngs);
+    Ok((run, Arc::new(pngs), "mnist_cnn"))
+}
 
-    let mut child = Command::new(&exe)
+/// Serves `run`, loads it, stops it and prints the figures beside `model`'s inference rate.
+fn serve(
+    exe: &std::path::Path,
+    run: &std::path::Path,
+    pngs: &Arc<Vec<(Vec<u8>, &'static str)>>,
+    model: &str,
+    requests: usize,
+    clients: usize,
+) -> Result<()> {
+    let mut child = Command::new(exe)
         .arg("serve")
-        .arg(&run)
+        .arg(run)
         .args(["--port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -79,11 +131,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         bail!("the server did not start: {first}");
     };
 
-    let (_, warm_failed) = load(&addr, &pngs, 20, 1);
+    let (_, warm_failed) = load(&addr, pngs, 20, 1);
     let start = Instant::now();
-    let (mut latencies, failed) = load(&addr, &pngs, requests, clients);
+    let (mut latencies, failed) = load(&addr, pngs, requests, clients);
     let wall = start.elapsed().as_secs_f64();
-    let (mut single, single_failed) = load(&addr, &pngs, 100, 1);
+    let (mut single, single_failed) = load(&addr, pngs, 100, 1);
 
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status()?;
@@ -107,20 +159,21 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         _ => f64::NAN,
     };
 
-    let out = Command::new(&exe).args(["bench", "--model", "mnist_cnn", "--json"]).output()?;
+    let batch = if model == "stereo_cnn" { "16" } else { "64" };
+    let out = Command::new(exe).args(["bench", "--model", model, "--batch-size", batch, "--json"]).output()?;
     let bench: serde_json::Value = serde_json::from_slice(&out.stdout).context("kindling bench --json")?;
     let infer = bench["infer_samples_per_s"].as_f64().unwrap_or(f64::NAN);
 
     let (p50, p99) = percentiles(&mut latencies);
     let (s50, s99) = percentiles(&mut single);
-    println!("kindling serve, mnist_cnn run, {requests} requests from {clients} clients (one connection each):");
+    println!("kindling serve, {model} run, {requests} requests from {clients} clients (one connection each):");
     println!(
         "  throughput {:.0} requests/s, latency p50 {p50:.1} ms, p99 {p99:.1} ms, failed {failed}",
         requests as f64 / wall
     );
     println!("  one client, 100 requests: p50 {s50:.1} ms, p99 {s99:.1} ms, failed {single_failed}");
     println!("  mean batch over every request (warm-up and single client included): {mean_batch:.1}");
-    println!("  model inference (kindling bench --model mnist_cnn, batch 64): {infer:.0} samples/s");
+    println!("  model inference (kindling bench --model {model}, batch {batch}): {infer:.0} samples/s");
     println!(
         "| {:.0} req/s | {p50:.1} ms | {p99:.1} ms | {failed} | {s50:.1} ms | {mean_batch:.1} | {infer:.0} samples/s |",
         requests as f64 / wall
@@ -134,7 +187,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
 /// Sends `n` requests from `clients` threads; returns each successful latency (ms) and the
 /// number of failures.
-fn load(addr: &str, pngs: &Arc<Vec<Vec<u8>>>, n: usize, clients: usize) -> (Vec<f64>, usize) {
+fn load(addr: &str, pngs: &Arc<Vec<(Vec<u8>, &'static str)>>, n: usize, clients: usize) -> (Vec<f64>, usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..clients)
         .map(|_| {
@@ -147,7 +200,8 @@ fn load(addr: &str, pngs: &Arc<Vec<Vec<u8>>>, n: usize, clients: usize) -> (Vec<
                         break;
                     }
                     let start = Instant::now();
-                    match post(&addr, &pngs[i % pngs.len()]) {
+                    let (body, kind) = &pngs[i % pngs.len()];
+                    match post(&addr, body, kind) {
                         Ok(200) => latencies.push(start.elapsed().as_secs_f64() * 1e3),
                         _ => failed += 1,
                     }
@@ -171,11 +225,11 @@ fn load(addr: &str, pngs: &Arc<Vec<Vec<u8>>>, n: usize, clients: usize) -> (Vec<
 
 /// One `POST /predict` on a fresh connection; the status of the answer (its body is read
 /// through to the end).
-fn post(addr: &str, png: &[u8]) -> Result<u16> {
+fn post(addr: &str, png: &[u8], kind: &str) -> Result<u16> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let head = format!(
-        "POST /predict HTTP/1.1\r\nHost: {addr}\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /predict HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         png.len()
     );
     stream.write_all(head.as_bytes())?;

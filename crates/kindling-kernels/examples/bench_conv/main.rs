@@ -103,7 +103,10 @@ fn main() {
     println!("all shapes stride 1, dilation 1; the seed's shapes without padding");
     match &gpu {
         Some((_, description)) => println!("wgpu: {description}"),
-        None => println!("wgpu: skipped, no hardware adapter (automatic selection ignores software adapters)"),
+        None => println!(
+            "wgpu: skipped, no hardware adapter, or a build without kindling-models' `wgpu` feature \
+             (automatic selection ignores software adapters)"
+        ),
     }
     println!("speed-up: the time of the direct loop (or of burn flex) over the method's time; above 1x is faster");
 
