@@ -96,20 +96,32 @@ const EVERY_LAYER: &str = "[{conv2d: {out_channels: 6, kernel_size: 3, stride: 2
     {linear: {out_features: 10}}, tanh, {linear: {out_features: 10}}, softmax]";
 
 fn export() -> Result<()> {
-    let python = crate::bench::venv()?;
-    // onnx (the checker) and onnxruntime, beside PyTorch in the bench's environment.
-    let marker = Path::new("target/bench-venv/.onnx");
-    if !marker.exists() {
-        eprintln!("installing onnx and onnxruntime into target/bench-venv (once)");
-        crate::bench::sh(Command::new("target/bench-venv/bin/pip").args([
-            "install",
-            "--quiet",
-            "--no-cache-dir",
-            "onnx",
-            "onnxruntime",
-        ]))?;
-        std::fs::write(marker, "")?;
-    }
+    let installed = crate::bench::venv().and_then(|python| {
+        // onnx (the checker) and onnxruntime, beside PyTorch in the bench's environment.
+        let marker = Path::new("target/bench-venv/.onnx");
+        if !marker.exists() {
+            eprintln!("installing onnx and onnxruntime into target/bench-venv (once)");
+            crate::bench::sh(Command::new("target/bench-venv/bin/pip").args([
+                "install",
+                "--quiet",
+                "--no-cache-dir",
+                "onnx",
+                "onnxruntime",
+            ]))?;
+            std::fs::write(marker, "")?;
+        }
+        Ok(python)
+    });
+    let python = match installed {
+        Ok(python) => python,
+        // As for the TensorBoard check: where CI cannot reach the package index, and only when
+        // asked, a failed install skips the check instead of failing the build.
+        Err(e) if std::env::var_os("KINDLING_CHECK_SKIP_WITHOUT_INDEX").is_some() => {
+            eprintln!("skipped the export check: cannot install PyTorch, onnx and onnxruntime ({e:#})");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     // The workspace's features, so burn is not built a second time for the binary alone.
     crate::cargo(&["build", "--release", "--quiet", "--workspace"])?;
     let runs = std::path::absolute("target/check-export")?;
