@@ -33,7 +33,7 @@ const TORCH_NATIVE_DEPS: &[&str] = &[
 const ALL_MODELS: &[&str] = &["mnist_cnn", "mnist_cnn_bn", "lenet5", "vgg3", "stereo_cnn"];
 
 /// A preset's batch size and timed steps unless `--batch-size`/`--steps` say otherwise: the
-/// stereo experiment's batch of 16 spectrograms (4 x 257 x 382) takes about a second a step
+/// stereo experiment's batch of 16 spectrograms (4 x 257 x 382) takes about half a second a step
 /// on 2 cores, so fewer steps; the MNIST-size presets run batches of 64.
 fn defaults(model: &str) -> (&'static str, &'static str) {
     if model == "stereo_cnn" { ("16", "15") } else { ("64", "60") }
