@@ -154,15 +154,15 @@ enum Command {
         #[arg(long, default_value = "mnist_cnn")]
         model: String,
         /// Samples per step.
-        #[arg(long, default_value_t = 64)]
-        batch_size: usize,
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+        batch_size: u64,
         /// One synthetic sample's shape, `C,H,W` (default: what the preset was built for:
         /// 4,257,382 for stereo_cnn, 5,257,382 for direction_cnn, 1,28,28 otherwise).
         #[arg(long, value_parser = parse_chw)]
         input: Option<[usize; 3]>,
         /// Classes of the synthetic labels (default: 11 for the stereo presets, else 10).
-        #[arg(long)]
-        classes: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        classes: Option<u64>,
         /// Device: auto, cpu or wgpu.
         #[arg(long, default_value = "cpu")]
         device: DeviceChoice,
@@ -331,10 +331,10 @@ report: {} (also {}, {})",
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { model, batch_size, input, classes, device, warmup, steps, profile, json } => {
-            let natural = kindling_train::bench::BenchSpec::new(&model, batch_size);
+            let natural = kindling_train::bench::BenchSpec::new(&model, batch_size as usize);
             let spec = kindling_train::bench::BenchSpec {
                 input: input.unwrap_or(natural.input),
-                classes: classes.unwrap_or(natural.classes),
+                classes: classes.map_or(natural.classes, |c| c as usize),
                 warmup,
                 steps,
                 profile_steps: profile,

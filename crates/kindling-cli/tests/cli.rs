@@ -329,3 +329,22 @@ fn lr_find_suggests_a_rate_and_draws_the_range_test() {
     assert!(text(&bad.stderr).contains("at least 12 steps"), "{}", text(&bad.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `kindling bench` refuses sizes it cannot use with status 2 (no panic), names a shape the
+/// preset does not fit, and times a preset on its own input (the stereo CNN's spectrograms).
+#[test]
+fn bench_checks_its_sizes_and_times_a_preset_on_its_own_input() {
+    for bad in [["--classes", "0"], ["--batch-size", "0"], ["--input", "1,28"], ["--input", "1,0,28"]] {
+        let out = kindling(&["bench", "--model", "mnist_cnn", "--steps", "1", "--warmup", "0", bad[0], bad[1]]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+    let out = kindling(&["bench", "--model", "mnist_cnn", "--steps", "1", "--warmup", "0", "--input", "1,1,1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("does not fit a [1, 1, 1] input"), "{}", text(&out.stderr));
+    let out =
+        kindling(&["bench", "--model", "stereo_cnn", "--batch-size", "1", "--steps", "1", "--warmup", "0", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["input"], serde_json::json!([4, 257, 382]));
+    assert!(json["train_samples_per_s"].as_f64().unwrap() > 0.0, "{json}");
+}
