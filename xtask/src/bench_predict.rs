@@ -51,7 +51,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if !images.exists() {
         export(&exe, "train", per_class, &images)?;
     }
-    let files = count(&images, "png")?;
+    let files = files_under(&images, "png")?.len();
     // The runs train on the test file's images, so the predicted ones are unseen.
     let train = dir.join("train-30");
     if !train.exists() {
@@ -154,7 +154,7 @@ pub(crate) fn stereo_run(exe: &Path, dir: &Path) -> Result<(PathBuf, usize)> {
         let _ = std::fs::remove_dir_all(&wavs);
         crate::data::spatialize(&wavs, "20", &["--classes", "11", "--seed", "7"])?;
     }
-    let files = count(&wavs, "wav")?;
+    let files = files_under(&wavs, "wav")?.len();
     let run = dir.join("runs").join("stereo_cnn");
     if !run.join("model.safetensors").is_file() {
         let _ = std::fs::remove_dir_all(&run);
@@ -195,18 +195,19 @@ fn export(exe: &Path, prefix: &str, per_class: usize, out: &Path) -> Result<()> 
     Ok(())
 }
 
-/// Files under `dir` (recursively) whose extension is `ext`.
-fn count(dir: &Path, ext: &str) -> Result<usize> {
-    let mut n = 0;
+/// The files under `dir` (recursively) whose extension is `ext`, sorted by path.
+pub(crate) fn files_under(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            n += count(&path, ext)?;
+            found.extend(files_under(&path, ext)?);
         } else if path.extension().is_some_and(|e| e == ext) {
-            n += 1;
+            found.push(path);
         }
     }
-    Ok(n)
+    found.sort();
+    Ok(found)
 }
 
 fn median(v: &[f64]) -> f64 {

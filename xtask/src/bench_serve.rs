@@ -53,19 +53,10 @@ fn audio_run(exe: &std::path::Path) -> Result<Served> {
     let dir = std::path::absolute("target/bench-predict")?;
     std::fs::create_dir_all(&dir)?;
     let (wavs, _) = crate::bench_predict::stereo_run(exe, &dir)?;
-    // `kindling data spatialize` writes a folder per direction.
-    let mut bodies = Vec::new();
-    for class in std::fs::read_dir(&wavs)? {
-        let class = class?.path();
-        if class.is_dir() {
-            for file in std::fs::read_dir(class)? {
-                let path = file?.path();
-                if path.extension().is_some_and(|e| e == "wav") {
-                    bodies.push((std::fs::read(&path)?, "audio/wav"));
-                }
-            }
-        }
-    }
+    let bodies = crate::bench_predict::files_under(&wavs, "wav")?
+        .iter()
+        .map(|path| Ok((std::fs::read(path)?, "audio/wav")))
+        .collect::<Result<Vec<_>>>()?;
     if bodies.is_empty() {
         bail!("no WAVs under {}", wavs.display());
     }
@@ -99,12 +90,10 @@ fn image_run(exe: &std::path::Path, scratch: &std::path::Path) -> Result<Served>
             bail!("exporting images failed: {}", String::from_utf8_lossy(&out.stderr));
         }
     }
-    let mut pngs = Vec::new();
-    for class in std::fs::read_dir(&images)? {
-        for file in std::fs::read_dir(class?.path())? {
-            pngs.push((std::fs::read(file?.path())?, "image/png"));
-        }
-    }
+    let pngs = crate::bench_predict::files_under(&images, "png")?
+        .iter()
+        .map(|path| Ok((std::fs::read(path)?, "image/png")))
+        .collect::<Result<Vec<_>>>()?;
     Ok((run, Arc::new(pngs), "mnist_cnn"))
 }
 
