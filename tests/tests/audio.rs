@@ -115,3 +115,52 @@ fn spec_augment_masks_training_reads_per_epoch_and_leaves_evaluation_alone() {
     assert_eq!(valid, again);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn spatial_training_reports_a_fixed_test_set_on_coherence_weighted_interaural_planes() {
+    let root = tests::scratch("audio-spatial");
+    tests::tiny_stereo_set(&root, 3, 4);
+    let pipeline = root.join("spatial.yaml");
+    std::fs::write(
+        &pipeline,
+        "name: tiny-spatial\nseed: 5\ndevice: cpu\nstages:\n  - stage: spatial_dataset\n    with:\n      \
+         hrir: hrirs.wav\n      sources: [source.wav]\n      directions: [-90, 0, 90]\n      per_class: 4\n      \
+         snr_db: [0, 20]\n      itd_scale: 0.1\n      valid_manifest: set/manifest.csv\n      \
+         test_root: set\n      features:\n        \
+         wav: {channels: 2, sample_rate: 16000, duration: 1.0, length: pad_or_crop}\n        \
+         stft: {n_fft: 512, hop_length: 256}\n        channels: [ild, ipd_cos, ipd_sin, coherence]\n        \
+         coherence_frames: 7\n        coherence_weighting: true\n      cache_dir: cache\n  - stage: model\n    \
+         with: {preset: direction_cnn}\n  - stage: train\n    with: {epochs: 1, batch_size: 4}\n",
+    )
+    .unwrap();
+    let registry = tests::registry();
+    let plan = kindling_pipeline::load(&pipeline, &registry, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let spec = plan.facts.get::<kindling_core::DataSpec>().unwrap();
+    assert_eq!((spec.shape.clone(), spec.classes), (vec![4, 257, 63], 3));
+    let out = kindling_pipeline::run(plan, &root.join("runs")).unwrap_or_else(|e| panic!("{e}"));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.run_dir.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["final_epoch"]["train"]["samples"], 12, "3 directions x 4 renders");
+    assert_eq!(metrics["final_epoch"]["valid"]["samples"], 12);
+    // The test set is evaluated once after training, with the direction metrics.
+    assert_eq!(metrics["test"]["samples"], 12, "{metrics}");
+    assert!(metrics["direction"]["test"]["within_tolerance"].is_number(), "{metrics}");
+    assert!(out.run_dir.join("confusion_test.csv").exists());
+    // The cached planes are the configured ones: the coherence in [0, 1], the weighted IPD
+    // within the coherence's bounds.
+    let data = kindling_pipeline::load_data(kindling_pipeline::load(&pipeline, &registry, &[]).unwrap()).unwrap();
+    let test = data.test.as_ref().expect("a test split");
+    let plane = 257 * 63;
+    let mut x = vec![f32::NAN; 4 * plane];
+    test.sample_into(0, &mut x).unwrap();
+    let (cos, sin, gamma) = (&x[plane..2 * plane], &x[2 * plane..3 * plane], &x[3 * plane..]);
+    assert!(gamma.iter().all(|g| (0.0..=1.0).contains(g)) && gamma.iter().any(|&g| g > 0.5));
+    for i in 0..plane {
+        assert!(cos[i].hypot(sin[i]) <= gamma[i] + 1e-5, "bin {i}");
+    }
+    // A test class that is not a rendered direction is named before anything runs.
+    let set = ["spatial_dataset.directions=[-90, 90, 45]".to_owned()];
+    let err = kindling_pipeline::load(&pipeline, &registry, &set).unwrap_err().to_string();
+    assert!(err.contains("stages[0].with.test_root: class `01_az+00` is not one of the rendered directions"), "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

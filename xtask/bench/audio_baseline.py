@@ -16,11 +16,12 @@ the larger lambda. The test set is used once.
 Experiments (one JSON line each):
 - kemar-hard -> fabian-hard: train on the KEMAR head with 0 dB SNR noise and 0.4 s RT60, test
   on the FABIAN head with the same conditions (stereo-direction-hard.yaml's setting);
+- kemar -> fabian: train on the clean KEMAR set, test on the clean FABIAN set (another head);
 - kemar 80/20: the clean KEMAR set, a stratified split holding out 20% of each class (seed 0;
   the same proportions as stereo-direction.yaml's valid_fraction, not the same files);
 - kemar-hard 80/20: the same on the hard KEMAR set (same head, for reference).
 
-Usage: audio_baseline.py DATA_DIR (the folder holding kemar/, kemar-hard/, fabian-hard/)."""
+Usage: audio_baseline.py DATA_DIR (the folder holding kemar/, kemar-hard/, fabian-hard/, fabian/)."""
 import csv
 import json
 import os
@@ -119,11 +120,16 @@ def train_and_test(x_train, y_train, x_test, y_test, classes):
 
 def main():
     data = sys.argv[1]
-    sets = {name: load(os.path.join(data, name, "manifest.csv")) for name in ["kemar", "kemar-hard", "fabian-hard"]}
+    sets = {name: load(os.path.join(data, name, "manifest.csv")) for name in ["kemar", "kemar-hard", "fabian-hard", "fabian"]}
     classes = sorted(set(sets["kemar"][1]))
     labels = {name: np.array([classes.index(l) for l in y]) for name, (_, y) in sets.items()}
     feats = {name: x for name, (x, _) in sets.items()}
-    experiments = [("kemar-hard", "fabian-hard", None), ("kemar", "kemar", 0.2), ("kemar-hard", "kemar-hard", 0.2)]
+    experiments = [
+        ("kemar-hard", "fabian-hard", None),
+        ("kemar", "fabian", None),
+        ("kemar", "kemar", 0.2),
+        ("kemar-hard", "kemar-hard", 0.2),
+    ]
     for train, test, held_out in experiments:
         x, y = feats[train], labels[train]
         if held_out is None:

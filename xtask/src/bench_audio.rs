@@ -5,8 +5,9 @@
 //!
 //! Then the trivial baseline of experiment 1 (`xtask/bench/audio_baseline.py`): a logistic
 //! regression on 32 per-band interaural level differences, trained on `kemar-hard` and tested on
-//! `fabian-hard` (the setting of `pipelines/stereo-direction-hard.yaml`), and on 80/20 splits of
-//! the clean and hard KEMAR sets for reference. Beside it, the classical baseline
+//! `fabian-hard` (the setting of `pipelines/stereo-direction-hard.yaml`), trained on `kemar` and
+//! tested on `fabian` (clean, another head), and on 80/20 splits of the clean and hard KEMAR
+//! sets for reference. Beside it, the classical baseline
 //! (`crates/kindling-audio/examples/itd_baseline.rs`): one GCC-PHAT interaural time difference
 //! per file (`kindling_audio::interaural::gcc_phat_itd`), assigned to the class whose
 //! training-set median ITD is nearest, on every set of the stereo-direction table: the KEMAR

@@ -85,6 +85,12 @@ struct KeyParams<'a> {
     pad_mode: PadMode,
     channels: &'a [Channel],
     per_sample_normalized: bool,
+    /// Only where a plane depends on it, so the keys of every other configuration stay as
+    /// they were before the coherence existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coherence_frames: Option<usize>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    coherence_weighting: bool,
 }
 
 /// A folder of cached features for one [`FeatureConfig`].
@@ -115,6 +121,8 @@ impl FeatureCache {
             pad_mode: c.stft.pad_mode,
             channels: &c.channels,
             per_sample_normalized: c.normalize == Normalize::PerSample,
+            coherence_frames: c.coherence_depends().then_some(c.coherence_frames),
+            coherence_weighting: c.coherence_weighting,
         };
         // Serialising plain fields to JSON cannot fail; an empty encoding would still be stable.
         let encoded = serde_json::to_vec(&params).unwrap_or_default();
@@ -421,8 +429,18 @@ mod tests {
         ipd.channels = vec![Channel::LMag, Channel::RMag, Channel::IpdCos, Channel::IpdSin];
         let mut ild = config();
         ild.channels = vec![Channel::LMag, Channel::RMag, Channel::Ild, Channel::GccPhat];
+        let mut coherence = config();
+        coherence.channels = vec![Channel::IpdCos, Channel::Coherence];
+        let mut window = coherence.clone();
+        window.coherence_frames = 9;
+        let mut weighted = ipd.clone();
+        weighted.coherence_weighting = true;
+        // The coherence's window is no part of the key of features that do not use it.
+        let mut unused = config();
+        unused.coherence_frames = 9;
+        assert_eq!(FeatureCache::new(dir.join("cache"), unused).unwrap().get(&files[0]).unwrap().1.key, e2.key);
         let mut keys = vec![e2.key];
-        for other in [hop, channels, norm, ipd, ild] {
+        for other in [hop, channels, norm, ipd, ild, coherence, window, weighted] {
             let c2 = FeatureCache::new(dir.join("cache"), other).unwrap();
             let (f, e) = c2.get(&files[0]).unwrap();
             assert!(!keys.contains(&e.key));

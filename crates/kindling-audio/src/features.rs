@@ -3,8 +3,8 @@
 //! The default selection is the seed experiment's `[l_mag, r_mag, l_phase, r_phase]`, giving
 //! `4 x 257 x 382` for 6.1 s at 16 kHz with `n_fft` 512 and hop 256. Any subset, in any order,
 //! of magnitude, phase, power and log-magnitude of either side may be asked for, and the
-//! interaural planes of [`crate::interaural`] (`ipd_cos`, `ipd_sin`, `ild`, `gcc_phat`), which
-//! compare the two sides; each side is transformed once however many of its quantities are used.
+//! interaural planes of [`crate::interaural`] (`ipd_cos`, `ipd_sin`, `ild`, `gcc_phat`,
+//! `coherence`), which compare the two sides; each side is transformed once however many of its quantities are used.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -22,8 +22,8 @@ use crate::stft::{Stft, StftConfig, StftOutputs, StftScratch};
 use crate::wav::{Audio, WavExpect};
 
 /// One feature plane: an STFT quantity of the left (`l_`) or right (`r_`) channel, or an
-/// interaural quantity comparing the two (`ipd_cos`, `ipd_sin`, `ild`, `gcc_phat`; defined in
-/// the `interaural` module).
+/// interaural quantity comparing the two (`ipd_cos`, `ipd_sin`, `ild`, `gcc_phat`, `coherence`;
+/// defined in the `interaural` module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -53,6 +53,9 @@ pub enum Channel {
     /// GCC-PHAT per frame: row `r` of `F` is the lag `(2 r / (F - 1) - 1)` ms, positive when
     /// the left ear leads.
     GccPhat,
+    /// Interaural coherence over `coherence_frames` frames, in [0, 1]: 1 for one coherent
+    /// source, low where diffuse noise or reverberation dominates; 0 where either side is silent.
+    Coherence,
 }
 
 /// The STFT quantity a [`Channel`] holds.
@@ -74,19 +77,21 @@ pub enum Quantity {
     LevelDifference,
     /// GCC-PHAT, lag x time.
     CrossCorrelation,
+    /// Interaural coherence.
+    Coherence,
 }
 
 impl Quantity {
     /// Whether its values lie in [-1, 1] by construction (they are left as they are by every
     /// normalisation).
     pub fn is_bounded(self) -> bool {
-        matches!(self, Self::PhaseDifferenceCos | Self::PhaseDifferenceSin | Self::CrossCorrelation)
+        matches!(self, Self::PhaseDifferenceCos | Self::PhaseDifferenceSin | Self::CrossCorrelation | Self::Coherence)
     }
 }
 
 impl Channel {
     /// Every channel, in declaration order.
-    pub const ALL: [Channel; 12] = [
+    pub const ALL: [Channel; 13] = [
         Channel::LMag,
         Channel::RMag,
         Channel::LPhase,
@@ -99,6 +104,7 @@ impl Channel {
         Channel::IpdSin,
         Channel::Ild,
         Channel::GccPhat,
+        Channel::Coherence,
     ];
 
     /// The seed experiment's selection.
@@ -110,7 +116,7 @@ impl Channel {
         match self {
             Self::LMag | Self::LPhase | Self::LPower | Self::LLogmag => Some(0),
             Self::RMag | Self::RPhase | Self::RPower | Self::RLogmag => Some(1),
-            Self::IpdCos | Self::IpdSin | Self::Ild | Self::GccPhat => None,
+            Self::IpdCos | Self::IpdSin | Self::Ild | Self::GccPhat | Self::Coherence => None,
         }
     }
 
@@ -130,6 +136,7 @@ impl Channel {
             Self::IpdSin => Quantity::PhaseDifferenceSin,
             Self::Ild => Quantity::LevelDifference,
             Self::GccPhat => Quantity::CrossCorrelation,
+            Self::Coherence => Quantity::Coherence,
         }
     }
 
@@ -148,6 +155,7 @@ impl Channel {
             Self::IpdSin => "ipd_sin",
             Self::Ild => "ild",
             Self::GccPhat => "gcc_phat",
+            Self::Coherence => "coherence",
         }
     }
 }
@@ -159,8 +167,10 @@ impl Channel {
 /// wav: {channels: 2, sample_rate: 16000, duration: 6.1, length: pad_or_crop}
 /// stft: {n_fft: 512, hop_length: 256}
 /// channels: [l_mag, r_mag, l_phase, r_phase]   # the default; also l_/r_power, l_/r_logmag,
-///                                              # ipd_cos, ipd_sin, ild, gcc_phat
+///                                              # ipd_cos, ipd_sin, ild, gcc_phat, coherence
 /// normalize: per_sample                        # per_sample (default) | fitted | none
+/// coherence_frames: 5                          # the coherence's window, odd, 3..=63
+/// coherence_weighting: false                   # ipd_cos, ipd_sin, gcc_phat times coherence
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -173,6 +183,14 @@ pub struct FeatureConfig {
     pub channels: Vec<Channel>,
     /// How the planes are normalised (see [`Normalize`]).
     pub normalize: Normalize,
+    /// The frames the interaural coherence is summed over, centred on each frame: odd, 3 to
+    /// 63 (5 frames are 80 ms at 16 kHz with hop 256). Used by the `coherence` plane and by
+    /// `coherence_weighting`.
+    pub coherence_frames: usize,
+    /// Multiply the normalised cross-spectrum by the interaural coherence before `ipd_cos`,
+    /// `ipd_sin` and `gcc_phat` are taken, so bins dominated by noise or reverberation count
+    /// less.
+    pub coherence_weighting: bool,
 }
 
 impl Default for FeatureConfig {
@@ -182,6 +200,8 @@ impl Default for FeatureConfig {
             stft: StftConfig::default(),
             channels: Channel::STEREO_MAG_PHASE.to_vec(),
             normalize: Normalize::PerSample,
+            coherence_frames: 5,
+            coherence_weighting: false,
         }
     }
 }
@@ -209,6 +229,28 @@ impl FeatureConfig {
                 );
             }
         }
+        issues.require(
+            self.coherence_frames % 2 == 1 && (3..=63).contains(&self.coherence_frames),
+            "coherence_frames",
+            format!(
+                "must be odd and 3 to 63 (a window centred on each frame; one frame always gives 1), got {}",
+                self.coherence_frames
+            ),
+        );
+        let phase = [Channel::IpdCos, Channel::IpdSin, Channel::GccPhat];
+        if self.coherence_weighting && !self.channels.iter().any(|c| phase.contains(c)) {
+            issues.push("coherence_weighting", "weights ipd_cos, ipd_sin and gcc_phat, and channels has none of them");
+        }
+    }
+
+    /// Whether any plane depends on `coherence_frames`: a `coherence` plane, or weighting.
+    pub(crate) fn coherence_depends(&self) -> bool {
+        self.coherence_weighting || self.channels.contains(&Channel::Coherence)
+    }
+
+    /// How the interaural planes use the coherence.
+    pub(crate) fn coherence_use(&self) -> interaural::CoherenceUse {
+        interaural::CoherenceUse { frames: self.coherence_frames, weighting: self.coherence_weighting }
     }
 }
 
@@ -324,6 +366,7 @@ impl FeatureExtractor {
                 Quantity::PhaseDifferenceSin => between.ipd_sin = slot.take(),
                 Quantity::LevelDifference => between.ild = slot.take(),
                 Quantity::CrossCorrelation => between.gcc_phat = slot.take(),
+                Quantity::Coherence => between.coherence = slot.take(),
                 _ => {}
             }
         }
@@ -358,7 +401,8 @@ impl FeatureExtractor {
             if interaural {
                 let [left, right] = &*spectra;
                 let n_fft = self.config.stft.n_fft;
-                interaural::compute(left, right, bins, frames, n_fft, audio.sample_rate, between);
+                let coherence = self.config.coherence_use();
+                interaural::compute(left, right, bins, frames, n_fft, audio.sample_rate, coherence, between);
             }
             Ok::<(), AudioError>(())
         })?;
@@ -381,6 +425,7 @@ mod tests {
             stft: StftConfig { n_fft: 128, hop_length: Some(64), ..StftConfig::default() },
             channels: channels.to_vec(),
             normalize,
+            ..FeatureConfig::default()
         }
     }
 
@@ -477,6 +522,18 @@ mod tests {
         // Asked for alone, they are the same planes.
         let alone = FeatureExtractor::new(config(&[Channel::Ild], Normalize::None)).unwrap().from_path(&path).unwrap();
         assert_eq!(alone.plane(0), f.plane(2));
+
+        // The coherence plane, per-sample normalisation leaving it in [0, 1]; with weighting,
+        // the IPD planes are the unweighted ones times it.
+        let mut weighted = config(&[Channel::IpdCos, Channel::Coherence, Channel::IpdSin], Normalize::PerSample);
+        weighted.coherence_weighting = true;
+        let w = FeatureExtractor::new(weighted).unwrap().from_path(&path).unwrap();
+        let gamma = w.plane(1);
+        assert!(gamma.iter().all(|g| (0.0..=1.0).contains(g)) && gamma.iter().any(|&g| g > 0.5));
+        for i in 0..f.bins * f.frames {
+            assert!((w.plane(0)[i] - gamma[i] * f.plane(5)[i]).abs() < 1e-6, "weighted cos at {i}");
+            assert!((w.plane(2)[i] - gamma[i] * f.plane(3)[i]).abs() < 1e-6, "weighted sin at {i}");
+        }
     }
 
     #[test]
@@ -514,6 +571,21 @@ mod tests {
         let mut quad = config(&[Channel::LMag], Normalize::None);
         quad.wav.channels = 4;
         assert!(FeatureExtractor::new(quad).unwrap_err().to_string().contains("wav.channels: must be 1 or 2"));
+        for frames in [0, 1, 4, 65] {
+            let mut window = config(&[Channel::Coherence], Normalize::None);
+            window.coherence_frames = frames;
+            let err = FeatureExtractor::new(window).unwrap_err().to_string();
+            assert!(
+                err.contains("coherence_frames: must be odd and 3 to 63") && err.contains(&format!("got {frames}"))
+            );
+        }
+        let mut nothing_to_weight = config(&[Channel::Ild, Channel::Coherence], Normalize::None);
+        nothing_to_weight.coherence_weighting = true;
+        let err = FeatureExtractor::new(nothing_to_weight).unwrap_err().to_string();
+        assert!(err.contains("coherence_weighting: weights ipd_cos, ipd_sin and gcc_phat"), "{err}");
+        let mut weighted = config(&[Channel::IpdCos, Channel::Coherence], Normalize::PerSample);
+        weighted.coherence_weighting = true;
+        assert!(FeatureExtractor::new(weighted).is_ok());
         let parsed: FeatureConfig = serde_json::from_str(
             r#"{"channels": ["l_mag", "r_mag"], "normalize": "fitted", "stft": {"n_fft": 512, "hop_length": 256}}"#,
         )

@@ -24,6 +24,14 @@
 //!   257 rows step by 1/8 sample (7.8 us) from -1 ms to +1 ms, wider than a human head's ITD
 //!   (about 0.7 ms at 90 degrees).
 //!
+//! - `coherence`: the interaural coherence `|sum L conj(R)| / sqrt(sum |L|^2 sum |R|^2)`, the
+//!   sums over a window of `coherence_frames` frames centred on the frame (clipped at the ends
+//!   of the signal), in [0, 1]: 1 where one ear hears a filtered copy of the other (a single
+//!   source in the free field), near `1 / sqrt(window)` where the ears hear unrelated sound
+//!   (diffuse noise, late reverberation); 0 where either ear is silent over the window.
+//!   With `coherence_weighting`, `P` is multiplied by it before `ipd_cos`, `ipd_sin` and
+//!   `gcc_phat` are taken, so the bins that noise and reverberation dominate count less.
+//!
 //! [`gcc_phat_itd`] is the classical estimator built from the same cross-spectrum: `P` summed
 //! over all frames, its correlation read at lags of 1/`upsample` sample up to `max_lag_s`, the
 //! lag of the peak being the file's interaural time difference.
@@ -53,11 +61,57 @@ pub(crate) struct InterauralOutputs<'a> {
     pub(crate) ipd_sin: Option<&'a mut [f32]>,
     pub(crate) ild: Option<&'a mut [f32]>,
     pub(crate) gcc_phat: Option<&'a mut [f32]>,
+    pub(crate) coherence: Option<&'a mut [f32]>,
 }
 
 impl InterauralOutputs<'_> {
     pub(crate) fn any(&self) -> bool {
-        self.ipd_cos.is_some() || self.ipd_sin.is_some() || self.ild.is_some() || self.gcc_phat.is_some()
+        self.ipd_cos.is_some()
+            || self.ipd_sin.is_some()
+            || self.ild.is_some()
+            || self.gcc_phat.is_some()
+            || self.coherence.is_some()
+    }
+}
+
+/// How the coherence is estimated and used: the window of [`coherence`] in frames (odd), and
+/// whether it weights the phase planes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CoherenceUse {
+    pub(crate) frames: usize,
+    pub(crate) weighting: bool,
+}
+
+/// The interaural coherence of every bin and frame (see the module's documentation) over the
+/// `window` frames centred on each (`window / 2` on either side, clipped at the ends), into
+/// `out` (`bins x frames`, row-major). Summed directly in f64 per window rather than by running
+/// sums, so a silent stretch after a loud one is exactly 0, not the rounding of a difference.
+pub(crate) fn coherence(
+    left: &[Complex32],
+    right: &[Complex32],
+    bins: usize,
+    frames: usize,
+    window: usize,
+    out: &mut [f32],
+) {
+    let half = window / 2;
+    let mut terms = vec![[0.0f64; 4]; frames];
+    for k in 0..bins {
+        let row = k * frames..(k + 1) * frames;
+        for ((term, l), r) in terms.iter_mut().zip(&left[row.clone()]).zip(&right[row.clone()]) {
+            let (lr, li, rr, ri) = (f64::from(l.re), f64::from(l.im), f64::from(r.re), f64::from(r.im));
+            *term = [lr * rr + li * ri, li * rr - lr * ri, lr * lr + li * li, rr * rr + ri * ri];
+        }
+        for (t, o) in out[row].iter_mut().enumerate() {
+            let mut s = [0.0f64; 4];
+            for term in &terms[t.saturating_sub(half)..(t + half + 1).min(frames)] {
+                for (a, b) in s.iter_mut().zip(term) {
+                    *a += b;
+                }
+            }
+            let den = (s[2] * s[3]).sqrt();
+            *o = if den > 0.0 && den.is_finite() { (s[0].hypot(s[1]) / den).min(1.0) as f32 } else { 0.0 };
+        }
     }
 }
 
@@ -85,9 +139,10 @@ pub(crate) fn compute(
     frames: usize,
     n_fft: usize,
     sample_rate: u32,
+    coherence_use: CoherenceUse,
     out: InterauralOutputs<'_>,
 ) {
-    let InterauralOutputs { ipd_cos, ipd_sin, ild, gcc_phat } = out;
+    let InterauralOutputs { ipd_cos, ipd_sin, ild, gcc_phat, coherence: coherence_out } = out;
     if let Some(ild) = ild {
         for ((d, l), r) in ild.iter_mut().zip(left).zip(right) {
             // The same expression as the STFT's log-magnitude, so `ild` is `l_logmag - r_logmag`
@@ -97,12 +152,38 @@ pub(crate) fn compute(
             *d = ll - rl;
         }
     }
-    if ipd_cos.is_none() && ipd_sin.is_none() && gcc_phat.is_none() {
+    let phase_planes = ipd_cos.is_some() || ipd_sin.is_some() || gcc_phat.is_some();
+    let weighting = coherence_use.weighting && phase_planes;
+    let gamma = match coherence_out {
+        Some(out) => {
+            coherence(left, right, bins, frames, coherence_use.frames, out);
+            Some(&*out)
+        }
+        None => None,
+    };
+    if !phase_planes {
         return;
     }
+    let own;
+    let gamma = match gamma {
+        Some(g) => Some(g),
+        None if weighting => {
+            let mut g = vec![0.0f32; bins * frames];
+            coherence(left, right, bins, frames, coherence_use.frames, &mut g);
+            own = g;
+            Some(own.as_slice())
+        }
+        None => None,
+    };
     let (mut re, mut im) = (vec![0.0f32; bins * frames], vec![0.0f32; bins * frames]);
     for (((pr, pi), l), r) in re.iter_mut().zip(im.iter_mut()).zip(left).zip(right) {
         (*pr, *pi) = phat(*l, *r);
+    }
+    if let (true, Some(g)) = (weighting, gamma) {
+        for ((pr, pi), w) in re.iter_mut().zip(im.iter_mut()).zip(g) {
+            *pr *= w;
+            *pi *= w;
+        }
     }
     if let Some(g) = gcc_phat {
         correlate(&re, &im, bins, frames, n_fft, sample_rate, g);
@@ -277,9 +358,105 @@ mod tests {
         let frames = l.len() / bins;
         let mut p: [Vec<f32>; 4] = std::array::from_fn(|_| vec![f32::NAN; bins * frames]);
         let [a, b, c, d] = &mut p;
-        let out = InterauralOutputs { ipd_cos: Some(a), ipd_sin: Some(b), ild: Some(c), gcc_phat: Some(d) };
-        compute(&l, &r, bins, frames, stft.config().n_fft, sr, out);
+        let out =
+            InterauralOutputs { ipd_cos: Some(a), ipd_sin: Some(b), ild: Some(c), gcc_phat: Some(d), coherence: None };
+        let unweighted = CoherenceUse { frames: 5, weighting: false };
+        compute(&l, &r, bins, frames, stft.config().n_fft, sr, unweighted, out);
         (p, frames)
+    }
+
+    /// `[ipd_cos, ipd_sin, gcc_phat, coherence]` with the coherence over `window` frames,
+    /// weighting the phase planes or not.
+    fn weighted_planes(stft: &Stft, left: &[f32], right: &[f32], window: usize, weighting: bool) -> [Vec<f32>; 4] {
+        let (l, r) = (stft.complex(left).unwrap(), stft.complex(right).unwrap());
+        let bins = stft.bins();
+        let frames = l.len() / bins;
+        let mut p: [Vec<f32>; 4] = std::array::from_fn(|_| vec![f32::NAN; bins * frames]);
+        let [a, b, c, d] = &mut p;
+        let out =
+            InterauralOutputs { ipd_cos: Some(a), ipd_sin: Some(b), ild: None, gcc_phat: Some(c), coherence: Some(d) };
+        compute(&l, &r, bins, frames, stft.config().n_fft, 16_000, CoherenceUse { frames: window, weighting }, out);
+        p
+    }
+
+    #[test]
+    fn coherence_is_its_definition_high_for_one_source_and_low_for_unrelated_ears() {
+        let (n_fft, hop, samples) = (256, 128, 16_000);
+        let stft = stft(n_fft, hop);
+        let bins = stft.bins();
+        let mut noise = Noise(5);
+        let source: Vec<f32> = (0..samples + 8).map(|_| noise.next() as f32).collect();
+        let other: Vec<f32> = (0..samples).map(|_| noise.next() as f32).collect();
+        // One source, the right ear hearing it 3 samples late and quieter: coherent.
+        let (left, late) = (&source[8..], &source[5..5 + samples]);
+        let right: Vec<f32> = late.iter().map(|x| 0.5 * x).collect();
+        let [.., coherent] = weighted_planes(&stft, left, &right, 7, false);
+        let frames = coherent.len() / bins;
+        let mean = |p: &[f32]| p.iter().map(|&x| f64::from(x)).sum::<f64>() / p.len() as f64;
+        assert!(mean(&coherent) > 0.97, "{}", mean(&coherent));
+        // Unrelated noise in each ear: about 1 / sqrt(7) on average, far below.
+        let [.., unrelated] = weighted_planes(&stft, left, &other, 7, false);
+        assert!((0.2..0.5).contains(&mean(&unrelated)), "{}", mean(&unrelated));
+        // The definition in f64 from the complex STFTs, windows clipped at both ends.
+        let (l, r) = (stft.complex(left).unwrap(), stft.complex(&other).unwrap());
+        for k in [0, 1, 40, bins - 1] {
+            for t in [0, 1, 3, frames / 2, frames - 2, frames - 1] {
+                let (mut re, mut im, mut pl, mut pr) = (0.0, 0.0, 0.0, 0.0);
+                for u in t.saturating_sub(3)..=(t + 3).min(frames - 1) {
+                    let (a, b) = (l[k * frames + u], r[k * frames + u]);
+                    let (a, b) = ((f64::from(a.re), f64::from(a.im)), (f64::from(b.re), f64::from(b.im)));
+                    re += a.0 * b.0 + a.1 * b.1;
+                    im += a.1 * b.0 - a.0 * b.1;
+                    pl += a.0 * a.0 + a.1 * a.1;
+                    pr += b.0 * b.0 + b.1 * b.1;
+                }
+                let want = (re * re + im * im).sqrt() / (pl * pr).sqrt();
+                let got = f64::from(unrelated[k * frames + t]);
+                assert!((got - want).abs() < 1e-5, "bin {k} frame {t}: {got} vs {want}");
+            }
+        }
+        // A wider window averages more unrelated frames: lower still.
+        let [.., wide] = weighted_planes(&stft, left, &other, 31, false);
+        assert!(mean(&wide) < mean(&unrelated) - 0.1, "{} vs {}", mean(&wide), mean(&unrelated));
+        // Silence in one ear: 0, not NaN.
+        let [.., silent] = weighted_planes(&stft, left, &vec![0.0; samples], 7, false);
+        assert!(silent.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn coherence_weighting_scales_the_phase_planes_by_the_coherence() {
+        let stft = stft(256, 128);
+        let mut noise = Noise(9);
+        let left: Vec<f32> = (0..8000).map(|_| noise.next() as f32).collect();
+        // Half the right ear is the left ear delayed, half unrelated noise.
+        let right: Vec<f32> = (0..8000usize).map(|n| 0.5 * left[n.saturating_sub(2)] + noise.next() as f32).collect();
+        let [cos, sin, gcc, gamma] = weighted_planes(&stft, &left, &right, 5, false);
+        let [wcos, wsin, wgcc, wgamma] = weighted_planes(&stft, &left, &right, 5, true);
+        assert_eq!(gamma, wgamma);
+        assert!(gamma.iter().any(|&g| g < 0.5) && gamma.iter().any(|&g| g > 0.9));
+        for i in 0..cos.len() {
+            assert!((wcos[i] - gamma[i] * cos[i]).abs() < 1e-6, "{i}: {} vs {} x {}", wcos[i], gamma[i], cos[i]);
+            assert!((wsin[i] - gamma[i] * sin[i]).abs() < 1e-6);
+        }
+        // The GCC image of the weighted cross-spectrum, from its definition in f64.
+        let bins = stft.bins();
+        let frames = cos.len() / bins;
+        let lags = gcc_lags(bins, GCC_MAX_LAG_S);
+        for t in [1, frames / 2] {
+            for (row, &tau) in lags.iter().enumerate().step_by(16) {
+                let mut want = 0.0;
+                for k in 0..bins {
+                    let i = k * frames + t;
+                    let theta = 2.0 * PI * k as f64 * tau * 16_000.0 / 256.0;
+                    let w = if k == 0 || k == bins - 1 { 1.0 } else { 2.0 };
+                    want += w * (f64::from(wcos[i]) * theta.cos() + f64::from(wsin[i]) * theta.sin());
+                }
+                want /= 256.0;
+                let got = f64::from(wgcc[row * frames + t]);
+                assert!((got - want).abs() < 1e-4, "row {row} frame {t}: {got} vs {want}");
+            }
+        }
+        assert_ne!(gcc, wgcc);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `spatial_dataset` stage: a stereo direction training set rendered afresh for every
 //! sample in every epoch from measured HRIRs and source recordings (see [`crate::render`]),
-//! validated on a fixed set of WAV files read through the feature cache.
+//! validated on a fixed set of WAV files read through the feature cache, and optionally tested
+//! once after training on another fixed set.
 //!
 //! (Over 300 lines: one stage's configuration, checks, plan and sample source; 109 of its
 //! lines are tests.)
@@ -63,6 +64,11 @@ pub struct SpatialDatasetConfig {
     pub valid_root: Option<String>,
     /// ...or a CSV manifest with a `path,label` header (paths relative to the CSV).
     pub valid_manifest: Option<String>,
+    /// A fixed test set, evaluated once after training (another head, other conditions): a
+    /// folder of class folders...
+    pub test_root: Option<String>,
+    /// ...or a CSV manifest with a `path,label` header.
+    pub test_manifest: Option<String>,
     /// The rendered length and rate (`wav.duration`, `wav.sample_rate`), the STFT, the planes
     /// and their normalisation (`per_sample` or `none`), as in `audio_dataset`.
     pub features: FeatureConfig,
@@ -88,6 +94,8 @@ impl Default for SpatialDatasetConfig {
             ild_jitter_db: c.ild_jitter_db,
             valid_root: None,
             valid_manifest: None,
+            test_root: None,
+            test_manifest: None,
             features: FeatureConfig::default(),
             cache_dir: ".kindling-cache/audio".to_owned(),
         }
@@ -153,6 +161,8 @@ impl StageConfig for SpatialDatasetConfig {
         ("ild_jitter_db", "a level difference between the ears in [-j, j] dB"),
         ("valid_root", "the fixed validation set: a folder of class folders"),
         ("valid_manifest", "or a CSV manifest path,label"),
+        ("test_root", "a fixed test set evaluated once after training: a folder of class folders"),
+        ("test_manifest", "or a CSV manifest path,label"),
         ("features", "as in audio_dataset; wav.duration and wav.sample_rate set what is rendered"),
         ("cache_dir", "where the validation set's features are cached"),
     ];
@@ -178,6 +188,9 @@ impl StageConfig for SpatialDatasetConfig {
             (None, None) => issues.push("", "give `valid_manifest` (or `valid_root`): the fixed validation set"),
             _ => {}
         }
+        if self.test_root.is_some() && self.test_manifest.is_some() {
+            issues.push("test_manifest", "give either test_root or test_manifest, not both");
+        }
         issues.at("features", |i| self.features.check(i));
         issues.require(
             self.features.normalize != Normalize::Fitted,
@@ -201,7 +214,8 @@ pub(crate) fn spatial_dataset() -> StageDef {
         &["dataset"],
         |config| Box::new(SpatialStage { config }),
     )
-    .with_roles(&[(KeyRole::HeldOutFolder, "valid_root"), (KeyRole::HeldOutManifest, "valid_manifest")])
+    // `kindling eval --data` replaces the test set, the split a run is evaluated on.
+    .with_roles(&[(KeyRole::HeldOutFolder, "test_root"), (KeyRole::HeldOutManifest, "test_manifest")])
 }
 
 struct SpatialStage {
@@ -239,19 +253,24 @@ impl Stage for SpatialStage {
         if let Err(e) = c.source_files(cx.base_dir) {
             cx.issues.push("sources", e);
         }
-        let valid_key = if c.valid_root.is_some() { "valid_root" } else { "valid_manifest" };
-        match list(cx.base_dir, c.valid_root.as_ref(), c.valid_manifest.as_ref()) {
-            Some(Err(e)) => cx.issues.push(valid_key, e.to_string()),
-            Some(Ok(valid)) => {
-                let names = c.class_names();
-                if let Some(stray) = valid.classes.iter().find(|v| !names.contains(v)) {
-                    cx.issues.push(
-                        valid_key,
-                        format!("class `{stray}` is not one of the rendered directions ({})", names.join(", ")),
-                    );
+        let held_out = [
+            (if c.valid_root.is_some() { "valid_root" } else { "valid_manifest" }, &c.valid_root, &c.valid_manifest),
+            (if c.test_root.is_some() { "test_root" } else { "test_manifest" }, &c.test_root, &c.test_manifest),
+        ];
+        for (key, root, manifest) in held_out {
+            match list(cx.base_dir, root.as_ref(), manifest.as_ref()) {
+                Some(Err(e)) => cx.issues.push(key, e.to_string()),
+                Some(Ok(set)) => {
+                    let names = c.class_names();
+                    if let Some(stray) = set.classes.iter().find(|v| !names.contains(v)) {
+                        cx.issues.push(
+                            key,
+                            format!("class `{stray}` is not one of the rendered directions ({})", names.join(", ")),
+                        );
+                    }
                 }
+                None => {}
             }
-            None => {}
         }
         let shape = match FeatureExtractor::new(c.features.clone()) {
             Ok(x) => x.shape(),
@@ -295,10 +314,22 @@ impl Stage for SpatialStage {
         let valid = list(base, c.valid_root.as_ref(), c.valid_manifest.as_ref())
             .ok_or_else(|| StageError::Stopped("give `valid_manifest` or `valid_root`".into()))?
             .map_err(domain)?;
-        let valid_items = relabel(&valid, &classes)?;
         let cache = Arc::new(FeatureCache::new(base.join(&c.cache_dir), c.features.clone()).map_err(domain)?);
-        let files: Vec<PathBuf> = valid_items.iter().map(|i| i.path.clone()).collect();
-        let entries = compute_entries(&cache, &files)?;
+        let fixed = |set: &crate::AudioDataset| -> Result<Split, StageError> {
+            let items = relabel(set, &classes)?;
+            let files: Vec<PathBuf> = items.iter().map(|i| i.path.clone()).collect();
+            let entries = compute_entries(&cache, &files)?;
+            Ok(Split {
+                x: Vec::new(),
+                y: items.iter().map(|i| i.label).collect(),
+                source: Some(Arc::new(CachedSamples { cache: cache.clone(), entries, stats: None, augment: None })),
+            })
+        };
+        let valid = fixed(&valid)?;
+        let test = match list(base, c.test_root.as_ref(), c.test_manifest.as_ref()) {
+            Some(set) => Some(fixed(&set.map_err(domain)?)?),
+            None => None,
+        };
         let n = c.directions.len() * c.per_class;
         let data = Dataset {
             shape: shape.to_vec(),
@@ -313,15 +344,12 @@ impl Stage for SpatialStage {
                     seed: io.seed,
                 })),
             },
-            valid: Split {
-                x: Vec::new(),
-                y: valid_items.iter().map(|i| i.label).collect(),
-                source: Some(Arc::new(CachedSamples { cache, entries, stats: None, augment: None })),
-            },
-            test: None,
+            valid,
+            test,
         };
+        let tested = data.test.as_ref().map_or(String::new(), |t| format!(", {} test samples", t.len()));
         eprintln!(
-            "data: {} train samples rendered per epoch, {} valid samples of {:?}, {} classes",
+            "data: {} train samples rendered per epoch, {} valid samples{tested} of {:?}, {} classes",
             data.train.len(),
             data.valid.len(),
             data.shape,
@@ -386,6 +414,7 @@ mod tests {
             stft: StftConfig { n_fft: 256, hop_length: Some(128), ..StftConfig::default() },
             channels: vec![Channel::LLogmag, Channel::RLogmag],
             normalize: Normalize::PerSample,
+            ..FeatureConfig::default()
         }
     }
 

@@ -250,7 +250,7 @@ fn limit(mut d: AudioDataset, limit: Option<usize>) -> AudioDataset {
     d
 }
 
-/// The items of a separate validation set, labelled by the training set's class names.
+/// The items of a separate validation or test set, labelled by the training set's class names.
 pub(crate) fn relabel(valid: &AudioDataset, classes: &[String]) -> Result<Vec<crate::AudioItem>, StageError> {
     valid
         .items
@@ -259,7 +259,7 @@ pub(crate) fn relabel(valid: &AudioDataset, classes: &[String]) -> Result<Vec<cr
             let name = &valid.classes[item.label as usize];
             let label = classes.iter().position(|c| c == name).ok_or_else(|| {
                 StageError::Stopped(format!(
-                    "{}: class `{name}` of the validation set is not a training class ({})",
+                    "{}: class `{name}` of this held-out set is not a training class ({})",
                     item.path.display(),
                     classes.join(", ")
                 ))
