@@ -400,9 +400,9 @@ impl FeatureExtractor {
             }
             if interaural {
                 let [left, right] = &*spectra;
-                let n_fft = self.config.stft.n_fft;
-                let coherence = self.config.coherence_use();
-                interaural::compute(left, right, bins, frames, n_fft, audio.sample_rate, coherence, between);
+                let grid =
+                    interaural::Grid { bins, frames, n_fft: self.config.stft.n_fft, sample_rate: audio.sample_rate };
+                interaural::compute(left, right, grid, self.config.coherence_use(), between);
             }
             Ok::<(), AudioError>(())
         })?;
@@ -530,9 +530,9 @@ mod tests {
         let w = FeatureExtractor::new(weighted).unwrap().from_path(&path).unwrap();
         let gamma = w.plane(1);
         assert!(gamma.iter().all(|g| (0.0..=1.0).contains(g)) && gamma.iter().any(|&g| g > 0.5));
-        for i in 0..f.bins * f.frames {
-            assert!((w.plane(0)[i] - gamma[i] * f.plane(5)[i]).abs() < 1e-6, "weighted cos at {i}");
-            assert!((w.plane(2)[i] - gamma[i] * f.plane(3)[i]).abs() < 1e-6, "weighted sin at {i}");
+        for (i, g) in gamma.iter().enumerate() {
+            assert!((w.plane(0)[i] - g * f.plane(5)[i]).abs() < 1e-6, "weighted cos at {i}");
+            assert!((w.plane(2)[i] - g * f.plane(3)[i]).abs() < 1e-6, "weighted sin at {i}");
         }
     }
 

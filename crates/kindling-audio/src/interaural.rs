@@ -130,18 +130,25 @@ fn weight(k: usize, n_fft: usize) -> f64 {
     if k == 0 || 2 * k == n_fft { 1.0 } else { 2.0 }
 }
 
+/// The shape of the two ears' spectra and the STFT they come from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Grid {
+    pub(crate) bins: usize,
+    pub(crate) frames: usize,
+    pub(crate) n_fft: usize,
+    pub(crate) sample_rate: u32,
+}
+
 /// Writes the requested interaural planes from the complex STFTs of the two ears (`bins x
 /// frames` each, row-major, as [`Stft::compute`] writes them). The caller checked the lengths.
 pub(crate) fn compute(
     left: &[Complex32],
     right: &[Complex32],
-    bins: usize,
-    frames: usize,
-    n_fft: usize,
-    sample_rate: u32,
+    grid: Grid,
     coherence_use: CoherenceUse,
     out: InterauralOutputs<'_>,
 ) {
+    let Grid { bins, frames, n_fft, sample_rate } = grid;
     let InterauralOutputs { ipd_cos, ipd_sin, ild, gcc_phat, coherence: coherence_out } = out;
     if let Some(ild) = ild {
         for ((d, l), r) in ild.iter_mut().zip(left).zip(right) {
@@ -361,7 +368,8 @@ mod tests {
         let out =
             InterauralOutputs { ipd_cos: Some(a), ipd_sin: Some(b), ild: Some(c), gcc_phat: Some(d), coherence: None };
         let unweighted = CoherenceUse { frames: 5, weighting: false };
-        compute(&l, &r, bins, frames, stft.config().n_fft, sr, unweighted, out);
+        let grid = Grid { bins, frames, n_fft: stft.config().n_fft, sample_rate: sr };
+        compute(&l, &r, grid, unweighted, out);
         (p, frames)
     }
 
@@ -375,7 +383,8 @@ mod tests {
         let [a, b, c, d] = &mut p;
         let out =
             InterauralOutputs { ipd_cos: Some(a), ipd_sin: Some(b), ild: None, gcc_phat: Some(c), coherence: Some(d) };
-        compute(&l, &r, bins, frames, stft.config().n_fft, 16_000, CoherenceUse { frames: window, weighting }, out);
+        let grid = Grid { bins, frames, n_fft: stft.config().n_fft, sample_rate: 16_000 };
+        compute(&l, &r, grid, CoherenceUse { frames: window, weighting }, out);
         p
     }
 
