@@ -20,6 +20,21 @@ fn tiny_set(root: &Path) -> PathBuf {
     pipeline
 }
 
+/// Plans `pipeline`, checks that its data are 4 planes of 1 s (1 + 16000/256 = 63 frames, 257
+/// bins) in 3 classes, runs it under `root/runs` and returns the run and its `metrics.json`.
+fn run_four_planes_of_three_classes(
+    pipeline: &Path,
+    registry: &kindling_core::Registry,
+    root: &Path,
+) -> (kindling_pipeline::RunOutcome, serde_json::Value) {
+    let plan = kindling_pipeline::load(pipeline, registry, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let spec = plan.facts.get::<kindling_core::DataSpec>().unwrap();
+    assert_eq!((spec.shape.clone(), spec.classes), (vec![4, 257, 63], 3));
+    let out = kindling_pipeline::run(plan, &root.join("runs")).unwrap_or_else(|e| panic!("{e}"));
+    let metrics = serde_json::from_str(&std::fs::read_to_string(out.run_dir.join("metrics.json")).unwrap()).unwrap();
+    (out, metrics)
+}
+
 fn cache_files(root: &Path) -> usize {
     std::fs::read_dir(root.join("cache")).map_or(0, |d| {
         d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "kfeat"))).count()
@@ -31,13 +46,7 @@ fn a_tiny_stereo_set_trains_through_the_feature_cache() {
     let root = tests::scratch("audio");
     let pipeline = tiny_set(&root);
     let registry = tests::registry();
-    let plan = kindling_pipeline::load(&pipeline, &registry, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let spec = plan.facts.get::<kindling_core::DataSpec>().unwrap();
-    // 1 s at 16 kHz, hop 256: 1 + 16000/256 = 63 frames; 257 bins; 4 planes.
-    assert_eq!((spec.shape.clone(), spec.classes), (vec![4, 257, 63], 3));
-    let out = kindling_pipeline::run(plan, &root.join("runs")).unwrap_or_else(|e| panic!("{e}"));
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.run_dir.join("metrics.json")).unwrap()).unwrap();
+    let (out, metrics) = run_four_planes_of_three_classes(&pipeline, &registry, &root);
     assert_eq!(metrics["final_epoch"]["train"]["samples"], 9);
     assert_eq!(metrics["final_epoch"]["valid"]["samples"], 3);
     assert_eq!(cache_files(&root), 12, "one entry per file");
@@ -134,12 +143,7 @@ fn spatial_training_reports_a_fixed_test_set_on_coherence_weighted_interaural_pl
     )
     .unwrap();
     let registry = tests::registry();
-    let plan = kindling_pipeline::load(&pipeline, &registry, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let spec = plan.facts.get::<kindling_core::DataSpec>().unwrap();
-    assert_eq!((spec.shape.clone(), spec.classes), (vec![4, 257, 63], 3));
-    let out = kindling_pipeline::run(plan, &root.join("runs")).unwrap_or_else(|e| panic!("{e}"));
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.run_dir.join("metrics.json")).unwrap()).unwrap();
+    let (out, metrics) = run_four_planes_of_three_classes(&pipeline, &registry, &root);
     assert_eq!(metrics["final_epoch"]["train"]["samples"], 12, "3 directions x 4 renders");
     assert_eq!(metrics["final_epoch"]["valid"]["samples"], 12);
     // The test set is evaluated once after training, with the direction metrics.
