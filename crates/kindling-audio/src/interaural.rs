@@ -161,27 +161,24 @@ pub(crate) fn compute(
     }
     let phase_planes = ipd_cos.is_some() || ipd_sin.is_some() || gcc_phat.is_some();
     let weighting = coherence_use.weighting && phase_planes;
-    let gamma = match coherence_out {
-        Some(out) => {
-            coherence(left, right, bins, frames, coherence_use.frames, out);
-            Some(&*out)
+    // The coherence is computed once: into its plane when asked for, else (only to weight)
+    // into a buffer of its own.
+    let mut own = Vec::new();
+    let target: Option<&mut [f32]> = match coherence_out {
+        Some(out) => Some(out),
+        None if weighting => {
+            own.resize(bins * frames, 0.0f32);
+            Some(&mut own)
         }
         None => None,
     };
+    let gamma = target.map(|g| {
+        coherence(left, right, bins, frames, coherence_use.frames, g);
+        &*g
+    });
     if !phase_planes {
         return;
     }
-    let own;
-    let gamma = match gamma {
-        Some(g) => Some(g),
-        None if weighting => {
-            let mut g = vec![0.0f32; bins * frames];
-            coherence(left, right, bins, frames, coherence_use.frames, &mut g);
-            own = g;
-            Some(own.as_slice())
-        }
-        None => None,
-    };
     let (mut re, mut im) = (vec![0.0f32; bins * frames], vec![0.0f32; bins * frames]);
     for (((pr, pi), l), r) in re.iter_mut().zip(im.iter_mut()).zip(left).zip(right) {
         (*pr, *pi) = phat(*l, *r);

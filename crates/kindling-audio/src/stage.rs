@@ -251,12 +251,11 @@ fn limit(mut d: AudioDataset, limit: Option<usize>) -> AudioDataset {
 }
 
 /// The items of a separate validation or test set, labelled by the training set's class names.
-pub(crate) fn relabel(valid: &AudioDataset, classes: &[String]) -> Result<Vec<crate::AudioItem>, StageError> {
-    valid
-        .items
+pub(crate) fn relabel(set: &AudioDataset, classes: &[String]) -> Result<Vec<crate::AudioItem>, StageError> {
+    set.items
         .iter()
         .map(|item| {
-            let name = &valid.classes[item.label as usize];
+            let name = &set.classes[item.label as usize];
             let label = classes.iter().position(|c| c == name).ok_or_else(|| {
                 StageError::Stopped(format!(
                     "{}: class `{name}` of this held-out set is not a training class ({})",
