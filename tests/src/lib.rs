@@ -174,6 +174,9 @@ pub fn small_data_overrides(pipeline: &Path, scratch: &Path) -> Vec<String> {
         set.push(format!("spatial_dataset.sources=[{}]", scratch.join("source.wav").display()));
         set.push("spatial_dataset.per_class=4".to_owned());
         set.push(format!("spatial_dataset.valid_manifest={}", manifest.display()));
+        if has_key("spatial_dataset", "test_manifest") {
+            set.push(format!("spatial_dataset.test_manifest={}", manifest.display()));
+        }
         set.push(format!("spatial_dataset.cache_dir={}", scratch.join("cache").display()));
         set.push("spatial_dataset.features.wav.duration=1.0".to_owned());
     }
