@@ -1,7 +1,9 @@
 //! Times each part of a convolution on the flex backend against this crate's kernels, on the
 //! layers of `mnist_cnn` at batch 64, and the max pooling after its second convolution:
 //! `cargo run --release --example conv_parts [-- --vgg3]` (from the workspace root, so the build
-//! shares the workspace's features).
+//! shares the workspace's features). `-- --winograd` times the kernels picked today against
+//! Winograd on every padded 3 x 3 layer (add `-p kindling-cpu --no-default-features` for the
+//! AVX2 build).
 
 use std::time::Instant;
 
@@ -51,9 +53,43 @@ fn gemm_shapes() {
     }
 }
 
+/// `--winograd`: the kernels the dispatch picks today (direct or im2col) against Winograd
+/// F(2 x 2, 3 x 3), per part, on every padded 3 x 3 layer of `mnist_cnn` and `vgg3`.
+fn winograd() {
+    let layers = [
+        ([64, 16, 28, 28], [32, 16, 3, 3]),
+        ([64, 32, 14, 14], [64, 32, 3, 3]),
+        ([64, 32, 28, 28], [32, 32, 3, 3]),
+        ([64, 32, 14, 14], [64, 32, 3, 3]),
+        ([64, 64, 14, 14], [64, 64, 3, 3]),
+        ([64, 64, 7, 7], [128, 64, 3, 3]),
+        ([64, 128, 7, 7], [128, 128, 3, 3]),
+    ];
+    println!("| layer | part | today (ms) | Winograd (ms) |\n|---|---|---:|---:|");
+    for (xs, ws) in layers {
+        let g = Geometry::new(xs, ws, &ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+        let (n, o) = (xs[0], ws[0]);
+        let (x, w, b) = (data(xs.iter().product()), data(ws.iter().product()), data(o));
+        let dy = data(n * o * g.pixels());
+        let name = format!("{}->{} {}x{}", xs[1], o, xs[2], xs[3]);
+        let today = time(|| drop(kindling_cpu::forward_values(&x, &w, Some(&b), n, o, &g)));
+        let wino = time(|| drop(kindling_cpu::forward_winograd(&x, &w, Some(&b), n, o, &g)));
+        println!("| {name} | forward | {today:.2} | {wino:.2} |");
+        let today = time(|| drop(kindling_cpu::input_grad_values(&dy, &w, n, o, &g)));
+        let wino = time(|| drop(kindling_cpu::input_grad_winograd(&dy, &w, n, o, &g)));
+        println!("| {name} | input grad | {today:.2} | {wino:.2} |");
+        let today = time(|| drop(kindling_cpu::weight_grad_values(&x, &dy, n, o, &g)));
+        let wino = time(|| drop(kindling_cpu::weight_grad_winograd(&x, &dy, n, o, &g)));
+        println!("| {name} | weight grad | {today:.2} | {wino:.2} |");
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--gemm") {
         return gemm_shapes();
+    }
+    if std::env::args().any(|a| a == "--winograd") {
+        return winograd();
     }
     // `--vgg3`: the square layers of `vgg3` instead (one per resolution).
     let layers = if std::env::args().any(|a| a == "--vgg3") {

@@ -1,7 +1,8 @@
 //! [`conv2d`], the drop-in for burn's convolution, and its autodiff step: on the autodiff CPU
 //! device the forward pass and every gradient are this crate's, registered with burn-autodiff
 //! as one `Backward` step; the kernel for each pass is chosen per geometry (the direct kernels
-//! where `Geometry::direct*` says so, else im2col + GEMM).
+//! where `Geometry::direct*` says so, then Winograd where `Geometry::winograd_*` says so, else
+//! im2col + GEMM).
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -18,6 +19,7 @@ use crate::im2col::{forward_im2col, input_grad_im2col, weight_grad_im2col};
 use crate::simd::{lane_sum, simd};
 use crate::switch::{enabled, f32_only};
 use crate::timing::{count_fused_weight_grad, timed};
+use crate::winograd::{forward_winograd, input_grad_winograd, weight_grad_winograd};
 use crate::{Geometry, direct};
 
 /// `burn::tensor::module::conv2d`, faster on the CPU device: on autodiff flex tensors with
@@ -132,7 +134,8 @@ fn autodiff_conv(x: AdTensor, w: AdTensor, b: Option<AdTensor>, options: ConvOpt
 }
 
 /// The forward convolution plus the bias, images in parallel: the direct kernels where
-/// [`Geometry::direct_rows`] or [`Geometry::direct`] says so, else per image `W · im2col(x_b)`.
+/// [`Geometry::direct_rows`] or [`Geometry::direct`] says so, then Winograd where
+/// [`Geometry::winograd_forward`] does, else per image `W · im2col(x_b)`.
 pub fn forward_values(
     x: &[f32],
     w: &[f32],
@@ -147,19 +150,27 @@ pub fn forward_values(
     if g.direct() {
         return direct::forward_direct(x, w, bias, n, out_channels, g);
     }
+    if g.winograd_forward() {
+        return forward_winograd(x, w, bias, n, out_channels, g);
+    }
     forward_im2col(x, w, bias, n, out_channels, g)
 }
 
 /// The input gradient, images in parallel: the direct kernel where
-/// [`Geometry::direct_input_grad`] says so, else per image `col2im(Wᵀ · dY_b)`.
+/// [`Geometry::direct_input_grad`] says so, then Winograd where
+/// [`Geometry::winograd_input_grad`] does, else per image `col2im(Wᵀ · dY_b)`.
 pub fn input_grad_values(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
     if g.direct_input_grad() {
         return direct::input_grad_direct(dy, w, n, out_channels, g);
+    }
+    if g.winograd_input_grad() {
+        return input_grad_winograd(dy, w, n, out_channels, g);
     }
     input_grad_im2col(dy, w, n, out_channels, g)
 }
 
 /// `dW` of a convolution: the direct kernel where [`Geometry::direct_weight_grad`] says so,
+/// then Winograd where [`Geometry::winograd_weight_grad`] does,
 /// else per image one GEMM `dY_b · im2col(x_b)ᵀ`; the batch split across the rayon pool, each
 /// worker with its own accumulator.
 pub fn weight_grad_values(x: &[f32], dy: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
@@ -168,6 +179,9 @@ pub fn weight_grad_values(x: &[f32], dy: &[f32], n: usize, out_channels: usize, 
     assert_eq!(dy.len(), n * out_channels * pixels);
     if g.direct_weight_grad() {
         return direct::weight_grad_direct(x, dy, n, out_channels, g);
+    }
+    if g.winograd_weight_grad() {
+        return weight_grad_winograd(x, dy, n, out_channels, g);
     }
     weight_grad_im2col(x, dy, n, out_channels, g)
 }

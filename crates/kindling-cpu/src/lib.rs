@@ -29,7 +29,8 @@
 //!
 //! `conv.rs` is the convolution drop-in and its autodiff step; `geometry.rs` describes one
 //! convolution and picks its layout; `im2col.rs` (products through `kindling-gemm`, the
-//! workspace's one audited unsafe call) and `direct.rs` are its two kinds of kernel; `pool.rs`,
+//! workspace's one audited unsafe call), `direct.rs` and `winograd.rs` are its three kinds of
+//! kernel (Winograd F(2x2, 3x3) where the AVX-512 direct kernels do not run); `pool.rs`,
 //! `act.rs`, `norm.rs` and `optim.rs` are the other drop-ins; `flex.rs`, `simd.rs`, `switch.rs`
 //! and `timing.rs` are what they all share (tensor buffers, SIMD dispatch, the on/off switch
 //! and the per-thread backward timers).
@@ -46,6 +47,7 @@ mod pool;
 mod simd;
 mod switch;
 mod timing;
+mod winograd;
 
 pub use act::{relu, tanh};
 pub use conv::{conv2d, forward_values, input_grad_values, weight_grad_values};
@@ -58,3 +60,4 @@ pub use pool::{AvgPool, MaxPool, avg_pool2d, max_pool_backward_values, max_pool2
 pub use simd::isa;
 pub use switch::enabled;
 pub use timing::{BackwardTimes, backward_times, fused_weight_grads};
+pub use winograd::{forward_winograd, input_grad_winograd, weight_grad_winograd};

@@ -7,20 +7,24 @@
 /// the compiler vectorises a loop only 4 lanes wide. `f` should be a plain loop over slices,
 /// inlined into the closure, so that the compiler can vectorise it for the chosen set.
 /// AVX-512 only when the crate's `avx512` feature is on.
+///
+/// A closure too large for the compiler to inline stays compiled for the baseline; such an
+/// operation is a type implementing `pulp::WithSimd` with an `#[inline(always)]` `with_simd`
+/// (as in `winograd.rs`), which is always compiled for the chosen set.
 #[inline(always)]
-pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn simd<Op: pulp::WithSimd>(op: Op) -> Op::Output {
     #[cfg(target_arch = "x86_64")]
     {
         if cfg!(feature = "avx512")
             && let Some(isa) = pulp::x86::V4::try_new()
         {
-            return isa.vectorize(f);
+            return pulp::Simd::vectorize(isa, op);
         }
         if let Some(isa) = pulp::x86::V3::try_new() {
-            return isa.vectorize(f);
+            return pulp::Simd::vectorize(isa, op);
         }
     }
-    f()
+    op.with_simd(pulp::Scalar::new())
 }
 
 /// The widest vector instructions the kernels of this build run on this CPU: `avx512` (only

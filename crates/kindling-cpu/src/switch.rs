@@ -1,5 +1,6 @@
 //! When the fast path applies: the `KINDLING_FAST_CPU` switch and the element type. Every
-//! drop-in checks both before it looks at the device.
+//! drop-in checks both before it looks at the device. `KINDLING_WINOGRAD=0` keeps the
+//! convolutions off the Winograd kernels (for comparisons).
 
 use std::sync::OnceLock;
 
@@ -7,6 +8,13 @@ use std::sync::OnceLock;
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| std::env::var("KINDLING_FAST_CPU").map_or(true, |v| v != "0"))
+}
+
+/// Whether the Winograd kernels may run where `Geometry::winograd_*` picks them: unless
+/// `KINDLING_WINOGRAD=0`.
+pub(crate) fn winograd_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KINDLING_WINOGRAD").map_or(true, |v| v != "0"))
 }
 
 /// The kernels compute in `f32`; tensors of any other type take burn's ops.
