@@ -53,8 +53,9 @@ fn gemm_shapes() {
     }
 }
 
-/// `--winograd`: the kernels the dispatch picks today (direct or im2col) against Winograd
-/// F(2 x 2, 3 x 3), per part, on every padded 3 x 3 layer of `mnist_cnn` and `vgg3`.
+/// `--winograd`: the kernels the dispatch picks (direct, Winograd or im2col) against Winograd
+/// F(2 x 2, 3 x 3), per part, on every padded 3 x 3 layer of `mnist_cnn` and `vgg3`; with
+/// `KINDLING_WINOGRAD=0` the first column is never Winograd.
 fn winograd() {
     let layers = [
         ([64, 16, 28, 28], [32, 16, 3, 3]),
@@ -65,7 +66,7 @@ fn winograd() {
         ([64, 64, 7, 7], [128, 64, 3, 3]),
         ([64, 128, 7, 7], [128, 128, 3, 3]),
     ];
-    println!("| layer | part | today (ms) | Winograd (ms) |\n|---|---|---:|---:|");
+    println!("| layer | part | picked (ms) | Winograd (ms) |\n|---|---|---:|---:|");
     for (xs, ws) in layers {
         let g = Geometry::new(xs, ws, &ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
         let (n, o) = (xs[0], ws[0]);

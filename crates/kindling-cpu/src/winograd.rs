@@ -87,17 +87,18 @@ impl Geometry {
 
     /// Whether the forward pass runs by Winograd: a [`winograd`](Self::winograd) geometry with
     /// at least 32 input channels, on a CPU or build without the AVX-512 direct kernels (where
-    /// they run, they were as fast or faster on every layer measured). Measured per layer at
-    /// AVX2, batch 64 (`conv_parts --winograd`, BENCHMARKS.md): faster from 32 input channels
-    /// on, slower with 16 (28 x 28: 5.5 against 4.5 ms).
+    /// they run, they were as fast or faster on most layers measured). Measured per layer at
+    /// AVX2, batch 64 (`conv_parts --winograd`, BENCHMARKS.md): 1.1-1.4x faster than im2col +
+    /// GEMM from 32 input channels on, slower with 16 (28 x 28: 5.1 against 4.4 ms).
     pub fn winograd_forward(&self) -> bool {
         self.winograd() && self.input[0] >= 32 && !has_avx512() && winograd_enabled()
     }
 
-    /// Whether the input gradient runs by Winograd: as the forward pass, with outputs of at
-    /// most 14 x 14 (at 28 x 28 it was level or slower at AVX2).
+    /// Whether the input gradient runs by Winograd: as the forward pass (the same rule on the
+    /// forward pass's input channels, which the gradient outputs; with 16 it was slower, 5.4
+    /// against 4.3 ms).
     pub fn winograd_input_grad(&self) -> bool {
-        self.winograd() && self.pixels() <= 14 * 14 && !has_avx512() && winograd_enabled()
+        self.winograd_forward()
     }
 
     /// Whether the weight gradient runs by Winograd: as the forward pass, from 16 input
