@@ -31,6 +31,8 @@
 // The transforms index small fixed arrays by row and column, as the formulas read.
 #![allow(clippy::needless_range_loop)]
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 use kindling_gemm::{MatRef, sgemm};
@@ -235,6 +237,11 @@ fn transpose(src: &[f32], src_stride: usize, rows: usize, cols: usize, dst: &mut
 
 /// Per task: one image padded with its channels innermost, the transformed tiles of a group
 /// of images, the products, and one image's outputs (or output gradient) channels innermost.
+///
+/// The buffers are kept per thread between calls ([`SPARE`]) instead of being allocated and
+/// zeroed for every task: only `padded` (whose border must be zero) and `pixels` (zero past an
+/// output gradient's edge) are zeroed when a task takes them; `v` and `m` are written whole
+/// before they are read, so whatever they held is left.
 struct Scratch {
     padded: Vec<f32>,
     v: Vec<f32>,
@@ -242,18 +249,42 @@ struct Scratch {
     pixels: Vec<f32>,
 }
 
+/// A [`Scratch`]'s buffers while no task holds them.
+#[derive(Default)]
+struct Spare([Vec<f32>; 4]);
+
+thread_local! {
+    /// The scratch buffers the last task on this thread gave back.
+    static SPARE: RefCell<Option<Spare>> = const { RefCell::new(None) };
+}
+
 impl Scratch {
     fn new(g: &Geometry, tiles: Tiles, out_channels: usize, group: usize) -> Self {
         let [ph, pw] = tiles.padded();
         let columns = group * tiles.count();
-        Self {
-            // Zero once: the border stays zero, each image overwrites only the interior.
-            padded: vec![0.0; ph * pw * g.input[0]],
-            v: vec![0.0; XI * columns * g.input[0]],
-            m: vec![0.0; XI * columns * out_channels],
-            // Zero once too: an output gradient's rows and columns past the edge stay zero.
-            pixels: vec![0.0; 4 * tiles.count() * out_channels],
-        }
+        let Spare([mut padded, mut v, mut m, mut pixels]) =
+            SPARE.with(|spare| spare.borrow_mut().take()).unwrap_or_default();
+        padded.clear();
+        padded.resize(ph * pw * g.input[0], 0.0);
+        v.resize(XI * columns * g.input[0], 0.0);
+        m.resize(XI * columns * out_channels, 0.0);
+        pixels.clear();
+        pixels.resize(4 * tiles.count() * out_channels, 0.0);
+        Self { padded, v, m, pixels }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let take = std::mem::take;
+        let buffers = Spare([take(&mut self.padded), take(&mut self.v), take(&mut self.m), take(&mut self.pixels)]);
+        SPARE.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            // Keep the larger set when two tasks on this thread give theirs back.
+            if spare.as_ref().is_none_or(|kept| kept.0[1].capacity() < buffers.0[1].capacity()) {
+                *spare = Some(buffers);
+            }
+        });
     }
 }
 
