@@ -29,6 +29,7 @@
 use rayon::prelude::*;
 
 use crate::Geometry;
+use crate::scratch::Buf;
 
 mod rows;
 mod weight_grad;
@@ -177,7 +178,7 @@ pub(crate) fn forward_direct(
     let mut y = vec![0.0f32; n * out_channels * pixels];
     // Per task: the padded image (its border and tail stay zero: only the interior is written)
     // and the flattened output.
-    let scratch = || (vec![0.0f32; c * l.plane], vec![0.0f32; blocks * CO * l.positions]);
+    let scratch = || (Buf::zeroed(c * l.plane), Buf::zeroed(blocks * CO * l.positions));
     y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(scratch, |(padded, flat), (b, out)| {
         g.pad_into(&x[b * image..][..image], padded, l.plane);
         avx512(Block {

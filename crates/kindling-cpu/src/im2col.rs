@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use kindling_gemm::{MatRef, sgemm};
 
 use crate::Geometry;
+use crate::scratch::Buf;
 use crate::simd::simd;
 
 impl Geometry {
@@ -165,7 +166,7 @@ pub fn forward_im2col(
         let wide = g.wide_pixels();
         // Per task: the padded image, its column matrix and the wide output.
         let scratch =
-            || (vec![0.0f32; c * g.padded_plane()], vec![0.0f32; patch * wide], vec![0.0f32; out_channels * wide]);
+            || (Buf::zeroed(c * g.padded_plane()), Buf::reused(patch * wide), Buf::reused(out_channels * wide));
         y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(
             scratch,
             |(padded, cols, y_wide), (b, out)| {
@@ -181,7 +182,7 @@ pub fn forward_im2col(
         return y;
     }
     y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(
-        || vec![0.0f32; patch * pixels],
+        || Buf::reused(patch * pixels),
         |cols, (b, out)| {
             g.im2col(&x[b * image..][..image], cols);
             if let Some(bias) = bias {
@@ -203,7 +204,7 @@ pub fn input_grad_im2col(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g
         // Per task: the output gradient widened (its discarded columns stay zero, so they add
         // nothing), the column-matrix gradient and the padded input gradient.
         let scratch =
-            || (vec![0.0f32; out_channels * wide], vec![0.0f32; patch * wide], vec![0.0f32; c * g.padded_plane()]);
+            || (Buf::zeroed(out_channels * wide), Buf::reused(patch * wide), Buf::reused(c * g.padded_plane()));
         dx.par_chunks_mut(image).enumerate().for_each_init(scratch, |(dy_wide, cols, padded), (b, out)| {
             g.widen(&dy[b * out_channels * pixels..][..out_channels * pixels], dy_wide);
             sgemm(MatRef::new(w, out_channels, patch).t(), MatRef::new(dy_wide, out_channels, wide), cols, false, 1);
@@ -214,7 +215,7 @@ pub fn input_grad_im2col(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g
         return dx;
     }
     dx.par_chunks_mut(image).enumerate().for_each_init(
-        || vec![0.0f32; patch * pixels],
+        || Buf::reused(patch * pixels),
         |cols, (b, out)| {
             let grad = MatRef::new(&dy[b * out_channels * pixels..][..out_channels * pixels], out_channels, pixels);
             sgemm(MatRef::new(w, out_channels, patch).t(), grad, cols, false, 1);
@@ -249,9 +250,9 @@ pub fn weight_grad_im2col(x: &[f32], dy: &[f32], n: usize, out_channels: usize, 
             let images = (t * per)..((t + 1) * per).min(n);
             if g.wide_forward() {
                 let wide = g.wide_pixels();
-                let (mut padded, mut cols) = (vec![0.0f32; c * g.padded_plane()], vec![0.0f32; patch * wide]);
+                let (mut padded, mut cols) = (Buf::zeroed(c * g.padded_plane()), Buf::reused(patch * wide));
                 // The output gradient widened: its discarded columns stay zero, so they add nothing.
-                let mut dy_wide = vec![0.0f32; out_channels * wide];
+                let mut dy_wide = Buf::zeroed(out_channels * wide);
                 for b in images {
                     g.pad_into(&x[b * image..][..image], &mut padded, g.padded_plane());
                     g.im2col_wide(&padded, &mut cols);
@@ -261,7 +262,7 @@ pub fn weight_grad_im2col(x: &[f32], dy: &[f32], n: usize, out_channels: usize, 
                 }
                 return dw;
             }
-            let mut cols = vec![0.0f32; patch * pixels];
+            let mut cols = Buf::reused(patch * pixels);
             for b in images {
                 g.im2col(&x[b * image..][..image], &mut cols);
                 let grad = MatRef::new(&dy[b * out_channels * pixels..][..out_channels * pixels], out_channels, pixels);

@@ -44,6 +44,7 @@ mod im2col;
 mod norm;
 mod optim;
 mod pool;
+mod scratch;
 mod simd;
 mod switch;
 mod timing;

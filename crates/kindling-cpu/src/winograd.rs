@@ -31,13 +31,12 @@
 // The transforms index small fixed arrays by row and column, as the formulas read.
 #![allow(clippy::needless_range_loop)]
 
-use std::cell::RefCell;
-
 use rayon::prelude::*;
 
 use kindling_gemm::{MatRef, sgemm};
 
 use crate::im2col::batch_piece;
+use crate::scratch::Buf;
 use crate::simd::simd;
 use crate::switch::winograd_enabled;
 use crate::{Geometry, has_avx512};
@@ -236,55 +235,27 @@ fn transpose(src: &[f32], src_stride: usize, rows: usize, cols: usize, dst: &mut
 }
 
 /// Per task: one image padded with its channels innermost, the transformed tiles of a group
-/// of images, the products, and one image's outputs (or output gradient) channels innermost.
-///
-/// The buffers are kept per thread between calls ([`SPARE`]) instead of being allocated and
-/// zeroed for every task: only `padded` (whose border must be zero) and `pixels` (zero past an
-/// output gradient's edge) are zeroed when a task takes them; `v` and `m` are written whole
-/// before they are read, so whatever they held is left.
+/// of images, the products, and one image's outputs (or output gradient) channels innermost;
+/// from this thread's pool ([`Buf`]). `padded` (whose border must be zero) and `pixels` (zero
+/// past an output gradient's edge) are zeroed when taken; `v` and `m` are written whole before
+/// they are read.
 struct Scratch {
-    padded: Vec<f32>,
-    v: Vec<f32>,
-    m: Vec<f32>,
-    pixels: Vec<f32>,
-}
-
-/// A [`Scratch`]'s buffers while no task holds them.
-#[derive(Default)]
-struct Spare([Vec<f32>; 4]);
-
-thread_local! {
-    /// The scratch buffers the last task on this thread gave back.
-    static SPARE: RefCell<Option<Spare>> = const { RefCell::new(None) };
+    padded: Buf,
+    v: Buf,
+    m: Buf,
+    pixels: Buf,
 }
 
 impl Scratch {
     fn new(g: &Geometry, tiles: Tiles, out_channels: usize, group: usize) -> Self {
         let [ph, pw] = tiles.padded();
         let columns = group * tiles.count();
-        let Spare([mut padded, mut v, mut m, mut pixels]) =
-            SPARE.with(|spare| spare.borrow_mut().take()).unwrap_or_default();
-        padded.clear();
-        padded.resize(ph * pw * g.input[0], 0.0);
-        v.resize(XI * columns * g.input[0], 0.0);
-        m.resize(XI * columns * out_channels, 0.0);
-        pixels.clear();
-        pixels.resize(4 * tiles.count() * out_channels, 0.0);
-        Self { padded, v, m, pixels }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let take = std::mem::take;
-        let buffers = Spare([take(&mut self.padded), take(&mut self.v), take(&mut self.m), take(&mut self.pixels)]);
-        SPARE.with(|spare| {
-            let mut spare = spare.borrow_mut();
-            // Keep the larger set when two tasks on this thread give theirs back.
-            if spare.as_ref().is_none_or(|kept| kept.0[1].capacity() < buffers.0[1].capacity()) {
-                *spare = Some(buffers);
-            }
-        });
+        Self {
+            padded: Buf::zeroed(ph * pw * g.input[0]),
+            v: Buf::reused(XI * columns * g.input[0]),
+            m: Buf::reused(XI * columns * out_channels),
+            pixels: Buf::zeroed(4 * tiles.count() * out_channels),
+        }
     }
 }
 

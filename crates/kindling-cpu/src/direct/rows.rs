@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::{LANES, avx512, has_avx512};
 use crate::Geometry;
+use crate::scratch::Buf;
 
 /// Output pixels per register block of the row kernel: one whole output row of 7.
 const ROW: usize = 7;
@@ -52,7 +53,7 @@ pub(crate) fn forward_rows(
     }
     let offsets = g.tap_offsets();
     let mut y = vec![0.0f32; n * out_channels * pixels];
-    let scratch = || (vec![0.0f32; c * plane], vec![0.0f32; pixels * lanes]);
+    let scratch = || (Buf::zeroed(c * plane), Buf::zeroed(pixels * lanes));
     y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(scratch, |(padded, rows), (b, out)| {
         g.pad_into(&x[b * image..][..image], padded, plane);
         avx512(Rows { padded, plane, wp, packed: &packed, offsets: &offsets, bias: &bias_lanes, out: rows });

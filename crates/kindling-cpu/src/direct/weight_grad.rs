@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::{LANES, avx512, has_avx512};
 use crate::Geometry;
+use crate::scratch::Buf;
 
 /// Taps of the weight-gradient kernel: 3 x 3 only.
 const WT: usize = 9;
@@ -43,7 +44,7 @@ pub(crate) fn weight_grad_direct(x: &[f32], dy: &[f32], n: usize, out_channels: 
         .into_par_iter()
         .map(|worker| {
             let mut dw = vec![0.0f32; c * WT * lanes];
-            let (mut padded, mut grads) = (vec![0.0f32; c * l.plane], vec![0.0f32; l.positions * lanes]);
+            let (mut padded, mut grads) = (Buf::zeroed(c * l.plane), Buf::zeroed(l.positions * lanes));
             for b in (worker * per)..((worker + 1) * per).min(n) {
                 g.pad_into(&x[b * image..][..image], &mut padded, l.plane);
                 for (o, src) in
