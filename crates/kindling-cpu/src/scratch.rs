@@ -30,6 +30,10 @@ impl Buf {
     /// the caller writes whole before reading it.
     pub(crate) fn reused(len: usize) -> Self {
         let mut v = take(len);
+        if v.capacity() < len {
+            // Growing would copy what the buffer held; nothing of it is needed.
+            v.clear();
+        }
         v.resize(len, 0.0);
         Self(v)
     }
