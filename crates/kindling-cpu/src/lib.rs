@@ -31,9 +31,10 @@
 //! convolution and picks its layout; `im2col.rs` (products through `kindling-gemm`, the
 //! workspace's one audited unsafe call), `direct.rs` and `winograd.rs` are its three kinds of
 //! kernel (Winograd F(2x2, 3x3) where the AVX-512 direct kernels do not run); `pool.rs`,
-//! `act.rs`, `norm.rs` and `optim.rs` are the other drop-ins; `flex.rs`, `simd.rs`, `switch.rs`
-//! and `timing.rs` are what they all share (tensor buffers, SIMD dispatch, the on/off switch
-//! and the per-thread backward timers).
+//! `act.rs`, `norm.rs` and `optim.rs` are the other drop-ins; `flex.rs`, `simd.rs`, `switch.rs`,
+//! `timing.rs` and `scratch.rs` are what they all share (tensor buffers, SIMD dispatch, the
+//! on/off switches, the per-thread backward timers and the per-thread pools of scratch
+//! buffers).
 
 mod act;
 mod conv;
