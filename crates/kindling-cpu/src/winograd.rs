@@ -334,9 +334,7 @@ fn transform_output_grad(
     simd(OpTransformOutputGrad { g, tiles, dy, s, out_channels, columns, col0 })
 }
 
-/// [`transform_output_grad`] as an operation for [`simd`]: `with_simd` is always inlined into the
-/// dispatch, so its loops are compiled for the chosen instruction set (a closure this large
-/// would not be inlined, and would run at the baseline's 4 lanes).
+/// [`transform_output_grad`] as an operation for [`simd`], as [`OpTransformInput`].
 struct OpTransformOutputGrad<'a> {
     g: &'a Geometry,
     tiles: Tiles,
@@ -404,9 +402,7 @@ fn transform_output(
     simd(OpTransformOutput { g, tiles, s, bias, out, out_channels, columns, col0 })
 }
 
-/// [`transform_output`] as an operation for [`simd`]: `with_simd` is always inlined into the
-/// dispatch, so its loops are compiled for the chosen instruction set (a closure this large
-/// would not be inlined, and would run at the baseline's 4 lanes).
+/// [`transform_output`] as an operation for [`simd`], as [`OpTransformInput`].
 struct OpTransformOutput<'a> {
     g: &'a Geometry,
     tiles: Tiles,
