@@ -12,18 +12,20 @@
 //! ```
 //!
 //! an output tile is `Y = Aᵀ [ Σ_c (G g_oc Gᵀ) ⊙ (Bᵀ d_c B) ] A`. Laid out as 16 planes (one per
-//! position ξ of the 4 x 4 transformed tile), the sum over input channels is one GEMM per ξ:
-//! `M[ξ] (out x tiles) = U[ξ] (out x in) · V[ξ] (in x tiles)`; several images' tiles share one
-//! product so that it is wide enough for gemm's kernels.
+//! position ξ of the 4 x 4 transformed tile), each a tiles x channels matrix, the sum over input
+//! channels is one GEMM per ξ: `M[ξ] (tiles x out) = V[ξ] (tiles x in) · U[ξ]ᵀ`; several
+//! images' tiles share one product so that it is wide enough for gemm's kernels. With the
+//! channels innermost, the transforms work on 16 channels at a time (the images are transposed
+//! to that layout in 16 x 16 blocks, and the outputs back).
 //!
 //! - **Forward pass**: transform the weights once per call (`U`), each image's tiles (`V`),
 //!   16 GEMMs, then the output transform with the bias.
 //! - **Input gradient**: the same forward pass on the output gradient with the weights flipped
 //!   and their channel axes swapped (stride 1, padding 1: the same geometry).
 //! - **Weight gradient**: the exact gradient of the forward formula, which equals the
-//!   convolution's: `dU[ξ] = Σ_tiles (A dY Aᵀ)[ξ] · V[ξ]ᵀ`, one accumulating GEMM per ξ, then
-//!   `dW = Gᵀ dU G`. The batch is summed in the same fixed pieces as the other weight
-//!   gradients, so results do not depend on the number of threads.
+//!   convolution's: `dU[ξ] = (A dY Aᵀ)[ξ]ᵀ · V[ξ]` summed over tiles, one accumulating GEMM
+//!   per ξ, then `dW = Gᵀ dU G`. The batch is summed in the same fixed pieces as the other
+//!   weight gradients, so results do not depend on the number of threads.
 //!
 //! Output sizes need not be even: the last row or column of tiles reads zeros past the padded
 //! input and its extra outputs are dropped (a tile's extra output gradient is zero).
@@ -43,7 +45,7 @@ use crate::{Geometry, has_avx512};
 
 /// Planes of the transformed tile: 4 x 4.
 const XI: usize = 16;
-/// Tile columns a product aims for: images are grouped until their tiles fill it.
+/// Tiles a product aims for (its rows): images are grouped until their tiles fill it.
 const TARGET_COLUMNS: usize = 196;
 
 /// The tiling of one geometry: `rows x cols` tiles of 2 x 2 outputs over an input padded to
@@ -69,7 +71,7 @@ impl Tiles {
         [2 * self.rows + 2, 2 * self.cols + 2]
     }
 
-    /// Images per product: enough for about [`TARGET_COLUMNS`] tile columns.
+    /// Images per product: enough for about [`TARGET_COLUMNS`] tiles.
     fn group(self, n: usize) -> usize {
         (TARGET_COLUMNS / self.count()).clamp(1, n.max(1))
     }
