@@ -41,18 +41,20 @@ impl Buf {
 
 /// The pool's smallest buffer that holds `len` values, else its largest, else a new one.
 fn take(len: usize) -> Vec<f32> {
-    POOL.with(|pool| {
+    POOL.try_with(|pool| {
         let mut pool = pool.borrow_mut();
         let fits = (0..pool.len()).filter(|&i| pool[i].capacity() >= len).min_by_key(|&i| pool[i].capacity());
         let pick = fits.or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()));
         pick.map(|i| pool.swap_remove(i)).unwrap_or_default()
     })
+    .unwrap_or_default()
 }
 
 impl Drop for Buf {
     fn drop(&mut self) {
         let v = std::mem::take(&mut self.0);
-        POOL.with(|pool| {
+        // At a thread's exit the pool may already be gone; the buffer is then simply freed.
+        let _ = POOL.try_with(|pool| {
             let mut pool = pool.borrow_mut();
             if pool.len() < KEEP {
                 pool.push(v);
