@@ -86,7 +86,7 @@ impl Geometry {
     /// kernel): the output gradient `[o, oh, ow]` padded by `k - 1 - pad`, convolved to
     /// `[c, h, w]`. Its channel count is left 0: the layout does not depend on it, and
     /// `input_grad_direct` sets it.
-    fn transposed(&self) -> Geometry {
+    pub(crate) fn transposed(&self) -> Geometry {
         let [_, h, w] = self.input;
         Geometry {
             input: [0, self.output[0], self.output[1]],
@@ -251,8 +251,14 @@ impl pulp::WithSimd for Block<'_> {
 /// gradient, padded by `k - 1 - pad`, convolved with the weights flipped in both spatial axes
 /// and with input and output channels swapped, by the same kernel as the forward pass.
 pub(crate) fn input_grad_direct(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
-    let (c, [kh, kw]) = (g.input[0], g.kernel);
-    let taps = kh * kw;
+    let t = Geometry { input: [out_channels, g.output[0], g.output[1]], ..g.transposed() };
+    forward_direct(dy, &flipped_weights(w, out_channels, g), None, n, g.input[0], &t)
+}
+
+/// The weights `[o][c][kh][kw]` of `g` flipped in both spatial axes, with input and output
+/// channels swapped (`[c][o][kh][kw]`): the kernel of the input gradient's convolution.
+pub(crate) fn flipped_weights(w: &[f32], out_channels: usize, g: &Geometry) -> Vec<f32> {
+    let (c, taps) = (g.input[0], g.kernel[0] * g.kernel[1]);
     let mut flipped = vec![0.0f32; w.len()];
     for (o, filter) in w.chunks_exact(c * taps).enumerate() {
         for (ci, channel) in filter.chunks_exact(taps).enumerate() {
@@ -261,6 +267,5 @@ pub(crate) fn input_grad_direct(dy: &[f32], w: &[f32], n: usize, out_channels: u
             }
         }
     }
-    let t = Geometry { input: [out_channels, g.output[0], g.output[1]], ..g.transposed() };
-    forward_direct(dy, &flipped, None, n, c, &t)
+    flipped
 }

@@ -37,6 +37,7 @@ use rayon::prelude::*;
 
 use kindling_gemm::{MatRef, sgemm};
 
+use crate::direct::flipped_weights;
 use crate::im2col::batch_piece;
 use crate::scratch::Buf;
 use crate::simd::simd;
@@ -264,14 +265,11 @@ impl Scratch {
 /// The transformed tiles `Bᵀ d B` of one image (`[c][h][w]`) into `v` (`[ξ][column][c]`), its
 /// tiles from column `col0` on. The image is first padded with its channels innermost, so
 /// every step works on [`LANES`] channels at once.
-fn transform_input(g: &Geometry, tiles: Tiles, image: &[f32], s: &mut Scratch, columns: usize, col0: usize) {
-    simd(OpTransformInput { g, tiles, image, s, columns, col0 })
-}
-
-/// [`transform_input`] as an operation for [`simd`]: `with_simd` is always inlined into the
-/// dispatch, so its loops are compiled for the chosen instruction set (a closure this large
-/// would not be inlined, and would run at the baseline's 4 lanes).
-struct OpTransformInput<'a> {
+///
+/// An operation for [`simd`]: `with_simd` is always inlined into the dispatch, so its loops
+/// are compiled for the chosen instruction set (a closure this large would not be inlined, and
+/// would run at the baseline's 4 lanes).
+struct TransformInput<'a> {
     g: &'a Geometry,
     tiles: Tiles,
     image: &'a [f32],
@@ -280,7 +278,7 @@ struct OpTransformInput<'a> {
     col0: usize,
 }
 
-impl pulp::WithSimd for OpTransformInput<'_> {
+impl pulp::WithSimd for TransformInput<'_> {
     type Output = ();
 
     #[inline(always)]
@@ -324,20 +322,9 @@ impl pulp::WithSimd for OpTransformInput<'_> {
 
 /// `A dY Aᵀ` of one image's output gradient (`[o][oh][ow]`) into `dm` (`[ξ][column][o]`), its
 /// tiles from column `col0` on; outputs past the edge count as zero.
-fn transform_output_grad(
-    g: &Geometry,
-    tiles: Tiles,
-    dy: &[f32],
-    s: &mut Scratch,
-    out_channels: usize,
-    columns: usize,
-    col0: usize,
-) {
-    simd(OpTransformOutputGrad { g, tiles, dy, s, out_channels, columns, col0 })
-}
-
-/// [`transform_output_grad`] as an operation for [`simd`], as [`OpTransformInput`].
-struct OpTransformOutputGrad<'a> {
+///
+/// An operation for [`simd`], as [`TransformInput`].
+struct TransformOutputGrad<'a> {
     g: &'a Geometry,
     tiles: Tiles,
     dy: &'a [f32],
@@ -347,7 +334,7 @@ struct OpTransformOutputGrad<'a> {
     col0: usize,
 }
 
-impl pulp::WithSimd for OpTransformOutputGrad<'_> {
+impl pulp::WithSimd for TransformOutputGrad<'_> {
     type Output = ();
 
     #[inline(always)]
@@ -390,22 +377,9 @@ impl pulp::WithSimd for OpTransformOutputGrad<'_> {
 
 /// `Aᵀ M A` plus the bias: one image's outputs (`[o][oh][ow]`) from `m` (`[ξ][column][o]`),
 /// its tiles from column `col0` on.
-#[allow(clippy::too_many_arguments)]
-fn transform_output(
-    g: &Geometry,
-    tiles: Tiles,
-    s: &mut Scratch,
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-    out_channels: usize,
-    columns: usize,
-    col0: usize,
-) {
-    simd(OpTransformOutput { g, tiles, s, bias, out, out_channels, columns, col0 })
-}
-
-/// [`transform_output`] as an operation for [`simd`], as [`OpTransformInput`].
-struct OpTransformOutput<'a> {
+///
+/// An operation for [`simd`], as [`TransformInput`].
+struct TransformOutput<'a> {
     g: &'a Geometry,
     tiles: Tiles,
     s: &'a mut Scratch,
@@ -416,7 +390,7 @@ struct OpTransformOutput<'a> {
     col0: usize,
 }
 
-impl pulp::WithSimd for OpTransformOutput<'_> {
+impl pulp::WithSimd for TransformOutput<'_> {
     type Output = ();
 
     #[inline(always)]
@@ -491,11 +465,11 @@ pub fn forward_winograd(
             let columns = images * tiles.count();
             for i in 0..images {
                 let b = k * group + i;
-                transform_input(g, tiles, &x[b * image..][..image], s, columns, i * tiles.count());
+                simd(TransformInput { g, tiles, image: &x[b * image..][..image], s, columns, col0: i * tiles.count() });
             }
             products(&u, s, out_channels, c, columns);
             for (i, out) in out.chunks_exact_mut(out_channels * pixels).enumerate() {
-                transform_output(g, tiles, s, bias, out, out_channels, columns, i * tiles.count());
+                simd(TransformOutput { g, tiles, s, bias, out, out_channels, columns, col0: i * tiles.count() });
             }
         },
     );
@@ -506,17 +480,8 @@ pub fn forward_winograd(
 /// gradient with the weights flipped and their channel axes swapped.
 pub fn input_grad_winograd(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
     assert!(g.winograd(), "not a Winograd geometry: {g:?}");
-    let c = g.input[0];
-    let mut flipped = vec![0.0f32; w.len()];
-    for o in 0..out_channels {
-        for ch in 0..c {
-            let from = &w[(o * c + ch) * 9..][..9];
-            let to = &mut flipped[(ch * out_channels + o) * 9..][..9];
-            to.iter_mut().zip(from.iter().rev()).for_each(|(t, f)| *t = *f);
-        }
-    }
-    let back = Geometry { input: [out_channels, g.output[0], g.output[1]], ..*g };
-    forward_winograd(dy, &flipped, None, n, c, &back)
+    let back = Geometry { input: [out_channels, g.output[0], g.output[1]], ..g.transposed() };
+    forward_winograd(dy, &flipped_weights(w, out_channels, g), None, n, g.input[0], &back)
 }
 
 /// [`weight_grad_values`](crate::weight_grad_values) by Winograd: per piece of the batch, the
@@ -540,9 +505,9 @@ pub fn weight_grad_winograd(x: &[f32], dy: &[f32], n: usize, out_channels: usize
                 let columns = chunk.len() * tiles.count();
                 for (i, &b) in chunk.iter().enumerate() {
                     let col0 = i * tiles.count();
-                    transform_input(g, tiles, &x[b * image..][..image], &mut s, columns, col0);
+                    simd(TransformInput { g, tiles, image: &x[b * image..][..image], s: &mut s, columns, col0 });
                     let grad = &dy[b * out_channels * pixels..][..out_channels * pixels];
-                    transform_output_grad(g, tiles, grad, &mut s, out_channels, columns, col0);
+                    simd(TransformOutputGrad { g, tiles, dy: grad, s: &mut s, out_channels, columns, col0 });
                 }
                 let (vw, mw) = (columns * c, columns * out_channels);
                 for xi in 0..XI {
