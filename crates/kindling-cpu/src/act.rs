@@ -25,19 +25,23 @@ use crate::timing::timed;
 /// Values per parallel task: big enough that a task outweighs its scheduling.
 const CHUNK: usize = 1 << 15;
 
-/// The activations this module implements.
+/// The activations this module implements, which a convolution at evaluation can also apply in
+/// its output pass ([`conv2d_eval`](crate::conv2d_eval)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub enum Nonlinearity {
+    /// `nn.ReLU`.
     Relu,
+    /// `nn.Tanh`.
     Tanh,
 }
 
-impl Kind {
+impl Nonlinearity {
+    /// `v` through the activation, in place.
     #[inline(always)]
-    fn apply(self, v: &mut [f32]) {
+    pub(crate) fn apply(self, v: &mut [f32]) {
         match self {
-            Kind::Relu => v.iter_mut().for_each(|x| *x = relu_f32(*x)),
-            Kind::Tanh => v.iter_mut().for_each(|x| *x = tanh_f32(*x)),
+            Nonlinearity::Relu => v.iter_mut().for_each(|x| *x = relu_f32(*x)),
+            Nonlinearity::Tanh => v.iter_mut().for_each(|x| *x = tanh_f32(*x)),
         }
     }
 
@@ -46,16 +50,18 @@ impl Kind {
     fn backward(self, y: &[f32], dy: &mut [f32]) {
         match self {
             // The gradient passes where the output is positive (or NaN, as in flex and PyTorch).
-            Kind::Relu => dy.iter_mut().zip(y).for_each(|(g, &y)| *g = if y > 0.0 || y.is_nan() { *g } else { 0.0 }),
-            Kind::Tanh => dy.iter_mut().zip(y).for_each(|(g, &y)| *g *= 1.0 - y * y),
+            Nonlinearity::Relu => {
+                dy.iter_mut().zip(y).for_each(|(g, &y)| *g = if y > 0.0 || y.is_nan() { *g } else { 0.0 })
+            }
+            Nonlinearity::Tanh => dy.iter_mut().zip(y).for_each(|(g, &y)| *g *= 1.0 - y * y),
         }
     }
 
     /// burn's op, for tensors this module does not handle.
     fn reference<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Kind::Relu => burn::tensor::activation::relu(x),
-            Kind::Tanh => burn::tensor::activation::tanh(x),
+            Nonlinearity::Relu => burn::tensor::activation::relu(x),
+            Nonlinearity::Tanh => burn::tensor::activation::tanh(x),
         }
     }
 }
@@ -97,7 +103,7 @@ fn tanh_f32(x: f32) -> f32 {
 }
 
 /// The activation of a flex tensor, in place when its buffer is its own.
-fn forward_flex(x: FlexTensor, kind: Kind) -> FlexTensor {
+fn forward_flex(x: FlexTensor, kind: Nonlinearity) -> FlexTensor {
     let mut y = owned(x);
     let n = y.layout().num_elements();
     let v = &mut y.try_storage_mut::<f32>().expect("an owned buffer")[..n];
@@ -106,7 +112,7 @@ fn forward_flex(x: FlexTensor, kind: Kind) -> FlexTensor {
 }
 
 #[derive(Debug)]
-struct ActivationBackward(Kind);
+struct ActivationBackward(Nonlinearity);
 
 impl Backward<Flex, 1> for ActivationBackward {
     /// The forward pass's output.
@@ -132,7 +138,7 @@ impl Backward<Flex, 1> for ActivationBackward {
     }
 }
 
-fn activation<const D: usize>(x: Tensor<D>, kind: Kind) -> Tensor<D> {
+pub(crate) fn activation<const D: usize>(x: Tensor<D>, kind: Nonlinearity) -> Tensor<D> {
     if !(enabled() && f32_only(&[x.dtype()])) {
         return kind.reference(x);
     }
@@ -159,13 +165,13 @@ fn activation<const D: usize>(x: Tensor<D>, kind: Kind) -> Tensor<D> {
 /// `burn::tensor::activation::relu`, faster on the CPU device (autodiff or not); burn's own
 /// anywhere else.
 pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    activation(x, Kind::Relu)
+    activation(x, Nonlinearity::Relu)
 }
 
 /// `burn::tensor::activation::tanh`, faster on the CPU device (autodiff or not); burn's own
 /// anywhere else.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    activation(x, Kind::Tanh)
+    activation(x, Nonlinearity::Tanh)
 }
 
 #[cfg(test)]

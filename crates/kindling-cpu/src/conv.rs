@@ -14,12 +14,15 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
+use crate::act::{Nonlinearity, activation};
+use crate::epilogue::{Affine, Epilogue};
 use crate::flex::{Ad, AdTensor, dims4, flex, values};
-use crate::im2col::{forward_im2col, input_grad_im2col, weight_grad_im2col};
+use crate::im2col::{forward_im2col_then, input_grad_im2col, weight_grad_im2col};
+use crate::norm::{batch_norm_eval, batch_norm_relu_eval};
 use crate::simd::{lane_sum, simd};
 use crate::switch::{enabled, f32_only};
 use crate::timing::{count_fused_weight_grad, timed};
-use crate::winograd::{forward_winograd, input_grad_winograd, weight_grad_winograd};
+use crate::winograd::{forward_winograd_then, input_grad_winograd, weight_grad_winograd};
 use crate::{Geometry, direct};
 
 /// `burn::tensor::module::conv2d`, faster on the CPU device: on autodiff flex tensors with
@@ -51,6 +54,86 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options:
         }
     }
     burn::tensor::module::conv2d(x, weight, bias, options)
+}
+
+/// Batch normalisation with running statistics (`nn.BatchNorm2d` in evaluation mode), as
+/// [`batch_norm_eval`](crate::batch_norm_eval) takes it: one value per channel each.
+#[derive(Clone, Debug)]
+pub struct EvalBatchNorm {
+    /// The running mean.
+    pub mean: Tensor<1>,
+    /// The running variance.
+    pub variance: Tensor<1>,
+    /// The scale.
+    pub gamma: Tensor<1>,
+    /// The shift.
+    pub beta: Tensor<1>,
+    /// Added to the variance.
+    pub epsilon: f64,
+}
+
+/// A convolution at evaluation followed by batch norm (`norm`) and an activation (`act`),
+/// either optional: on plain flex tensors in one pass, each image's output normalised and
+/// activated while it is still in cache, bit for bit what the separate operations give;
+/// anywhere else (autodiff tensors, other devices, grouped convolutions) the operations one
+/// after another. For evaluation only: `norm` uses the given statistics, never the batch's.
+pub fn conv2d_eval(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    norm: Option<EvalBatchNorm>,
+    act: Option<Nonlinearity>,
+) -> Tensor<4> {
+    if enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) {
+        let plain = (
+            x.clone().try_into_primitive::<Flex>(),
+            weight.clone().try_into_primitive::<Flex>(),
+            bias.clone().map(|b| b.try_into_primitive::<Flex>()).transpose(),
+        );
+        let out_channels = weight.dims()[0];
+        let epilogue = match &norm {
+            None => Some(Epilogue { norm: None, act }),
+            Some(n) => eval_affine(n, out_channels).map(|norm| Epilogue { norm: Some(norm), act }),
+        };
+        let [_, _, h, w] = x.dims();
+        let [_, _, kh, kw] = weight.dims();
+        let fits = |len: usize, k: usize, axis: usize| {
+            let (p0, p1) = options.padding[axis];
+            len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
+        };
+        if let ((Ok(xf), Ok(wf), Ok(bf)), Some(epilogue)) = (plain, epilogue)
+            && fits(h, kh, 0)
+            && fits(w, kw, 1)
+        {
+            return Tensor::from_primitive::<Flex>(forward_then(&xf, &wf, bf.as_ref(), &options, &epilogue));
+        }
+    }
+    let y = conv2d(x, weight, bias, options);
+    let y = match norm {
+        Some(n) if act == Some(Nonlinearity::Relu) => {
+            return batch_norm_relu_eval(y, n.mean, n.variance, n.gamma, n.beta, n.epsilon);
+        }
+        Some(n) => batch_norm_eval(y, n.mean, n.variance, n.gamma, n.beta, n.epsilon),
+        None => y,
+    };
+    match act {
+        Some(kind) => activation(y, kind),
+        None => y,
+    }
+}
+
+/// The batch norm's per-channel values when all are plain `f32` flex tensors of one value per
+/// output channel, else `None` (the separate operations then run, and report bad shapes as
+/// burn's do).
+fn eval_affine(n: &EvalBatchNorm, out_channels: usize) -> Option<Affine> {
+    let tensors = [&n.mean, &n.variance, &n.gamma, &n.beta];
+    if !tensors.iter().all(|t| t.dims() == [out_channels] && t.dtype() == burn::tensor::DType::F32) {
+        return None;
+    }
+    let v = tensors.map(|t| t.clone().try_into_primitive::<Flex>().ok());
+    let [Some(m), Some(var), Some(g), Some(b)] = v else { return None };
+    Some(Affine::eval(&values(&m), &values(&var), &values(&g), &values(&b), n.epsilon))
 }
 
 /// What the backward step keeps: the input, the weight and the options.
@@ -108,10 +191,21 @@ impl Backward<Flex, 2> for ConvNoBias {
 
 /// The forward convolution of flex tensors.
 fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, options: &ConvOptions<2>) -> FlexTensor {
+    forward_then(x, w, b, options, &Epilogue::NONE)
+}
+
+/// [`forward`], each image's output then through `epilogue`.
+fn forward_then(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    b: Option<&FlexTensor>,
+    options: &ConvOptions<2>,
+    epilogue: &Epilogue,
+) -> FlexTensor {
     let (xd, wd) = (dims4(x), dims4(w));
     let g = Geometry::new(xd, wd, options);
     let bias = b.map(values);
-    let y = forward_values(&values(x), &values(w), bias.as_deref(), xd[0], wd[0], &g);
+    let y = forward_values_then(&values(x), &values(w), bias.as_deref(), xd[0], wd[0], &g, epilogue);
     flex(y, [xd[0], wd[0], g.output[0], g.output[1]])
 }
 
@@ -144,16 +238,29 @@ pub fn forward_values(
     out_channels: usize,
     g: &Geometry,
 ) -> Vec<f32> {
+    forward_values_then(x, w, bias, n, out_channels, g, &Epilogue::NONE)
+}
+
+/// [`forward_values`], each image's output then through `epilogue` while it is in cache.
+pub(crate) fn forward_values_then(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    out_channels: usize,
+    g: &Geometry,
+    epilogue: &Epilogue,
+) -> Vec<f32> {
     if g.direct_rows() {
-        return direct::forward_rows(x, w, bias, n, out_channels, g);
+        return direct::forward_rows(x, w, bias, n, out_channels, g, epilogue);
     }
     if g.direct() {
-        return direct::forward_direct(x, w, bias, n, out_channels, g);
+        return direct::forward_direct(x, w, bias, n, out_channels, g, epilogue);
     }
     if g.winograd_forward() {
-        return forward_winograd(x, w, bias, n, out_channels, g);
+        return forward_winograd_then(x, w, bias, n, out_channels, g, epilogue);
     }
-    forward_im2col(x, w, bias, n, out_channels, g)
+    forward_im2col_then(x, w, bias, n, out_channels, g, epilogue)
 }
 
 /// The input gradient, images in parallel: the direct kernel where

@@ -29,6 +29,7 @@
 use rayon::prelude::*;
 
 use crate::Geometry;
+use crate::epilogue::Epilogue;
 use crate::scratch::Buf;
 
 mod rows;
@@ -168,6 +169,7 @@ pub(crate) fn forward_direct(
     n: usize,
     out_channels: usize,
     g: &Geometry,
+    epilogue: &Epilogue,
 ) -> Vec<f32> {
     let ([c, h, wd], [oh, ow], l) = (g.input, g.output, g.layout());
     let (image, pixels) = (c * h * wd, oh * ow);
@@ -195,6 +197,7 @@ pub(crate) fn forward_direct(
                 d.copy_from_slice(&s[..ow]);
             }
         }
+        epilogue.apply(out, pixels);
     });
     y
 }
@@ -252,7 +255,7 @@ impl pulp::WithSimd for Block<'_> {
 /// and with input and output channels swapped, by the same kernel as the forward pass.
 pub(crate) fn input_grad_direct(dy: &[f32], w: &[f32], n: usize, out_channels: usize, g: &Geometry) -> Vec<f32> {
     let t = Geometry { input: [out_channels, g.output[0], g.output[1]], ..g.transposed() };
-    forward_direct(dy, &flipped_weights(w, out_channels, g), None, n, g.input[0], &t)
+    forward_direct(dy, &flipped_weights(w, out_channels, g), None, n, g.input[0], &t, &Epilogue::NONE)
 }
 
 /// The weights `[o][c][kh][kw]` of `g` flipped in both spatial axes, with input and output

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use kindling_gemm::{MatRef, sgemm};
 
 use crate::Geometry;
+use crate::epilogue::Epilogue;
 use crate::scratch::Buf;
 use crate::simd::simd;
 
@@ -159,6 +160,19 @@ pub fn forward_im2col(
     out_channels: usize,
     g: &Geometry,
 ) -> Vec<f32> {
+    forward_im2col_then(x, w, bias, n, out_channels, g, &Epilogue::NONE)
+}
+
+/// [`forward_im2col`], each image's output then through `epilogue`.
+pub(crate) fn forward_im2col_then(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    out_channels: usize,
+    g: &Geometry,
+    epilogue: &Epilogue,
+) -> Vec<f32> {
     let [c, h, wd] = g.input;
     let (image, patch, pixels) = (c * h * wd, g.patch(), g.pixels());
     let mut y = vec![0.0f32; n * out_channels * pixels];
@@ -177,6 +191,7 @@ pub fn forward_im2col(
                 }
                 sgemm(MatRef::new(w, out_channels, patch), MatRef::new(cols, patch, wide), y_wide, bias.is_some(), 1);
                 g.narrow(y_wide, out);
+                epilogue.apply(out, pixels);
             },
         );
         return y;
@@ -189,6 +204,7 @@ pub fn forward_im2col(
                 out.chunks_exact_mut(pixels).zip(bias).for_each(|(row, v)| row.fill(*v));
             }
             sgemm(MatRef::new(w, out_channels, patch), MatRef::new(cols, patch, pixels), out, bias.is_some(), 1);
+            epilogue.apply(out, pixels);
         },
     );
     y

@@ -16,6 +16,10 @@
 //! difference per layer. On plain flex tensors (evaluation) it is the same forward pass; on any
 //! other device, or for grouped convolutions, it is burn's `conv2d`.
 //!
+//! [`conv2d_eval`] is the evaluation pass of a convolution followed by batch norm (running
+//! statistics) and/or ReLU or tanh: on plain flex tensors the normalisation and activation run
+//! on each image's output while it is in cache, bit for bit the separate operations.
+//!
 //! [`max_pool2d`], [`avg_pool2d`], [`relu`], [`tanh`], [`batch_norm_train`] and
 //! [`batch_norm_eval`] are drop-ins of the same kind for burn's ops: one parallel pass each (per
 //! channel for batch norm), activations in place when the buffer is not shared. [`adam_step`]
@@ -30,7 +34,8 @@
 //! `conv.rs` is the convolution drop-in and its autodiff step; `geometry.rs` describes one
 //! convolution and picks its layout; `im2col.rs` (products through `kindling-gemm`, the
 //! workspace's one audited unsafe call), `direct.rs` and `winograd.rs` are its three kinds of
-//! kernel (Winograd F(2x2, 3x3) where the AVX-512 direct kernels do not run); `pool.rs`,
+//! kernel (Winograd F(2x2, 3x3) where the AVX-512 direct kernels do not run), and
+//! `epilogue.rs` what they apply to each image's output at evaluation; `pool.rs`,
 //! `act.rs`, `norm.rs` and `optim.rs` are the other drop-ins; `flex.rs`, `simd.rs`, `switch.rs`,
 //! `timing.rs` and `scratch.rs` are what they all share (tensor buffers, SIMD dispatch, the
 //! on/off switches, the per-thread backward timers and the per-thread pools of scratch
@@ -39,6 +44,7 @@
 mod act;
 mod conv;
 mod direct;
+mod epilogue;
 mod flex;
 mod geometry;
 mod im2col;
@@ -51,8 +57,8 @@ mod switch;
 mod timing;
 mod winograd;
 
-pub use act::{relu, tanh};
-pub use conv::{conv2d, forward_values, input_grad_values, weight_grad_values};
+pub use act::{Nonlinearity, relu, tanh};
+pub use conv::{EvalBatchNorm, conv2d, conv2d_eval, forward_values, input_grad_values, weight_grad_values};
 pub use direct::has_avx512;
 pub use geometry::Geometry;
 pub use im2col::{forward_im2col, input_grad_im2col, weight_grad_im2col};

@@ -38,6 +38,7 @@ use rayon::prelude::*;
 use kindling_gemm::{MatRef, sgemm};
 
 use crate::direct::flipped_weights;
+use crate::epilogue::Epilogue;
 use crate::im2col::batch_piece;
 use crate::scratch::Buf;
 use crate::simd::simd;
@@ -451,6 +452,19 @@ pub fn forward_winograd(
     out_channels: usize,
     g: &Geometry,
 ) -> Vec<f32> {
+    forward_winograd_then(x, w, bias, n, out_channels, g, &Epilogue::NONE)
+}
+
+/// [`forward_winograd`], each image's output then through `epilogue`.
+pub(crate) fn forward_winograd_then(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    out_channels: usize,
+    g: &Geometry,
+    epilogue: &Epilogue,
+) -> Vec<f32> {
     assert!(g.winograd(), "not a Winograd geometry: {g:?}");
     let [c, h, wd] = g.input;
     let (image, pixels, tiles) = (c * h * wd, g.pixels(), Tiles::of(g));
@@ -470,6 +484,7 @@ pub fn forward_winograd(
             products(&u, s, out_channels, c, columns);
             for (i, out) in out.chunks_exact_mut(out_channels * pixels).enumerate() {
                 simd(TransformOutput { g, tiles, s, bias, out, out_channels, columns, col0: i * tiles.count() });
+                epilogue.apply(out, pixels);
             }
         },
     );

@@ -13,6 +13,7 @@ use burn::nn::{
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Tensor};
 
+use kindling_cpu::{EvalBatchNorm, Nonlinearity};
 use rand::rngs::StdRng;
 
 use crate::infer::{LayerInfo, Shape};
@@ -252,27 +253,39 @@ impl Sequential {
     }
 
     /// [`forward`](Self::forward), calling `after(index, &output)` after each layer: for
-    /// profiling (sync the device in the callback) or for looking at activations. A batch norm
-    /// followed by a ReLU runs as one fused operation: both indices get its output (the ReLU's),
-    /// the batch norm's index after the whole of it and the ReLU's right after.
+    /// profiling (sync the device in the callback) or for looking at activations. Some runs of
+    /// layers execute as one fused operation, and then every index of the run gets the run's
+    /// output (its last layer's), in order, after the whole of it:
+    ///
+    /// - a batch norm followed by a ReLU;
+    /// - at evaluation (not on an autodiff device), a convolution followed by a batch norm, a
+    ///   ReLU or a tanh, or by a batch norm and then a ReLU or a tanh (`kindling_cpu`'s
+    ///   `conv2d_eval`: the same values, without a pass of their own over the activation).
     pub fn forward_inspect(&self, input: Tensor<4>, mut after: impl FnMut(usize, &Activation)) -> Tensor<2> {
         let mut x = Act::Image(input);
-        let mut fused = false;
+        let mut fused = 0usize;
         for (i, layer) in self.layers.iter().enumerate() {
-            if std::mem::take(&mut fused) {
-                // This ReLU ran inside the batch norm before it.
+            if fused > 0 {
+                // This layer ran inside the fused operation before it.
+                fused -= 1;
                 after(i, &x);
                 continue;
             }
             let relu_next = matches!(self.layers.get(i + 1), Some(Layer::Relu(_)));
             x = match (layer, x) {
-                (Layer::Conv2d(l), Act::Image(t)) => Act::Image(conv2d(l, t)),
+                (Layer::Conv2d(l), Act::Image(t)) => match self.eval_run(i, &t) {
+                    Some((norm, act, run)) => {
+                        fused = run;
+                        Act::Image(conv2d_eval(l, t, norm, act))
+                    }
+                    None => Act::Image(conv2d(l, t)),
+                },
                 (Layer::BatchNorm(l), Act::Image(t)) => {
-                    fused = relu_next;
+                    fused = usize::from(relu_next);
                     Act::Image(batch_norm(l, t, relu_next))
                 }
                 (Layer::BatchNorm(l), Act::Flat(t)) => {
-                    fused = relu_next;
+                    fused = usize::from(relu_next);
                     Act::Flat(batch_norm(l, t, relu_next))
                 }
                 (Layer::MaxPool2d(l), Act::Image(t)) => Act::Image(max_pool2d(l, t)),
@@ -307,17 +320,85 @@ impl Sequential {
     }
 }
 
+impl Sequential {
+    /// For the convolution at `i` with input `t` at evaluation (not on an autodiff device): the
+    /// batch norm in evaluation mode and the activation right after it that
+    /// `kindling_cpu::conv2d_eval` can apply in its output pass, and how many layers that is;
+    /// `None` when there is nothing to fuse.
+    fn eval_run(&self, i: usize, t: &Tensor<4>) -> Option<(Option<EvalBatchNorm>, Option<Nonlinearity>, usize)> {
+        let device = t.device();
+        if device.is_autodiff() {
+            return None;
+        }
+        let mut next = i + 1;
+        let norm = match self.layers.get(next) {
+            Some(Layer::BatchNorm(bn)) => {
+                next += 1;
+                Some(EvalBatchNorm {
+                    mean: bn.running_mean.value().to_device(&device),
+                    variance: bn.running_var.value().to_device(&device),
+                    gamma: bn.gamma.val(),
+                    beta: bn.beta.val(),
+                    epsilon: bn.epsilon,
+                })
+            }
+            _ => None,
+        };
+        let act = match self.layers.get(next) {
+            Some(Layer::Relu(_)) => Some(Nonlinearity::Relu),
+            Some(Layer::Tanh(_)) => Some(Nonlinearity::Tanh),
+            _ => None,
+        };
+        let run = next - i - 1 + usize::from(act.is_some());
+        (run > 0).then_some((norm, act, run))
+    }
+}
+
+/// [`conv2d`] followed by what [`Sequential::eval_run`] found, as one operation.
+fn conv2d_eval(layer: &Conv2d, input: Tensor<4>, norm: Option<EvalBatchNorm>, act: Option<Nonlinearity>) -> Tensor<4> {
+    match conv_options(layer) {
+        Some(options) => kindling_cpu::conv2d_eval(
+            input,
+            layer.weight.val(),
+            layer.bias.as_ref().map(|b| b.val()),
+            options,
+            norm,
+            act,
+        ),
+        None => {
+            let y = conv2d(layer, input);
+            let y = match norm {
+                Some(n) => kindling_cpu::batch_norm_eval(y, n.mean, n.variance, n.gamma, n.beta, n.epsilon),
+                None => y,
+            };
+            match act {
+                Some(Nonlinearity::Relu) => kindling_cpu::relu(y),
+                Some(Nonlinearity::Tanh) => kindling_cpu::tanh(y),
+                None => y,
+            }
+        }
+    }
+}
+
+/// A convolution's options with explicit padding; `None` for `Same` padding, which goes
+/// through burn's module.
+fn conv_options(layer: &Conv2d) -> Option<burn::tensor::ops::ConvOptions<2>> {
+    let padding = match layer.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Same => return None,
+    };
+    Some(burn::tensor::ops::ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups))
+}
+
 /// `Conv2d::forward` through `kindling_cpu::conv2d`, which fuses the weight gradient on the
 /// autodiff CPU device and is burn's own convolution everywhere else. Kindling builds its
 /// convolutions with explicit padding; any other padding goes through burn's module.
 fn conv2d(layer: &Conv2d, input: Tensor<4>) -> Tensor<4> {
-    let padding = match layer.padding {
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        PaddingConfig2d::Same => return layer.forward(input),
-    };
-    let options = burn::tensor::ops::ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
-    kindling_cpu::conv2d(input, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()), options)
+    match conv_options(layer) {
+        Some(options) => kindling_cpu::conv2d(input, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()), options),
+        None => layer.forward(input),
+    }
 }
 
 /// The padding of a pool as `[rows, columns]` when it is the same on both sides (how Kindling

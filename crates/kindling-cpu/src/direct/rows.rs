@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::{LANES, avx512, has_avx512};
 use crate::Geometry;
+use crate::epilogue::Epilogue;
 use crate::scratch::Buf;
 
 /// Output pixels per register block of the row kernel: one whole output row of 7.
@@ -34,6 +35,7 @@ pub(crate) fn forward_rows(
     n: usize,
     out_channels: usize,
     g: &Geometry,
+    epilogue: &Epilogue,
 ) -> Vec<f32> {
     let ([c, h, wd], [oh, ow], [kh, kw]) = (g.input, g.output, g.kernel);
     let (image, pixels, taps) = (c * h * wd, oh * ow, kh * kw);
@@ -60,6 +62,7 @@ pub(crate) fn forward_rows(
         for (o, dst) in out.chunks_exact_mut(pixels).enumerate() {
             dst.iter_mut().zip(rows.chunks_exact(lanes)).for_each(|(d, r)| *d = r[o]);
         }
+        epilogue.apply(out, pixels);
     });
     y
 }

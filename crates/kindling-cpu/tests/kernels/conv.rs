@@ -180,6 +180,77 @@ fn evaluation_on_plain_flex_tensors_matches_burn() {
     }
 }
 
+/// A convolution at evaluation followed by batch norm and an activation, fused into the
+/// output pass (`conv2d_eval`), gives bit for bit the separate operations' output, on every
+/// kind of forward kernel: the row kernel (7 x 7 outputs), the flattened direct kernel (28 x
+/// 28), the wide im2col layout (LeNet-5's 10 x 10) and the general one (stride 2); on an
+/// autodiff device it is the separate operations, gradients included.
+#[test]
+fn evaluation_with_batch_norm_and_activation_is_the_separate_operations_bit_for_bit() {
+    use kindling_cpu::{EvalBatchNorm, Nonlinearity};
+    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 4] = [
+        ([3, 16, 7, 7], [24, 16, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([2, 8, 28, 28], [20, 8, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([4, 6, 14, 14], [16, 6, 5, 5], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
+        ([3, 4, 33, 41], [8, 4, 7, 7], ConvOptions::new([2, 2], [0, 0], [1, 1], 1)),
+    ];
+    let device = Device::flex();
+    for (x, w, options) in &cases {
+        let (xt, wt, bt) = (tensor(*x, 11, &device), tensor(*w, 12, &device), tensor([w[0]], 13, &device));
+        let o = w[0];
+        let norm = EvalBatchNorm {
+            mean: tensor([o], 14, &device),
+            variance: crate::common::scaled([o], 15, 0.5, 1.0, &device),
+            gamma: tensor([o], 16, &device),
+            beta: tensor([o], 17, &device),
+            epsilon: 1e-5,
+        };
+        let acts = [None, Some(Nonlinearity::Relu), Some(Nonlinearity::Tanh)];
+        for (norm, act) in [None, Some(norm)].into_iter().flat_map(|n| acts.map(|a| (n.clone(), a))) {
+            let fused =
+                kindling_cpu::conv2d_eval(xt.clone(), wt.clone(), Some(bt.clone()), options.clone(), norm.clone(), act);
+            let mut y = kindling_cpu::conv2d(xt.clone(), wt.clone(), Some(bt.clone()), options.clone());
+            if let Some(n) = &norm {
+                y = kindling_cpu::batch_norm_eval(
+                    y,
+                    n.mean.clone(),
+                    n.variance.clone(),
+                    n.gamma.clone(),
+                    n.beta.clone(),
+                    n.epsilon,
+                );
+            }
+            y = match act {
+                Some(Nonlinearity::Relu) => kindling_cpu::relu(y),
+                Some(Nonlinearity::Tanh) => kindling_cpu::tanh(y),
+                None => y,
+            };
+            let case = format!("{x:?} * {w:?}, norm {}, {act:?}", norm.is_some());
+            let (got, want): (Vec<f32>, Vec<f32>) =
+                (fused.into_data().iter().collect(), y.into_data().iter().collect());
+            assert_eq!(got.len(), want.len(), "{case}");
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "{case} [{i}]: {a} vs {b}");
+            }
+        }
+    }
+    let device = Device::flex().autodiff();
+    let (x, w, options) = &cases[1];
+    let xt = tensor(*x, 11, &device).require_grad();
+    let y = kindling_cpu::conv2d_eval(
+        xt.clone(),
+        tensor(*w, 12, &device),
+        None,
+        options.clone(),
+        None,
+        Some(Nonlinearity::Relu),
+    );
+    let reference =
+        kindling_cpu::relu(kindling_cpu::conv2d(xt.clone(), tensor(*w, 12, &device), None, options.clone()));
+    assert_close("autodiff", y.clone(), reference);
+    assert!(xt.grad(&y.sum().backward()).is_some(), "autodiff: no input gradient");
+}
+
 #[test]
 fn grouped_convolutions_use_burns_conv() {
     let device = Device::flex().autodiff();
