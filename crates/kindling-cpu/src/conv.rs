@@ -15,10 +15,11 @@ use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
 use crate::act::{Nonlinearity, activation};
-use crate::epilogue::{Affine, Epilogue};
+use crate::epilogue::{Affine, Epilogue, Pool2x2};
 use crate::flex::{Ad, AdTensor, dims4, flex, values};
 use crate::im2col::{forward_im2col_then, input_grad_im2col, weight_grad_im2col};
 use crate::norm::{batch_norm_eval, batch_norm_relu_eval};
+use crate::pool::{AvgPool, MaxPool, avg_pool2d, max_pool2d};
 use crate::simd::{lane_sum, simd};
 use crate::switch::{enabled, f32_only};
 use crate::timing::{count_fused_weight_grad, timed};
@@ -72,10 +73,39 @@ pub struct EvalBatchNorm {
     pub epsilon: f64,
 }
 
-/// A convolution at evaluation followed by batch norm (`norm`) and an activation (`act`),
-/// either optional: on plain flex tensors in one pass, each image's output normalised and
-/// activated while it is still in cache, bit for bit what the separate operations give;
-/// anywhere else (autodiff tensors, other devices, grouped convolutions) the operations one
+/// A pool after a convolution at evaluation (see [`conv2d_eval`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalPool {
+    /// `nn.MaxPool2d`.
+    Max(MaxPool),
+    /// `nn.AvgPool2d`.
+    Avg(AvgPool),
+}
+
+impl EvalPool {
+    /// The pool the output pass applies itself: 2x2 windows at stride 2, no border, floor mode.
+    fn fused(&self) -> Option<Pool2x2> {
+        match self {
+            Self::Max(p) if p.is_plain_2x2() => Some(Pool2x2::Max),
+            Self::Avg(p) if p.is_plain_2x2() => Some(Pool2x2::Avg),
+            _ => None,
+        }
+    }
+
+    /// The pool as its own operation.
+    fn run(self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Max(p) => max_pool2d(x, p),
+            Self::Avg(p) => avg_pool2d(x, p),
+        }
+    }
+}
+
+/// A convolution at evaluation followed, each optional and in this order, by batch norm
+/// (`norm`), an activation (`act`) and a pool (`pool`): on plain flex tensors in one pass, each
+/// image's output normalised, activated and (for 2x2 windows at stride 2 without border)
+/// pooled while it is still in cache, bit for bit what the separate operations give; anywhere
+/// else (autodiff tensors, other devices, grouped convolutions, other pools) the operations one
 /// after another. For evaluation only: `norm` uses the given statistics, never the batch's.
 pub fn conv2d_eval(
     x: Tensor<4>,
@@ -84,41 +114,54 @@ pub fn conv2d_eval(
     options: ConvOptions<2>,
     norm: Option<EvalBatchNorm>,
     act: Option<Nonlinearity>,
+    pool: Option<EvalPool>,
 ) -> Tensor<4> {
-    if enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) {
-        let plain = (
+    let [_, _, h, w] = x.dims();
+    let [out_channels, _, kh, kw] = weight.dims();
+    let fits = |len: usize, k: usize, axis: usize| {
+        let (p0, p1) = options.padding[axis];
+        len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
+    };
+    if enabled()
+        && options.groups == 1
+        && f32_only(&[x.dtype(), weight.dtype()])
+        && fits(h, kh, 0)
+        && fits(w, kw, 1)
+        && let (Ok(xf), Ok(wf), Ok(bf)) = (
             x.clone().try_into_primitive::<Flex>(),
             weight.clone().try_into_primitive::<Flex>(),
             bias.clone().map(|b| b.try_into_primitive::<Flex>()).transpose(),
-        );
-        let out_channels = weight.dims()[0];
-        let epilogue = match &norm {
-            None => Some(Epilogue { norm: None, act }),
-            Some(n) => eval_affine(n, out_channels).map(|norm| Epilogue { norm: Some(norm), act }),
+        )
+    {
+        let affine = match &norm {
+            Some(n) => eval_affine(n, out_channels).map(Some),
+            None => Some(None),
         };
-        let [_, _, h, w] = x.dims();
-        let [_, _, kh, kw] = weight.dims();
-        let fits = |len: usize, k: usize, axis: usize| {
-            let (p0, p1) = options.padding[axis];
-            len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
-        };
-        if let ((Ok(xf), Ok(wf), Ok(bf)), Some(epilogue)) = (plain, epilogue)
-            && fits(h, kh, 0)
-            && fits(w, kw, 1)
-        {
-            return Tensor::from_primitive::<Flex>(forward_then(&xf, &wf, bf.as_ref(), &options, &epilogue));
+        if let Some(affine) = affine {
+            let fused_pool = pool.and_then(|p| p.fused());
+            let epilogue = Epilogue { norm: affine, act, pool: fused_pool };
+            let y = Tensor::from_primitive::<Flex>(forward_then(&xf, &wf, bf.as_ref(), &options, &epilogue));
+            return match pool {
+                Some(p) if fused_pool.is_none() => p.run(y),
+                _ => y,
+            };
         }
     }
-    let y = conv2d(x, weight, bias, options);
-    let y = match norm {
-        Some(n) if act == Some(Nonlinearity::Relu) => {
-            return batch_norm_relu_eval(y, n.mean, n.variance, n.gamma, n.beta, n.epsilon);
-        }
-        Some(n) => batch_norm_eval(y, n.mean, n.variance, n.gamma, n.beta, n.epsilon),
-        None => y,
-    };
-    match act {
-        Some(kind) => activation(y, kind),
+    let mut y = conv2d(x, weight, bias, options);
+    let mut act = act;
+    if let Some(n) = norm {
+        y = if act == Some(Nonlinearity::Relu) {
+            act = None;
+            batch_norm_relu_eval(y, n.mean, n.variance, n.gamma, n.beta, n.epsilon)
+        } else {
+            batch_norm_eval(y, n.mean, n.variance, n.gamma, n.beta, n.epsilon)
+        };
+    }
+    if let Some(kind) = act {
+        y = activation(y, kind);
+    }
+    match pool {
+        Some(p) => p.run(y),
         None => y,
     }
 }
@@ -206,7 +249,8 @@ fn forward_then(
     let g = Geometry::new(xd, wd, options);
     let bias = b.map(values);
     let y = forward_values_then(&values(x), &values(w), bias.as_deref(), xd[0], wd[0], &g, epilogue);
-    flex(y, [xd[0], wd[0], g.output[0], g.output[1]])
+    let [oh, ow] = epilogue.output(g.output);
+    flex(y, [xd[0], wd[0], oh, ow])
 }
 
 fn autodiff_conv(x: AdTensor, w: AdTensor, b: Option<AdTensor>, options: ConvOptions<2>) -> AdTensor {

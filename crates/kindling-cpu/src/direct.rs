@@ -177,11 +177,12 @@ pub(crate) fn forward_direct(
     let packed = pack(w, out_channels, g);
     let bias: Vec<f32> = (0..blocks * CO).map(|o| bias.and_then(|b| b.get(o)).copied().unwrap_or(0.0)).collect();
     let offsets = g.tap_offsets();
-    let mut y = vec![0.0f32; n * out_channels * pixels];
+    let kept = epilogue.output(g.output).iter().product::<usize>();
+    let mut y = vec![0.0f32; n * out_channels * kept];
     // Per task: the padded image (its border and tail stay zero: only the interior is written)
     // and the flattened output.
     let scratch = || (Buf::zeroed(c * l.plane), Buf::zeroed(blocks * CO * l.positions));
-    y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(scratch, |(padded, flat), (b, out)| {
+    y.par_chunks_mut(out_channels * kept).enumerate().for_each_init(scratch, |(padded, flat), (b, out)| {
         g.pad_into(&x[b * image..][..image], padded, l.plane);
         avx512(Block {
             padded,
@@ -192,12 +193,13 @@ pub(crate) fn forward_direct(
             bias: &bias,
             out: flat,
         });
-        for (dst, src) in out.chunks_exact_mut(pixels).zip(flat.chunks_exact(l.positions)) {
-            for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks_exact(l.wp)) {
-                d.copy_from_slice(&s[..ow]);
+        epilogue.image(out, out_channels, g.output, |out| {
+            for (dst, src) in out.chunks_exact_mut(pixels).zip(flat.chunks_exact(l.positions)) {
+                for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks_exact(l.wp)) {
+                    d.copy_from_slice(&s[..ow]);
+                }
             }
-        }
-        epilogue.apply(out, pixels);
+        });
     });
     y
 }

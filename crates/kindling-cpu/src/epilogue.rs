@@ -1,13 +1,17 @@
 //! What an evaluation pass applies to a convolution's output in the pass that writes it: batch
-//! normalisation with running statistics, then ReLU or tanh, one image at a time while its
-//! output is still in cache. Separately, each is a pass of its own over the whole activation
-//! (and, for batch norm, a new buffer).
+//! normalisation with running statistics, then ReLU or tanh, then a 2x2 max or average pool,
+//! one image at a time while its output is still in cache. Separately, each is a pass of its
+//! own over the whole activation and a new buffer; with the pool, the full-size activation is
+//! never written out at all.
 //!
 //! The arithmetic is exactly that of the separate operations, in the same order (the scale
 //! `gamma / sqrt(var + eps)` computed in `f64` as `batch_norm_eval` does, then `(v - mean)
-//! scale + beta`, then the activation), so the fused output is bit for bit the unfused one.
+//! scale + beta`, then the activation, then the pool's comparisons or sums), so the fused
+//! output is bit for bit the unfused one.
 
 use crate::act::Nonlinearity;
+use crate::pool::pool_2x2_planes;
+use crate::scratch::Buf;
 use crate::simd::simd;
 
 /// Batch normalisation with given statistics, per output channel: `y = (v - mean) scale + shift`.
@@ -27,19 +31,56 @@ impl Affine {
     }
 }
 
-/// What follows the convolution: nothing, batch norm, an activation, or both in that order.
+/// A pool of 2x2 windows at stride 2 (no border, floor mode): the maximum or the average.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pool2x2 {
+    Max,
+    Avg,
+}
+
+/// What follows the convolution, each optional, in this order: batch norm, an activation, a
+/// 2x2 pool.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Epilogue {
     pub(crate) norm: Option<Affine>,
     pub(crate) act: Option<Nonlinearity>,
+    pub(crate) pool: Option<Pool2x2>,
 }
 
 impl Epilogue {
     /// Nothing: the convolution's output as it is.
-    pub(crate) const NONE: Self = Self { norm: None, act: None };
+    pub(crate) const NONE: Self = Self { norm: None, act: None, pool: None };
 
-    /// Applies it to one image's output, `[out_channels][pixels]`.
-    pub(crate) fn apply(&self, out: &mut [f32], pixels: usize) {
+    /// Height and width of one output plane, for a convolution output of `[oh, ow]`.
+    pub(crate) fn output(&self, [oh, ow]: [usize; 2]) -> [usize; 2] {
+        if self.pool.is_some() { [oh / 2, ow / 2] } else { [oh, ow] }
+    }
+
+    /// One image: `produce` writes the convolution's output (`[out_channels][oh][ow]`), which
+    /// then goes through the epilogue into `out` (`out_channels` planes of
+    /// [`output`](Self::output)). Without a pool, `produce` writes into `out` itself; with
+    /// one, into a scratch buffer of this thread, pooled from there while in cache.
+    pub(crate) fn image(
+        &self,
+        out: &mut [f32],
+        out_channels: usize,
+        [oh, ow]: [usize; 2],
+        produce: impl FnOnce(&mut [f32]),
+    ) {
+        let Some(pool) = self.pool else {
+            produce(out);
+            self.apply(out, oh * ow);
+            return;
+        };
+        let mut full = Buf::reused(out_channels * oh * ow);
+        produce(&mut full);
+        self.apply(&mut full, oh * ow);
+        pool_2x2_planes(&full, [oh, ow], pool == Pool2x2::Max, out);
+    }
+
+    /// Applies the batch norm and the activation to one image's output,
+    /// `[out_channels][pixels]`.
+    fn apply(&self, out: &mut [f32], pixels: usize) {
         if self.norm.is_none() && self.act.is_none() {
             return;
         }

@@ -175,36 +175,34 @@ pub(crate) fn forward_im2col_then(
 ) -> Vec<f32> {
     let [c, h, wd] = g.input;
     let (image, patch, pixels) = (c * h * wd, g.patch(), g.pixels());
-    let mut y = vec![0.0f32; n * out_channels * pixels];
+    let kept = epilogue.output(g.output).iter().product::<usize>();
+    let mut y = vec![0.0f32; n * out_channels * kept];
     if g.wide_forward() {
         let wide = g.wide_pixels();
         // Per task: the padded image, its column matrix and the wide output.
         let scratch =
             || (Buf::zeroed(c * g.padded_plane()), Buf::reused(patch * wide), Buf::reused(out_channels * wide));
-        y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(
-            scratch,
-            |(padded, cols, y_wide), (b, out)| {
-                g.pad_into(&x[b * image..][..image], padded, g.padded_plane());
-                g.im2col_wide(padded, cols);
-                if let Some(bias) = bias {
-                    y_wide.chunks_exact_mut(wide).zip(bias).for_each(|(row, v)| row.fill(*v));
-                }
-                sgemm(MatRef::new(w, out_channels, patch), MatRef::new(cols, patch, wide), y_wide, bias.is_some(), 1);
-                g.narrow(y_wide, out);
-                epilogue.apply(out, pixels);
-            },
-        );
+        y.par_chunks_mut(out_channels * kept).enumerate().for_each_init(scratch, |(padded, cols, y_wide), (b, out)| {
+            g.pad_into(&x[b * image..][..image], padded, g.padded_plane());
+            g.im2col_wide(padded, cols);
+            if let Some(bias) = bias {
+                y_wide.chunks_exact_mut(wide).zip(bias).for_each(|(row, v)| row.fill(*v));
+            }
+            sgemm(MatRef::new(w, out_channels, patch), MatRef::new(cols, patch, wide), y_wide, bias.is_some(), 1);
+            epilogue.image(out, out_channels, g.output, |out| g.narrow(y_wide, out));
+        });
         return y;
     }
-    y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(
+    y.par_chunks_mut(out_channels * kept).enumerate().for_each_init(
         || Buf::reused(patch * pixels),
         |cols, (b, out)| {
             g.im2col(&x[b * image..][..image], cols);
-            if let Some(bias) = bias {
-                out.chunks_exact_mut(pixels).zip(bias).for_each(|(row, v)| row.fill(*v));
-            }
-            sgemm(MatRef::new(w, out_channels, patch), MatRef::new(cols, patch, pixels), out, bias.is_some(), 1);
-            epilogue.apply(out, pixels);
+            epilogue.image(out, out_channels, g.output, |out| {
+                if let Some(bias) = bias {
+                    out.chunks_exact_mut(pixels).zip(bias).for_each(|(row, v)| row.fill(*v));
+                }
+                sgemm(MatRef::new(w, out_channels, patch), MatRef::new(cols, patch, pixels), out, bias.is_some(), 1);
+            });
         },
     );
     y

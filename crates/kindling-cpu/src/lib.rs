@@ -17,8 +17,8 @@
 //! other device, or for grouped convolutions, it is burn's `conv2d`.
 //!
 //! [`conv2d_eval`] is the evaluation pass of a convolution followed by batch norm (running
-//! statistics) and/or ReLU or tanh: on plain flex tensors the normalisation and activation run
-//! on each image's output while it is in cache, bit for bit the separate operations.
+//! statistics), ReLU or tanh and a 2x2 pool, each optional: on plain flex tensors they run on
+//! each image's output while it is in cache, bit for bit the separate operations.
 //!
 //! [`max_pool2d`], [`avg_pool2d`], [`relu`], [`tanh`], [`batch_norm_train`] and
 //! [`batch_norm_eval`] are drop-ins of the same kind for burn's ops: one parallel pass each (per
@@ -58,7 +58,7 @@ mod timing;
 mod winograd;
 
 pub use act::{Nonlinearity, relu, tanh};
-pub use conv::{EvalBatchNorm, conv2d, conv2d_eval, forward_values, input_grad_values, weight_grad_values};
+pub use conv::{EvalBatchNorm, EvalPool, conv2d, conv2d_eval, forward_values, input_grad_values, weight_grad_values};
 pub use direct::has_avx512;
 pub use geometry::Geometry;
 pub use im2col::{forward_im2col, input_grad_im2col, weight_grad_im2col};

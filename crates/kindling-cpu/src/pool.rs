@@ -74,6 +74,16 @@ impl MaxPool {
             && self.output_len(1, w) * 2 <= w
     }
 
+    /// Whether these are 2x2 windows at stride 2 without border or dilation, in floor mode:
+    /// the pool a convolution at evaluation can apply in its output pass.
+    pub(crate) fn is_plain_2x2(&self) -> bool {
+        self.kernel == [2, 2]
+            && self.stride == [2, 2]
+            && self.padding == [0, 0]
+            && self.dilation == [1, 1]
+            && !self.ceil_mode
+    }
+
     /// Whether the windows tile the input without overlapping (each input pixel is in at most
     /// one window), so the backward step can store gradients instead of adding them.
     fn disjoint(&self) -> bool {
@@ -171,6 +181,45 @@ fn pool_2x2_row((r0, r1): (&[f32], &[f32]), first: u32, w: u32, out: &mut [f32],
         }
         *o = best;
         *a = first + 2 * ox as u32 + at;
+    }
+}
+
+/// One output row of the 2x2/stride-2 max pool without the argmax (evaluation): the same
+/// comparisons as [`pool_2x2_row`], so the same values.
+#[inline(always)]
+fn max_2x2_row((r0, r1): (&[f32], &[f32]), out: &mut [f32]) {
+    let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+    for (o, (p, q)) in out.iter_mut().zip(windows) {
+        let mut best = p[0];
+        for v in [p[1], q[0], q[1]] {
+            let take = (v > best) | (v.is_nan() & !best.is_nan());
+            best = if take { v } else { best };
+        }
+        *o = best;
+    }
+}
+
+/// One output row of the 2x2/stride-2 average pool.
+#[inline(always)]
+fn avg_2x2_row((r0, r1): (&[f32], &[f32]), out: &mut [f32]) {
+    let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+    out.iter_mut().zip(windows).for_each(|(o, (a, b))| *o = ((a[0] + a[1]) + (b[0] + b[1])) * 0.25);
+}
+
+/// The 2x2/stride-2 pool of `planes` (`[c][h][w]`, no border, floor mode) into `out`
+/// (`[c][h / 2][w / 2]`): the maximum (`max`) or the average of each window, the values of
+/// [`max_pool2d`] and [`avg_pool2d`] with those windows.
+pub(crate) fn pool_2x2_planes(planes: &[f32], [h, w]: [usize; 2], max: bool, out: &mut [f32]) {
+    let (oh, ow) = (h / 2, w / 2);
+    for (plane, out) in planes.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+        for (oy, out) in out.chunks_exact_mut(ow.max(1)).enumerate().take(oh) {
+            let rows = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
+            if max {
+                simd(|| max_2x2_row(rows, out));
+            } else {
+                simd(|| avg_2x2_row(rows, out));
+            }
+        }
     }
 }
 
@@ -300,6 +349,11 @@ impl AvgPool {
         n.max(1) as f32
     }
 
+    /// As [`MaxPool::is_plain_2x2`] (every divisor is then 4).
+    pub(crate) fn is_plain_2x2(&self) -> bool {
+        self.as_max().is_plain_2x2()
+    }
+
     /// LeNet-5's pool, the same windows as max pooling's 2x2 case (so every divisor is 4,
     /// whatever `count_include_pad` says).
     fn is_2x2(&self, dims: [usize; 2]) -> bool {
@@ -316,10 +370,7 @@ impl AvgPool {
             if quad {
                 for (oy, out) in out.chunks_exact_mut(ow).enumerate() {
                     let (r0, r1) = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
-                    simd(|| {
-                        let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
-                        out.iter_mut().zip(windows).for_each(|(o, (a, b))| *o = ((a[0] + a[1]) + (b[0] + b[1])) * 0.25);
-                    });
+                    simd(|| avg_2x2_row((r0, r1), out));
                 }
                 return;
             }

@@ -467,24 +467,26 @@ pub(crate) fn forward_winograd_then(
 ) -> Vec<f32> {
     assert!(g.winograd(), "not a Winograd geometry: {g:?}");
     let [c, h, wd] = g.input;
-    let (image, pixels, tiles) = (c * h * wd, g.pixels(), Tiles::of(g));
+    let (image, tiles) = (c * h * wd, Tiles::of(g));
     assert_eq!(x.len(), n * image);
     let u = transform_weights(w, out_channels, c);
     let group = tiles.group(n);
-    let mut y = vec![0.0f32; n * out_channels * pixels];
-    y.par_chunks_mut(group * out_channels * pixels).enumerate().for_each_init(
+    let kept = epilogue.output(g.output).iter().product::<usize>();
+    let mut y = vec![0.0f32; n * out_channels * kept];
+    y.par_chunks_mut(group * out_channels * kept).enumerate().for_each_init(
         || Scratch::new(g, tiles, out_channels, group),
         |s, (k, out)| {
-            let images = out.len() / (out_channels * pixels);
+            let images = out.len() / (out_channels * kept);
             let columns = images * tiles.count();
             for i in 0..images {
                 let b = k * group + i;
                 simd(TransformInput { g, tiles, image: &x[b * image..][..image], s, columns, col0: i * tiles.count() });
             }
             products(&u, s, out_channels, c, columns);
-            for (i, out) in out.chunks_exact_mut(out_channels * pixels).enumerate() {
-                simd(TransformOutput { g, tiles, s, bias, out, out_channels, columns, col0: i * tiles.count() });
-                epilogue.apply(out, pixels);
+            for (i, out) in out.chunks_exact_mut(out_channels * kept).enumerate() {
+                epilogue.image(out, out_channels, g.output, |out| {
+                    simd(TransformOutput { g, tiles, s, bias, out, out_channels, columns, col0: i * tiles.count() });
+                });
             }
         },
     );

@@ -13,7 +13,7 @@ use burn::nn::{
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Tensor};
 
-use kindling_cpu::{EvalBatchNorm, Nonlinearity};
+use kindling_cpu::{EvalBatchNorm, EvalPool, Nonlinearity};
 use rand::rngs::StdRng;
 
 use crate::infer::{LayerInfo, Shape};
@@ -248,8 +248,13 @@ impl Sequential {
     }
 
     /// Class logits `[batch, classes]` for images `[batch, channels, height, width]`.
+    ///
+    /// At evaluation (not on an autodiff device) a convolution and what follows it of, in this
+    /// order, a batch norm, a ReLU or tanh, and a max or average pool run as one operation
+    /// (`kindling_cpu`'s `conv2d_eval`: the same values, without a pass of their own over the
+    /// activation).
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
-        self.forward_inspect(input, |_, _| {})
+        self.run(input, true, |_, _| {})
     }
 
     /// [`forward`](Self::forward), calling `after(index, &output)` after each layer: for
@@ -258,10 +263,17 @@ impl Sequential {
     /// output (its last layer's), in order, after the whole of it:
     ///
     /// - a batch norm followed by a ReLU;
-    /// - at evaluation (not on an autodiff device), a convolution followed by a batch norm, a
-    ///   ReLU or a tanh, or by a batch norm and then a ReLU or a tanh (`kindling_cpu`'s
-    ///   `conv2d_eval`: the same values, without a pass of their own over the activation).
-    pub fn forward_inspect(&self, input: Tensor<4>, mut after: impl FnMut(usize, &Activation)) -> Tensor<2> {
+    /// - at evaluation, a convolution followed by a batch norm, a ReLU or tanh, or both.
+    ///
+    /// Unlike [`forward`](Self::forward), a pool after them runs on its own here, so that an
+    /// activation's index gets exactly the activation's output.
+    pub fn forward_inspect(&self, input: Tensor<4>, after: impl FnMut(usize, &Activation)) -> Tensor<2> {
+        self.run(input, false, after)
+    }
+
+    /// The forward pass, pools fused into the convolution before them at evaluation when
+    /// `pools` is set.
+    fn run(&self, input: Tensor<4>, pools: bool, mut after: impl FnMut(usize, &Activation)) -> Tensor<2> {
         let mut x = Act::Image(input);
         let mut fused = 0usize;
         for (i, layer) in self.layers.iter().enumerate() {
@@ -273,10 +285,10 @@ impl Sequential {
             }
             let relu_next = matches!(self.layers.get(i + 1), Some(Layer::Relu(_)));
             x = match (layer, x) {
-                (Layer::Conv2d(l), Act::Image(t)) => match self.eval_run(i, &t) {
-                    Some((norm, act, run)) => {
-                        fused = run;
-                        Act::Image(conv2d_eval(l, t, norm, act))
+                (Layer::Conv2d(l), Act::Image(t)) => match self.eval_run(i, &t, pools) {
+                    Some(run) => {
+                        fused = run.run;
+                        Act::Image(conv2d_eval(l, t, run))
                     }
                     None => Act::Image(conv2d(l, t)),
                 },
@@ -322,10 +334,10 @@ impl Sequential {
 
 impl Sequential {
     /// For the convolution at `i` with input `t` at evaluation (not on an autodiff device): the
-    /// batch norm in evaluation mode and the activation right after it that
-    /// `kindling_cpu::conv2d_eval` can apply in its output pass, and how many layers that is;
+    /// batch norm, the activation and (with `pools`) the pool right after it that
+    /// `kindling_cpu::conv2d_eval` runs with the convolution, and how many layers that is;
     /// `None` when there is nothing to fuse.
-    fn eval_run(&self, i: usize, t: &Tensor<4>) -> Option<(Option<EvalBatchNorm>, Option<Nonlinearity>, usize)> {
+    fn eval_run(&self, i: usize, t: &Tensor<4>, pools: bool) -> Option<EvalRun> {
         let device = t.device();
         if device.is_autodiff() {
             return None;
@@ -349,13 +361,30 @@ impl Sequential {
             Some(Layer::Tanh(_)) => Some(Nonlinearity::Tanh),
             _ => None,
         };
-        let run = next - i - 1 + usize::from(act.is_some());
-        (run > 0).then_some((norm, act, run))
+        next += usize::from(act.is_some());
+        let pool = match self.layers.get(next).filter(|_| pools) {
+            Some(Layer::MaxPool2d(p)) => kindling_pool(p).map(EvalPool::Max),
+            Some(Layer::AvgPool2d(p)) => kindling_avg_pool(p).map(EvalPool::Avg),
+            _ => None,
+        };
+        next += usize::from(pool.is_some());
+        let run = next - i - 1;
+        (run > 0).then_some(EvalRun { norm, act, pool, run })
     }
 }
 
+/// What follows a convolution at evaluation and runs with it (see [`Sequential::eval_run`]):
+/// a batch norm, an activation and a pool, each optional, `run` layers in all.
+struct EvalRun {
+    norm: Option<EvalBatchNorm>,
+    act: Option<Nonlinearity>,
+    pool: Option<EvalPool>,
+    run: usize,
+}
+
 /// [`conv2d`] followed by what [`Sequential::eval_run`] found, as one operation.
-fn conv2d_eval(layer: &Conv2d, input: Tensor<4>, norm: Option<EvalBatchNorm>, act: Option<Nonlinearity>) -> Tensor<4> {
+fn conv2d_eval(layer: &Conv2d, input: Tensor<4>, run: EvalRun) -> Tensor<4> {
+    let EvalRun { norm, act, pool, .. } = run;
     match conv_options(layer) {
         Some(options) => kindling_cpu::conv2d_eval(
             input,
@@ -364,6 +393,7 @@ fn conv2d_eval(layer: &Conv2d, input: Tensor<4>, norm: Option<EvalBatchNorm>, ac
             options,
             norm,
             act,
+            pool,
         ),
         None => {
             let y = conv2d(layer, input);
@@ -371,9 +401,14 @@ fn conv2d_eval(layer: &Conv2d, input: Tensor<4>, norm: Option<EvalBatchNorm>, ac
                 Some(n) => kindling_cpu::batch_norm_eval(y, n.mean, n.variance, n.gamma, n.beta, n.epsilon),
                 None => y,
             };
-            match act {
+            let y = match act {
                 Some(Nonlinearity::Relu) => kindling_cpu::relu(y),
                 Some(Nonlinearity::Tanh) => kindling_cpu::tanh(y),
+                None => y,
+            };
+            match pool {
+                Some(EvalPool::Max(p)) => kindling_cpu::max_pool2d(y, p),
+                Some(EvalPool::Avg(p)) => kindling_cpu::avg_pool2d(y, p),
                 None => y,
             }
         }
@@ -414,29 +449,41 @@ fn symmetric_padding(padding: &PaddingConfig2d) -> Option<[usize; 2]> {
 /// `MaxPool2d::forward` through `kindling_cpu::max_pool2d` (faster on the CPU device, burn's
 /// elsewhere). Kindling builds its pools with explicit, symmetric padding.
 fn max_pool2d(layer: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
-    let Some(padding) = symmetric_padding(&layer.padding) else { return layer.forward(input) };
-    let pool = kindling_cpu::MaxPool {
+    match kindling_pool(layer) {
+        Some(pool) => kindling_cpu::max_pool2d(input, pool),
+        None => layer.forward(input),
+    }
+}
+
+/// The layer as `kindling_cpu`'s pool, when its padding is symmetric.
+fn kindling_pool(layer: &MaxPool2d) -> Option<kindling_cpu::MaxPool> {
+    Some(kindling_cpu::MaxPool {
         kernel: layer.kernel_size,
         stride: layer.stride,
-        padding,
+        padding: symmetric_padding(&layer.padding)?,
         dilation: layer.dilation,
         ceil_mode: layer.ceil_mode,
-    };
-    kindling_cpu::max_pool2d(input, pool)
+    })
 }
 
 /// `AvgPool2d::forward` through `kindling_cpu::avg_pool2d` (faster on the CPU device, burn's
 /// elsewhere).
 fn avg_pool2d(layer: &AvgPool2d, input: Tensor<4>) -> Tensor<4> {
-    let Some(padding) = symmetric_padding(&layer.padding) else { return layer.forward(input) };
-    let pool = kindling_cpu::AvgPool {
+    match kindling_avg_pool(layer) {
+        Some(pool) => kindling_cpu::avg_pool2d(input, pool),
+        None => layer.forward(input),
+    }
+}
+
+/// The layer as `kindling_cpu`'s pool, when its padding is symmetric.
+fn kindling_avg_pool(layer: &AvgPool2d) -> Option<kindling_cpu::AvgPool> {
+    Some(kindling_cpu::AvgPool {
         kernel: layer.kernel_size,
         stride: layer.stride,
-        padding,
+        padding: symmetric_padding(&layer.padding)?,
         ceil_mode: layer.ceil_mode,
         count_include_pad: layer.count_include_pad,
-    };
-    kindling_cpu::avg_pool2d(input, pool)
+    })
 }
 
 #[cfg(test)]

@@ -160,43 +160,41 @@ fn check_batch_norm(layers: serde_json::Value, input: [usize; 3], channels: usiz
     }
 }
 
-/// At evaluation a convolution and the batch norm and activation after it run as one fused
-/// operation: the output is bit for bit that of the layers one after another, and
+/// At evaluation a convolution and the batch norm, activation and pool after it run as one
+/// fused operation: the output is bit for bit that of the layers one after another, and
 /// `forward_inspect` still reports every layer once, in order, the fused ones with the run's
-/// output.
+/// output, a pool on its own (so that a ReLU's index gets the ReLU's output).
 #[test]
 fn fused_evaluation_runs_give_the_layers_output_and_report_every_layer() {
     use kindling_models::{Activation, Layer};
     let train = Device::flex().autodiff();
     let layers = serde_json::json!([
-        {"conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1}}, {"batchnorm": {}}, "relu",
-        {"conv2d": {"out_channels": 3, "kernel_size": 3}}, "tanh",
+        {"conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1}}, {"batchnorm": {}}, "relu", {"maxpool2d": {"kernel_size": 2}},
+        {"conv2d": {"out_channels": 3, "kernel_size": 3, "padding": 1}}, "tanh", {"avgpool2d": {"kernel_size": 2}},
         {"conv2d": {"out_channels": 2, "kernel_size": 1}}, {"batchnorm": {}}, "flatten"
     ]);
-    let net = build(layers, [2, 6, 6], &train);
-    let x: Vec<f32> = (0..3 * 2 * 6 * 6).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let net = build(layers, [2, 9, 9], &train);
+    let x: Vec<f32> = (0..3 * 2 * 9 * 9).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
     // One training step moves the running statistics away from (0, 1).
-    drop(net.forward(Tensor::<4>::from_data(TensorData::new(x.clone(), [3, 2, 6, 6]), &train)));
+    drop(net.forward(Tensor::<4>::from_data(TensorData::new(x.clone(), [3, 2, 9, 9]), &train)));
     let net = net.valid();
     let device = train.inner();
-    let input = Tensor::<4>::from_data(TensorData::new(x, [3, 2, 6, 6]), &device);
+    let input = Tensor::<4>::from_data(TensorData::new(x, [3, 2, 9, 9]), &device);
     let mut seen = Vec::new();
-    let got: Vec<f32> = net
-        .forward_inspect(input.clone(), |i, a| {
-            let (dims, min) = match a {
-                Activation::Image(t) => (t.dims().to_vec(), t.clone().min().into_scalar::<f32>()),
-                Activation::Flat(t) => (t.dims().to_vec(), t.clone().min().into_scalar::<f32>()),
-            };
-            seen.push((i, dims, min));
-        })
-        .into_data()
-        .try_to_vec()
-        .unwrap();
+    let inspected = net.forward_inspect(input.clone(), |i, a| {
+        let (dims, min) = match a {
+            Activation::Image(t) => (t.dims().to_vec(), t.clone().min().into_scalar::<f32>()),
+            Activation::Flat(t) => (t.dims().to_vec(), t.clone().min().into_scalar::<f32>()),
+        };
+        seen.push((i, dims, min));
+    });
     let indices: Vec<usize> = seen.iter().map(|(i, ..)| *i).collect();
-    assert_eq!(indices, (0..8).collect::<Vec<_>>(), "every layer once, in order");
-    // The first convolution's index gets the run's output, after the ReLU: the run was fused.
-    assert_eq!(seen[0].2, 0.0, "the first run's output at the convolution's index");
-    assert!(seen[5].2 < 0.0, "the last convolution and batch norm give negative values too");
+    assert_eq!(indices, (0..10).collect::<Vec<_>>(), "every layer once, in order");
+    // The first convolution's index gets the run's output, after the ReLU (the run was fused),
+    // at full size (the pool ran on its own).
+    assert_eq!((seen[0].1.clone(), seen[0].2), (vec![3, 4, 9, 9], 0.0), "the first run's output");
+    assert_eq!(seen[3].1, vec![3, 4, 4, 4], "the pool's output");
+    assert!(seen[7].2 < 0.0, "the last convolution and batch norm give negative values too");
     // The same layers one after another, through the separate operations.
     let conv = |l: &Layer, t: Tensor<4>, pad: usize| {
         let Layer::Conv2d(c) = l else { panic!("a convolution") };
@@ -209,13 +207,25 @@ fn fused_evaluation_runs_give_the_layers_output_and_report_every_layer() {
         assert!(m.clone().abs().sum().into_scalar::<f32>() > 0.0, "trained statistics");
         kindling_cpu::batch_norm_eval(t, m, v, b.gamma.val(), b.beta.val(), b.epsilon)
     };
+    let pool =
+        kindling_cpu::MaxPool { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceil_mode: false };
+    let avg = kindling_cpu::AvgPool {
+        kernel: [2, 2],
+        stride: [2, 2],
+        padding: [0, 0],
+        ceil_mode: false,
+        count_include_pad: true,
+    };
     let l = &net.layers;
-    let y = kindling_cpu::relu(norm(&l[1], conv(&l[0], input, 1)));
-    let y = kindling_cpu::tanh(conv(&l[3], y, 0));
-    let y = norm(&l[6], conv(&l[5], y, 0));
+    let y = kindling_cpu::max_pool2d(kindling_cpu::relu(norm(&l[1], conv(&l[0], input.clone(), 1))), pool);
+    let y = kindling_cpu::avg_pool2d(kindling_cpu::tanh(conv(&l[4], y, 1)), avg);
+    let y = norm(&l[8], conv(&l[7], y, 0));
     let want: Vec<f32> = y.flatten::<2>(1, 3).into_data().try_to_vec().unwrap();
-    assert_eq!(got.len(), want.len());
-    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(a.to_bits(), b.to_bits(), "[{i}]: {a} vs {b}");
+    for (what, got) in [("forward", net.forward(input)), ("forward_inspect", inspected)] {
+        let got: Vec<f32> = got.into_data().try_to_vec().unwrap();
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "{what} [{i}]: {a} vs {b}");
+        }
     }
 }

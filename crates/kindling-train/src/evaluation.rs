@@ -2,7 +2,7 @@
 //! misclassified samples.
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use kindling_core::{Split, StageError};
 use kindling_metrics::ConfusionMatrix;
 use kindling_models::Sequential;
@@ -65,7 +65,7 @@ impl Evaluator<'_> {
     /// As [`evaluate`](Self::evaluate), and with `mistakes` also every misclassified sample
     /// with the softmax probabilities of its predicted and true classes.
     pub fn detailed(&self, net: &Sequential, split: &Split, mistakes: bool) -> Result<Evaluation, StageError> {
-        self.detailed_inspect(net, split, mistakes, |_, _| {})
+        self.run(split, mistakes, |images| net.forward(images))
     }
 
     /// As [`detailed`](Self::detailed), calling `after(layer, &output)` after each layer of
@@ -77,6 +77,16 @@ impl Evaluator<'_> {
         mistakes: bool,
         mut after: impl FnMut(usize, &kindling_models::Activation),
     ) -> Result<Evaluation, StageError> {
+        self.run(split, mistakes, |images| net.forward_inspect(images, &mut after))
+    }
+
+    /// [`detailed`](Self::detailed) with `forward` giving each batch's logits.
+    fn run(
+        &self,
+        split: &Split,
+        mistakes: bool,
+        mut forward: impl FnMut(Tensor<4>) -> Tensor<2>,
+    ) -> Result<Evaluation, StageError> {
         let classes = self.classes;
         let loss_fn = self.loss.init(self.device);
         let mut loss_sum = 0.0_f64;
@@ -87,7 +97,7 @@ impl Evaluator<'_> {
         for batch in Batches::new(split, self.shape, (0..split.len()).collect(), self.batch_size, self.device) {
             let (images, labels) = batch.map_err(StageError::Stopped)?;
             let n = labels.dims()[0];
-            let logits = net.forward_inspect(images, &mut after);
+            let logits = forward(images);
             let loss = loss_fn.forward(logits.clone(), labels);
             loss_sum += f64::from(loss.into_scalar::<f32>()) * n as f64;
             let probabilities: Option<Vec<f32>> = mistakes

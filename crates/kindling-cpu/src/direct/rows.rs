@@ -54,15 +54,17 @@ pub(crate) fn forward_rows(
         bias_lanes[..out_channels].copy_from_slice(b);
     }
     let offsets = g.tap_offsets();
-    let mut y = vec![0.0f32; n * out_channels * pixels];
+    let kept = epilogue.output(g.output).iter().product::<usize>();
+    let mut y = vec![0.0f32; n * out_channels * kept];
     let scratch = || (Buf::zeroed(c * plane), Buf::zeroed(pixels * lanes));
-    y.par_chunks_mut(out_channels * pixels).enumerate().for_each_init(scratch, |(padded, rows), (b, out)| {
+    y.par_chunks_mut(out_channels * kept).enumerate().for_each_init(scratch, |(padded, rows), (b, out)| {
         g.pad_into(&x[b * image..][..image], padded, plane);
         avx512(Rows { padded, plane, wp, packed: &packed, offsets: &offsets, bias: &bias_lanes, out: rows });
-        for (o, dst) in out.chunks_exact_mut(pixels).enumerate() {
-            dst.iter_mut().zip(rows.chunks_exact(lanes)).for_each(|(d, r)| *d = r[o]);
-        }
-        epilogue.apply(out, pixels);
+        epilogue.image(out, out_channels, g.output, |out| {
+            for (o, dst) in out.chunks_exact_mut(pixels).enumerate() {
+                dst.iter_mut().zip(rows.chunks_exact(lanes)).for_each(|(d, r)| *d = r[o]);
+            }
+        });
     });
     y
 }

@@ -180,14 +180,14 @@ fn evaluation_on_plain_flex_tensors_matches_burn() {
     }
 }
 
-/// A convolution at evaluation followed by batch norm and an activation, fused into the
-/// output pass (`conv2d_eval`), gives bit for bit the separate operations' output, on every
-/// kind of forward kernel: the row kernel (7 x 7 outputs), the flattened direct kernel (28 x
+/// A convolution at evaluation followed by batch norm, an activation and a pool, fused into
+/// the output pass (`conv2d_eval`), gives bit for bit the separate operations' output, on every
+/// kind of forward kernel, with even and odd output sizes (the pool's floor mode): the row kernel (7 x 7 outputs), the flattened direct kernel (28 x
 /// 28), the wide im2col layout (LeNet-5's 10 x 10) and the general one (stride 2); on an
 /// autodiff device it is the separate operations, gradients included.
 #[test]
-fn evaluation_with_batch_norm_and_activation_is_the_separate_operations_bit_for_bit() {
-    use kindling_cpu::{EvalBatchNorm, Nonlinearity};
+fn evaluation_with_batch_norm_activation_and_pool_is_the_separate_operations_bit_for_bit() {
+    use kindling_cpu::{AvgPool, EvalBatchNorm, EvalPool, MaxPool, Nonlinearity};
     let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 4] = [
         ([3, 16, 7, 7], [24, 16, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
         ([2, 8, 28, 28], [20, 8, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
@@ -206,9 +206,16 @@ fn evaluation_with_batch_norm_and_activation_is_the_separate_operations_bit_for_
             epsilon: 1e-5,
         };
         let acts = [None, Some(Nonlinearity::Relu), Some(Nonlinearity::Tanh)];
-        for (norm, act) in [None, Some(norm)].into_iter().flat_map(|n| acts.map(|a| (n.clone(), a))) {
-            let fused =
-                kindling_cpu::conv2d_eval(xt.clone(), wt.clone(), Some(bt.clone()), options.clone(), norm.clone(), act);
+        let max =
+            |k: usize| MaxPool { kernel: [k; 2], stride: [2; 2], padding: [0; 2], dilation: [1; 2], ceil_mode: false };
+        let avg =
+            AvgPool { kernel: [2; 2], stride: [2; 2], padding: [0; 2], ceil_mode: false, count_include_pad: true };
+        // The 2x2 pools run in the output pass; a 3x3 one after it, as its own operation.
+        let pools = [None, Some(EvalPool::Max(max(2))), Some(EvalPool::Avg(avg)), Some(EvalPool::Max(max(3)))];
+        let combos = [None, Some(norm)].into_iter().flat_map(|n| acts.map(|a| (n.clone(), a)));
+        for ((norm, act), pool) in combos.flat_map(|c| pools.map(|p| (c.clone(), p))) {
+            let (b, o) = (Some(bt.clone()), options.clone());
+            let fused = kindling_cpu::conv2d_eval(xt.clone(), wt.clone(), b, o, norm.clone(), act, pool);
             let mut y = kindling_cpu::conv2d(xt.clone(), wt.clone(), Some(bt.clone()), options.clone());
             if let Some(n) = &norm {
                 y = kindling_cpu::batch_norm_eval(
@@ -225,7 +232,13 @@ fn evaluation_with_batch_norm_and_activation_is_the_separate_operations_bit_for_
                 Some(Nonlinearity::Tanh) => kindling_cpu::tanh(y),
                 None => y,
             };
-            let case = format!("{x:?} * {w:?}, norm {}, {act:?}", norm.is_some());
+            y = match pool {
+                Some(EvalPool::Max(p)) => kindling_cpu::max_pool2d(y, p),
+                Some(EvalPool::Avg(p)) => kindling_cpu::avg_pool2d(y, p),
+                None => y,
+            };
+            let case = format!("{x:?} * {w:?}, norm {}, {act:?}, {pool:?}", norm.is_some());
+            assert_eq!(fused.dims(), y.dims(), "{case}");
             let (got, want): (Vec<f32>, Vec<f32>) =
                 (fused.into_data().iter().collect(), y.into_data().iter().collect());
             assert_eq!(got.len(), want.len(), "{case}");
@@ -244,6 +257,7 @@ fn evaluation_with_batch_norm_and_activation_is_the_separate_operations_bit_for_
         options.clone(),
         None,
         Some(Nonlinearity::Relu),
+        None,
     );
     let reference =
         kindling_cpu::relu(kindling_cpu::conv2d(xt.clone(), tensor(*w, 12, &device), None, options.clone()));
