@@ -111,6 +111,17 @@ fn forward_flex(x: FlexTensor, kind: Nonlinearity) -> FlexTensor {
     y
 }
 
+/// ReLU's backward step on flex tensors: `grad` (in place when its buffer is its own) where
+/// the forward pass's output `y` is positive or NaN, else 0.
+pub(crate) fn relu_backward(y: &FlexTensor, grad: FlexTensor) -> FlexTensor {
+    let mut dx = owned(grad);
+    let n = dx.layout().num_elements();
+    let yv = values(y);
+    let dv = &mut dx.try_storage_mut::<f32>().expect("an owned buffer")[..n];
+    dv.par_chunks_mut(CHUNK).zip(yv.par_chunks(CHUNK)).for_each(|(g, y)| simd(|| Nonlinearity::Relu.backward(y, g)));
+    dx
+}
+
 #[derive(Debug)]
 struct ActivationBackward(Nonlinearity);
 

@@ -4,6 +4,8 @@
 //! where `Geometry::direct*` says so, then Winograd where `Geometry::winograd_*` says so, else
 //! im2col + GEMM).
 
+use std::sync::Arc;
+
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -14,12 +16,13 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
+use crate::act::relu_backward;
 use crate::act::{Nonlinearity, activation};
 use crate::epilogue::{Affine, Epilogue, Pool2x2};
 use crate::flex::{Ad, AdTensor, dims4, flex, values};
 use crate::im2col::{forward_im2col_then, input_grad_im2col, weight_grad_im2col};
 use crate::norm::{batch_norm_eval, batch_norm_relu_eval};
-use crate::pool::{AvgPool, MaxPool, avg_pool2d, max_pool2d};
+use crate::pool::{AvgPool, MaxPool, avg_pool2d, max_pool_backward_values, max_pool2d};
 use crate::simd::{lane_sum, simd};
 use crate::switch::{enabled, f32_only};
 use crate::timing::{count_fused_weight_grad, timed};
@@ -139,7 +142,7 @@ pub fn conv2d_eval(
         };
         if let Some(affine) = affine {
             let fused_pool = pool.and_then(|p| p.fused());
-            let epilogue = Epilogue { norm: affine, act, pool: fused_pool };
+            let epilogue = Epilogue { norm: affine, act, pool: fused_pool, args: None };
             let y = Tensor::from_primitive::<Flex>(forward_then(&xf, &wf, bf.as_ref(), &options, &epilogue));
             return match pool {
                 Some(p) if fused_pool.is_none() => p.run(y),
@@ -179,8 +182,43 @@ fn eval_affine(n: &EvalBatchNorm, out_channels: usize) -> Option<Affine> {
     Some(Affine::eval(&values(&m), &values(&var), &values(&g), &values(&b), n.epsilon))
 }
 
-/// What the backward step keeps: the input, the weight and the options.
-type State = (FlexTensor, FlexTensor, ConvOptions<2>);
+/// What the backward step keeps: the input, the weight, the options and what the output went
+/// through after the convolution.
+type State = (FlexTensor, FlexTensor, ConvOptions<2>, After);
+
+/// What a convolution's output went through in the same step (`conv2d_relu`), with what its
+/// gradient needs.
+#[derive(Clone, Debug)]
+enum After {
+    /// Nothing: the output is the convolution's.
+    Nothing,
+    /// ReLU: its output.
+    Relu(FlexTensor),
+    /// ReLU, then a 2x2 max pool: its output, each output's argmax offset in its input plane,
+    /// and the shape before the pool.
+    ReluMaxPool { pooled: FlexTensor, arg: Arc<Vec<u32>>, full: [usize; 4] },
+}
+
+impl After {
+    /// The gradient of the convolution's output, from that of the step's output: the pool's
+    /// and ReLU's backward steps, the same arithmetic as `max_pool2d`'s and `relu`'s (ReLU
+    /// passes the gradient where its output is positive or NaN; at a window's maximum that
+    /// output is the pooled value).
+    fn gradient(self, grad: FlexTensor) -> FlexTensor {
+        match self {
+            Self::Nothing => grad,
+            Self::Relu(y) => timed(|t| &mut t.activation, || relu_backward(&y, grad)),
+            Self::ReluMaxPool { pooled, arg, full } => {
+                let masked = timed(|t| &mut t.activation, || relu_backward(&pooled, grad));
+                let [n, c, h, w] = full;
+                timed(
+                    |t| &mut t.max_pool,
+                    || flex(max_pool_backward_values(&values(&masked), &arg, n * c, h * w, true), full),
+                )
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 struct ConvWithBias;
@@ -194,7 +232,8 @@ fn backward_grads(
     [node_x, node_w, node_b]: [Option<burn::backend::autodiff::NodeId>; 3],
     grads: &mut Gradients,
 ) {
-    let (x, w, options) = state;
+    let (x, w, options, after) = state;
+    let grad = after.gradient(grad);
     let (xd, wd) = (dims4(&x), dims4(&w));
     let g = Geometry::new(xd, wd, &options);
     let dy = values(&grad);
@@ -254,20 +293,101 @@ fn forward_then(
 }
 
 fn autodiff_conv(x: AdTensor, w: AdTensor, b: Option<AdTensor>, options: ConvOptions<2>) -> AdTensor {
-    let y = || forward(x.primitive(), w.primitive(), b.as_ref().map(|b| b.primitive()), &options);
-    let state = || (x.primitive().clone(), w.primitive().clone(), options.clone());
+    autodiff_conv_then(x, w, b, options, None)
+}
+
+/// [`autodiff_conv`]; with `relu = Some(pool)`, followed by ReLU and, when `pool` is set, a
+/// 2x2 max pool, in the same output pass and the same backward step.
+fn autodiff_conv_then(
+    x: AdTensor,
+    w: AdTensor,
+    b: Option<AdTensor>,
+    options: ConvOptions<2>,
+    relu: Option<bool>,
+) -> AdTensor {
+    let run = |tracked: bool| {
+        let (xp, wp) = (x.primitive(), w.primitive());
+        let Some(pool) = relu else {
+            return (forward(xp, wp, b.as_ref().map(|b| b.primitive()), &options), After::Nothing);
+        };
+        let (xd, wd) = (dims4(xp), dims4(wp));
+        let g = Geometry::new(xd, wd, &options);
+        let full = [xd[0], wd[0], g.output[0], g.output[1]];
+        let mut epilogue = Epilogue::relu_max_pool(pool, xd[0], wd[0], g.output);
+        if !tracked {
+            epilogue.args = None;
+        }
+        let y = forward_then(xp, wp, b.as_ref().map(|b| b.primitive()), &options, &epilogue);
+        let after = match (tracked, pool) {
+            (false, _) => After::Nothing,
+            (true, false) => After::Relu(y.clone()),
+            (true, true) => After::ReluMaxPool { pooled: y.clone(), arg: Arc::new(epilogue.take_args()), full },
+        };
+        (y, after)
+    };
+    let state = |after| (x.primitive().clone(), w.primitive().clone(), options.clone(), after);
     match &b {
         Some(bias) => {
             match ConvWithBias.prepare::<NoCheckpointing>([x.node(), w.node(), bias.node()]).compute_bound().stateful()
             {
-                OpsKind::Tracked(prep) => prep.finish(state(), y()),
-                OpsKind::UnTracked(prep) => prep.finish(y()),
+                OpsKind::Tracked(prep) => {
+                    let (y, after) = run(true);
+                    prep.finish(state(after), y)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(run(false).0),
             }
         }
         None => match ConvNoBias.prepare::<NoCheckpointing>([x.node(), w.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(state(), y()),
-            OpsKind::UnTracked(prep) => prep.finish(y()),
+            OpsKind::Tracked(prep) => {
+                let (y, after) = run(true);
+                prep.finish(state(after), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(run(false).0),
         },
+    }
+}
+
+/// A convolution followed by ReLU and, optionally, a max pool (`nn.Conv2d`, `nn.ReLU`,
+/// `nn.MaxPool2d`), on the CPU device in one step: the ReLU and a pool of 2x2 windows at
+/// stride 2 without border run on each image's output while it is in cache, and the
+/// full-size activation is neither written out nor kept for the backward step (which needs
+/// only the pooled output and its argmax). Values and gradients are bit for bit those of the
+/// separate operations. In evaluation it is [`conv2d_eval`]; on other devices, for grouped
+/// convolutions and for other pools, the operations one after another.
+pub fn conv2d_relu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    pool: Option<MaxPool>,
+) -> Tensor<4> {
+    let fused_pool = pool.filter(MaxPool::is_plain_2x2);
+    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
+    let fits = |len: usize, k: usize, axis: usize| {
+        let (p0, p1) = options.padding[axis];
+        len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
+    };
+    if enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) && fits(h, kh, 0) && fits(w, kw, 1) {
+        let tracked = (
+            x.clone().try_into_primitive::<Ad>(),
+            weight.clone().try_into_primitive::<Ad>(),
+            bias.clone().map(|b| b.try_into_primitive::<Ad>()).transpose(),
+        );
+        if let (Ok(xa), Ok(wa), Ok(ba)) = tracked {
+            let y = Tensor::from_primitive::<Ad>(autodiff_conv_then(xa, wa, ba, options, Some(fused_pool.is_some())));
+            return match pool {
+                Some(p) if fused_pool.is_none() => max_pool2d(y, p),
+                _ => y,
+            };
+        }
+    }
+    if !x.device().is_autodiff() {
+        return conv2d_eval(x, weight, bias, options, None, Some(Nonlinearity::Relu), pool.map(EvalPool::Max));
+    }
+    let y = activation(conv2d(x, weight, bias, options), Nonlinearity::Relu);
+    match pool {
+        Some(p) => max_pool2d(y, p),
+        None => y,
     }
 }
 

@@ -193,7 +193,7 @@ pub(crate) fn forward_direct(
             bias: &bias,
             out: flat,
         });
-        epilogue.image(out, out_channels, g.output, |out| {
+        epilogue.image(b, out, out_channels, g.output, |out| {
             for (dst, src) in out.chunks_exact_mut(pixels).zip(flat.chunks_exact(l.positions)) {
                 for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks_exact(l.wp)) {
                     d.copy_from_slice(&s[..ow]);

@@ -9,8 +9,10 @@
 //! scale + beta`, then the activation, then the pool's comparisons or sums), so the fused
 //! output is bit for bit the unfused one.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use crate::act::Nonlinearity;
-use crate::pool::pool_2x2_planes;
+use crate::pool::{max_2x2_planes_with_args, pool_2x2_planes};
 use crate::scratch::Buf;
 use crate::simd::simd;
 
@@ -39,17 +41,32 @@ pub(crate) enum Pool2x2 {
 }
 
 /// What follows the convolution, each optional, in this order: batch norm, an activation, a
-/// 2x2 pool.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// 2x2 pool. With `args` (training, max pool only), each output's window maximum is also
+/// recorded, as `max_pool2d` records it for its backward step: the offset in its input plane,
+/// at `args[image * per_image + output]` (each image writes only its own slots).
+#[derive(Debug, Default)]
 pub(crate) struct Epilogue {
     pub(crate) norm: Option<Affine>,
     pub(crate) act: Option<Nonlinearity>,
     pub(crate) pool: Option<Pool2x2>,
+    pub(crate) args: Option<Vec<AtomicU32>>,
 }
 
 impl Epilogue {
     /// Nothing: the convolution's output as it is.
-    pub(crate) const NONE: Self = Self { norm: None, act: None, pool: None };
+    pub(crate) const NONE: Self = Self { norm: None, act: None, pool: None, args: None };
+
+    /// ReLU and, with `pool`, a 2x2 max pool recording its argmax for `n` images of
+    /// `out_channels` planes of `[oh, ow]` (the training pass of `conv2d_relu`).
+    pub(crate) fn relu_max_pool(pool: bool, n: usize, out_channels: usize, [oh, ow]: [usize; 2]) -> Self {
+        let args = pool.then(|| (0..n * out_channels * (oh / 2) * (ow / 2)).map(|_| AtomicU32::new(0)).collect());
+        Self { norm: None, act: Some(Nonlinearity::Relu), pool: pool.then_some(Pool2x2::Max), args }
+    }
+
+    /// The recorded argmax offsets (empty without `args`).
+    pub(crate) fn take_args(&mut self) -> Vec<u32> {
+        self.args.take().map(|a| a.into_iter().map(AtomicU32::into_inner).collect()).unwrap_or_default()
+    }
 
     /// Height and width of one output plane, for a convolution output of `[oh, ow]`.
     pub(crate) fn output(&self, [oh, ow]: [usize; 2]) -> [usize; 2] {
@@ -62,6 +79,7 @@ impl Epilogue {
     /// one, into a scratch buffer of this thread, pooled from there while in cache.
     pub(crate) fn image(
         &self,
+        image: usize,
         out: &mut [f32],
         out_channels: usize,
         [oh, ow]: [usize; 2],
@@ -75,7 +93,16 @@ impl Epilogue {
         let mut full = Buf::reused(out_channels * oh * ow);
         produce(&mut full);
         self.apply(&mut full, oh * ow);
-        pool_2x2_planes(&full, [oh, ow], pool == Pool2x2::Max, out);
+        match &self.args {
+            Some(args) => {
+                let mut arg = vec![0u32; out.len()];
+                max_2x2_planes_with_args(&full, [oh, ow], out, &mut arg);
+                for (slot, a) in args[image * out.len()..][..out.len()].iter().zip(arg) {
+                    slot.store(a, Ordering::Relaxed);
+                }
+            }
+            None => pool_2x2_planes(&full, [oh, ow], pool == Pool2x2::Max, out),
+        }
     }
 
     /// Applies the batch norm and the activation to one image's output,

@@ -189,7 +189,7 @@ pub(crate) fn forward_im2col_then(
                 y_wide.chunks_exact_mut(wide).zip(bias).for_each(|(row, v)| row.fill(*v));
             }
             sgemm(MatRef::new(w, out_channels, patch), MatRef::new(cols, patch, wide), y_wide, bias.is_some(), 1);
-            epilogue.image(out, out_channels, g.output, |out| g.narrow(y_wide, out));
+            epilogue.image(b, out, out_channels, g.output, |out| g.narrow(y_wide, out));
         });
         return y;
     }
@@ -197,7 +197,7 @@ pub(crate) fn forward_im2col_then(
         || Buf::reused(patch * pixels),
         |cols, (b, out)| {
             g.im2col(&x[b * image..][..image], cols);
-            epilogue.image(out, out_channels, g.output, |out| {
+            epilogue.image(b, out, out_channels, g.output, |out| {
                 if let Some(bias) = bias {
                     out.chunks_exact_mut(pixels).zip(bias).for_each(|(row, v)| row.fill(*v));
                 }

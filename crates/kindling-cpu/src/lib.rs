@@ -58,7 +58,9 @@ mod timing;
 mod winograd;
 
 pub use act::{Nonlinearity, relu, tanh};
-pub use conv::{EvalBatchNorm, EvalPool, conv2d, conv2d_eval, forward_values, input_grad_values, weight_grad_values};
+pub use conv::{
+    EvalBatchNorm, EvalPool, conv2d, conv2d_eval, conv2d_relu, forward_values, input_grad_values, weight_grad_values,
+};
 pub use direct::has_avx512;
 pub use geometry::Geometry;
 pub use im2col::{forward_im2col, input_grad_im2col, weight_grad_im2col};

@@ -223,6 +223,22 @@ pub(crate) fn pool_2x2_planes(planes: &[f32], [h, w]: [usize; 2], max: bool, out
     }
 }
 
+/// [`pool_2x2_planes`] for the maximum, also writing each window maximum's offset in its input
+/// plane to `arg`, as [`max_pool2d`] records it.
+pub(crate) fn max_2x2_planes_with_args(planes: &[f32], [h, w]: [usize; 2], out: &mut [f32], arg: &mut [u32]) {
+    let (oh, ow) = (h / 2, w / 2);
+    let per_plane = (oh * ow).max(1);
+    for ((plane, out), arg) in
+        planes.chunks_exact(h * w).zip(out.chunks_exact_mut(per_plane)).zip(arg.chunks_exact_mut(per_plane))
+    {
+        for oy in 0..oh {
+            let rows = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
+            let (out, arg) = (&mut out[oy * ow..][..ow], &mut arg[oy * ow..][..ow]);
+            simd(|| pool_2x2_row(rows, (2 * oy * w) as u32, w as u32, out, arg));
+        }
+    }
+}
+
 /// The input gradient: each output gradient added onto its window's maximum.
 /// `disjoint` says no input pixel is in two windows, so each gradient is stored rather than
 /// added (no read of the slot, no dependency between neighbours).

@@ -484,7 +484,7 @@ pub(crate) fn forward_winograd_then(
             }
             products(&u, s, out_channels, c, columns);
             for (i, out) in out.chunks_exact_mut(out_channels * kept).enumerate() {
-                epilogue.image(out, out_channels, g.output, |out| {
+                epilogue.image(k * group + i, out, out_channels, g.output, |out| {
                     simd(TransformOutput { g, tiles, s, bias, out, out_channels, columns, col0: i * tiles.count() });
                 });
             }

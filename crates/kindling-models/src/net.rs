@@ -252,7 +252,8 @@ impl Sequential {
     /// At evaluation (not on an autodiff device) a convolution and what follows it of, in this
     /// order, a batch norm, a ReLU or tanh, and a max or average pool run as one operation
     /// (`kindling_cpu`'s `conv2d_eval`: the same values, without a pass of their own over the
-    /// activation).
+    /// activation). In training a convolution followed by a ReLU, and a max pool after that,
+    /// run as one step (`kindling_cpu`'s `conv2d_relu`: the same values and gradients).
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
         self.run(input, true, |_, _| {})
     }
@@ -263,7 +264,8 @@ impl Sequential {
     /// output (its last layer's), in order, after the whole of it:
     ///
     /// - a batch norm followed by a ReLU;
-    /// - at evaluation, a convolution followed by a batch norm, a ReLU or tanh, or both.
+    /// - at evaluation, a convolution followed by a batch norm, a ReLU or tanh, or both;
+    /// - in training, a convolution followed by a ReLU.
     ///
     /// Unlike [`forward`](Self::forward), a pool after them runs on its own here, so that an
     /// activation's index gets exactly the activation's output.
@@ -285,13 +287,17 @@ impl Sequential {
             }
             let relu_next = matches!(self.layers.get(i + 1), Some(Layer::Relu(_)));
             x = match (layer, x) {
-                (Layer::Conv2d(l), Act::Image(t)) => match self.eval_run(i, &t, pools) {
-                    Some(run) => {
+                (Layer::Conv2d(l), Act::Image(t)) => {
+                    if let Some(run) = self.eval_run(i, &t, pools) {
                         fused = run.run;
                         Act::Image(conv2d_eval(l, t, run))
+                    } else if let Some((pool, run)) = self.relu_run(i, &t, pools) {
+                        fused = run;
+                        Act::Image(conv2d_relu(l, t, pool))
+                    } else {
+                        Act::Image(conv2d(l, t))
                     }
-                    None => Act::Image(conv2d(l, t)),
-                },
+                }
                 (Layer::BatchNorm(l), Act::Image(t)) => {
                     fused = usize::from(relu_next);
                     Act::Image(batch_norm(l, t, relu_next))
@@ -370,6 +376,38 @@ impl Sequential {
         next += usize::from(pool.is_some());
         let run = next - i - 1;
         (run > 0).then_some(EvalRun { norm, act, pool, run })
+    }
+}
+
+impl Sequential {
+    /// For the convolution at `i` with input `t` on an autodiff device (training): whether a
+    /// ReLU follows it and, with `pools`, a max pool after that, which
+    /// `kindling_cpu::conv2d_relu` runs in the same step; the pool and how many layers that is.
+    fn relu_run(&self, i: usize, t: &Tensor<4>, pools: bool) -> Option<(Option<kindling_cpu::MaxPool>, usize)> {
+        if !t.device().is_autodiff() || !matches!(self.layers.get(i + 1), Some(Layer::Relu(_))) {
+            return None;
+        }
+        let pool = match self.layers.get(i + 2).filter(|_| pools) {
+            Some(Layer::MaxPool2d(p)) => kindling_pool(p),
+            _ => None,
+        };
+        Some((pool, 1 + usize::from(pool.is_some())))
+    }
+}
+
+/// [`conv2d`], ReLU and the pool as one step (see [`Sequential::relu_run`]).
+fn conv2d_relu(layer: &Conv2d, input: Tensor<4>, pool: Option<kindling_cpu::MaxPool>) -> Tensor<4> {
+    match conv_options(layer) {
+        Some(options) => {
+            kindling_cpu::conv2d_relu(input, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()), options, pool)
+        }
+        None => {
+            let y = kindling_cpu::relu(conv2d(layer, input));
+            match pool {
+                Some(p) => kindling_cpu::max_pool2d(y, p),
+                None => y,
+            }
+        }
     }
 }
 

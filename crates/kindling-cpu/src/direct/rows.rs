@@ -60,7 +60,7 @@ pub(crate) fn forward_rows(
     y.par_chunks_mut(out_channels * kept).enumerate().for_each_init(scratch, |(padded, rows), (b, out)| {
         g.pad_into(&x[b * image..][..image], padded, plane);
         avx512(Rows { padded, plane, wp, packed: &packed, offsets: &offsets, bias: &bias_lanes, out: rows });
-        epilogue.image(out, out_channels, g.output, |out| {
+        epilogue.image(b, out, out_channels, g.output, |out| {
             for (o, dst) in out.chunks_exact_mut(pixels).enumerate() {
                 dst.iter_mut().zip(rows.chunks_exact(lanes)).for_each(|(d, r)| *d = r[o]);
             }

@@ -265,6 +265,55 @@ fn evaluation_with_batch_norm_activation_and_pool_is_the_separate_operations_bit
     assert!(xt.grad(&y.sum().backward()).is_some(), "autodiff: no input gradient");
 }
 
+/// A convolution, ReLU and max pool in one training step (`conv2d_relu`): the output and the
+/// gradients of the input, the weight and the bias are bit for bit those of the separate
+/// operations, on every kind of forward kernel, with even and odd sizes, without a pool, with
+/// the fused 2x2 one and with a 3x3 one that runs on its own.
+#[test]
+fn training_conv_relu_and_pool_is_the_separate_operations_bit_for_bit() {
+    use kindling_cpu::MaxPool;
+    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 4] = [
+        ([3, 16, 7, 7], [24, 16, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([2, 8, 28, 28], [20, 8, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        ([4, 6, 14, 14], [16, 6, 5, 5], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
+        ([3, 4, 33, 41], [8, 4, 7, 7], ConvOptions::new([2, 2], [0, 0], [1, 1], 1)),
+    ];
+    let max =
+        |k: usize| MaxPool { kernel: [k; 2], stride: [2; 2], padding: [0; 2], dilation: [1; 2], ceil_mode: false };
+    let bits = |t: Tensor<4>| t.into_data().iter::<f32>().map(f32::to_bits).collect::<Vec<u32>>();
+    let device = Device::flex().autodiff();
+    for (x, w, options) in cases {
+        for pool in [None, Some(max(2)), Some(max(3))] {
+            let run = |fused: bool| {
+                let xt = tensor(x, 21, &device).require_grad();
+                let wt = tensor(w, 22, &device).require_grad();
+                let bt = tensor([w[0]], 23, &device).require_grad();
+                let y = if fused {
+                    kindling_cpu::conv2d_relu(xt.clone(), wt.clone(), Some(bt.clone()), options.clone(), pool)
+                } else {
+                    let y = kindling_cpu::relu(kindling_cpu::conv2d(
+                        xt.clone(),
+                        wt.clone(),
+                        Some(bt.clone()),
+                        options.clone(),
+                    ));
+                    pool.map_or(y.clone(), |p| kindling_cpu::max_pool2d(y, p))
+                };
+                let r = tensor(y.dims(), 24, &device);
+                let grads = (y.clone() * r).sum().backward();
+                let db = bt.grad(&grads).expect("db").reshape([1, 1, 1, w[0]]);
+                [y.inner(), xt.grad(&grads).expect("dx"), wt.grad(&grads).expect("dw"), db].map(bits)
+            };
+            let (fused, separate) = (run(true), run(false));
+            for (what, (a, b)) in ["y", "dx", "dw", "db"].iter().zip(fused.iter().zip(&separate)) {
+                assert_eq!(a.len(), b.len(), "{what} {x:?} * {w:?} {pool:?}");
+                let differ = a.iter().zip(b).filter(|(a, b)| a != b).count();
+                assert_eq!(differ, 0, "{what} {x:?} * {w:?} {pool:?}: {differ} values differ");
+            }
+        }
+    }
+}
+
 #[test]
 fn grouped_convolutions_use_burns_conv() {
     let device = Device::flex().autodiff();
