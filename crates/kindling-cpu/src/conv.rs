@@ -2,7 +2,9 @@
 //! device the forward pass and every gradient are this crate's, registered with burn-autodiff
 //! as one `Backward` step; the kernel for each pass is chosen per geometry (the direct kernels
 //! where `Geometry::direct*` says so, then Winograd where `Geometry::winograd_*` says so, else
-//! im2col + GEMM).
+//! im2col + GEMM). [`conv2d_eval`] (evaluation: batch norm, activation and pool after the
+//! convolution) and [`conv2d_relu`] (training: ReLU and max pool) run what follows the
+//! convolution in its output pass, through the kernels' `Epilogue`.
 
 use std::sync::Arc;
 
@@ -16,8 +18,7 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
-use crate::act::relu_backward;
-use crate::act::{Nonlinearity, activation};
+use crate::act::{Nonlinearity, activation, relu_backward};
 use crate::epilogue::{Affine, Epilogue, Pool2x2};
 use crate::flex::{Ad, AdTensor, dims4, flex, values};
 use crate::im2col::{forward_im2col_then, input_grad_im2col, weight_grad_im2col};
@@ -33,31 +34,48 @@ use crate::{Geometry, direct};
 /// this crate's forward pass and backward step, on plain flex tensors (evaluation) with its
 /// forward pass, anywhere else burn's own.
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
-    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
-    // A kernel wider than the padded input has no output: burn's op says so.
-    let fits = |len: usize, k: usize, axis: usize| {
-        let (p0, p1) = options.padding[axis];
-        len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
-    };
-    if enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) && fits(h, kh, 0) && fits(w, kw, 1) {
-        let tracked = (
-            x.clone().try_into_primitive::<Ad>(),
-            weight.clone().try_into_primitive::<Ad>(),
-            bias.clone().map(|b| b.try_into_primitive::<Ad>()).transpose(),
-        );
-        if let (Ok(x), Ok(w), Ok(b)) = tracked {
+    if takes(&x, &weight, &options) {
+        if let Some((x, w, b)) = on_autodiff(&x, &weight, &bias) {
             return Tensor::from_primitive::<Ad>(autodiff_conv(x, w, b, options));
         }
-        let plain = (
-            x.clone().try_into_primitive::<Flex>(),
-            weight.clone().try_into_primitive::<Flex>(),
-            bias.clone().map(|b| b.try_into_primitive::<Flex>()).transpose(),
-        );
-        if let (Ok(x), Ok(w), Ok(b)) = plain {
+        if let Some((x, w, b)) = on_plain(&x, &weight, &bias) {
             return Tensor::from_primitive::<Flex>(forward(&x, &w, b.as_ref(), &options));
         }
     }
     burn::tensor::module::conv2d(x, weight, bias, options)
+}
+
+/// Whether this crate's kernels take the convolution: switched on, not grouped, all `f32`, and a
+/// kernel that fits the padded input (one wider has no output: burn's op says so).
+fn takes(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> bool {
+    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
+    let fits = |len: usize, k: usize, axis: usize| {
+        let (p0, p1) = options.padding[axis];
+        len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
+    };
+    enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) && fits(h, kh, 0) && fits(w, kw, 1)
+}
+
+/// The input, weight and bias as autodiff flex primitives, when all three are.
+fn on_autodiff(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    bias: &Option<Tensor<1>>,
+) -> Option<(AdTensor, AdTensor, Option<AdTensor>)> {
+    let x = x.clone().try_into_primitive::<Ad>().ok()?;
+    let w = weight.clone().try_into_primitive::<Ad>().ok()?;
+    Some((x, w, bias.clone().map(|b| b.try_into_primitive::<Ad>()).transpose().ok()?))
+}
+
+/// The input, weight and bias as plain flex primitives, when all three are.
+fn on_plain(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    bias: &Option<Tensor<1>>,
+) -> Option<(FlexTensor, FlexTensor, Option<FlexTensor>)> {
+    let x = x.clone().try_into_primitive::<Flex>().ok()?;
+    let w = weight.clone().try_into_primitive::<Flex>().ok()?;
+    Some((x, w, bias.clone().map(|b| b.try_into_primitive::<Flex>()).transpose().ok()?))
 }
 
 /// Batch normalisation with running statistics (`nn.BatchNorm2d` in evaluation mode), as
@@ -119,22 +137,9 @@ pub fn conv2d_eval(
     act: Option<Nonlinearity>,
     pool: Option<EvalPool>,
 ) -> Tensor<4> {
-    let [_, _, h, w] = x.dims();
-    let [out_channels, _, kh, kw] = weight.dims();
-    let fits = |len: usize, k: usize, axis: usize| {
-        let (p0, p1) = options.padding[axis];
-        len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
-    };
-    if enabled()
-        && options.groups == 1
-        && f32_only(&[x.dtype(), weight.dtype()])
-        && fits(h, kh, 0)
-        && fits(w, kw, 1)
-        && let (Ok(xf), Ok(wf), Ok(bf)) = (
-            x.clone().try_into_primitive::<Flex>(),
-            weight.clone().try_into_primitive::<Flex>(),
-            bias.clone().map(|b| b.try_into_primitive::<Flex>()).transpose(),
-        )
+    let out_channels = weight.dims()[0];
+    if takes(&x, &weight, &options)
+        && let Some((xf, wf, bf)) = on_plain(&x, &weight, &bias)
     {
         let affine = match &norm {
             Some(n) => eval_affine(n, out_channels).map(Some),
@@ -362,24 +367,14 @@ pub fn conv2d_relu(
     pool: Option<MaxPool>,
 ) -> Tensor<4> {
     let fused_pool = pool.filter(MaxPool::is_plain_2x2);
-    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
-    let fits = |len: usize, k: usize, axis: usize| {
-        let (p0, p1) = options.padding[axis];
-        len + p0 + p1 > options.dilation[axis] * (k.max(1) - 1)
-    };
-    if enabled() && options.groups == 1 && f32_only(&[x.dtype(), weight.dtype()]) && fits(h, kh, 0) && fits(w, kw, 1) {
-        let tracked = (
-            x.clone().try_into_primitive::<Ad>(),
-            weight.clone().try_into_primitive::<Ad>(),
-            bias.clone().map(|b| b.try_into_primitive::<Ad>()).transpose(),
-        );
-        if let (Ok(xa), Ok(wa), Ok(ba)) = tracked {
-            let y = Tensor::from_primitive::<Ad>(autodiff_conv_then(xa, wa, ba, options, Some(fused_pool.is_some())));
-            return match pool {
-                Some(p) if fused_pool.is_none() => max_pool2d(y, p),
-                _ => y,
-            };
-        }
+    if takes(&x, &weight, &options)
+        && let Some((xa, wa, ba)) = on_autodiff(&x, &weight, &bias)
+    {
+        let y = Tensor::from_primitive::<Ad>(autodiff_conv_then(xa, wa, ba, options, Some(fused_pool.is_some())));
+        return match pool {
+            Some(p) if fused_pool.is_none() => max_pool2d(y, p),
+            _ => y,
+        };
     }
     if !x.device().is_autodiff() {
         return conv2d_eval(x, weight, bias, options, None, Some(Nonlinearity::Relu), pool.map(EvalPool::Max));

@@ -211,8 +211,11 @@ fn avg_2x2_row((r0, r1): (&[f32], &[f32]), out: &mut [f32]) {
 /// [`max_pool2d`] and [`avg_pool2d`] with those windows.
 pub(crate) fn pool_2x2_planes(planes: &[f32], [h, w]: [usize; 2], max: bool, out: &mut [f32]) {
     let (oh, ow) = (h / 2, w / 2);
+    if oh == 0 || ow == 0 {
+        return;
+    }
     for (plane, out) in planes.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
-        for (oy, out) in out.chunks_exact_mut(ow.max(1)).enumerate().take(oh) {
+        for (oy, out) in out.chunks_exact_mut(ow).enumerate() {
             let rows = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
             if max {
                 simd(|| max_2x2_row(rows, out));
@@ -227,7 +230,10 @@ pub(crate) fn pool_2x2_planes(planes: &[f32], [h, w]: [usize; 2], max: bool, out
 /// plane to `arg`, as [`max_pool2d`] records it.
 pub(crate) fn max_2x2_planes_with_args(planes: &[f32], [h, w]: [usize; 2], out: &mut [f32], arg: &mut [u32]) {
     let (oh, ow) = (h / 2, w / 2);
-    let per_plane = (oh * ow).max(1);
+    if oh == 0 || ow == 0 {
+        return;
+    }
+    let per_plane = oh * ow;
     for ((plane, out), arg) in
         planes.chunks_exact(h * w).zip(out.chunks_exact_mut(per_plane)).zip(arg.chunks_exact_mut(per_plane))
     {

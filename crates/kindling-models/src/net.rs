@@ -377,9 +377,7 @@ impl Sequential {
         let run = next - i - 1;
         (run > 0).then_some(EvalRun { norm, act, pool, run })
     }
-}
 
-impl Sequential {
     /// For the convolution at `i` with input `t` on an autodiff device (training): whether a
     /// ReLU follows it and, with `pools`, a max pool after that, which
     /// `kindling_cpu::conv2d_relu` runs in the same step; the pool and how many layers that is.
