@@ -38,7 +38,7 @@ mod narrow;
 mod values;
 mod wide;
 
-use autodiff::autodiff_train;
+use autodiff::{autodiff_train, autodiff_train_pooled};
 pub use values::{batch_norm_eval_values, batch_norm_grad_values, batch_norm_train_values};
 use values::{eval_values, train_values};
 
@@ -160,6 +160,36 @@ pub fn batch_norm_relu_train<const D: usize>(
     epsilon: f64,
 ) -> BatchNormBatch<D> {
     train(input, gamma, beta, epsilon, true)
+}
+
+/// [`batch_norm_relu_train`] followed by a max pool (`nn.BatchNorm2d`, `nn.ReLU`,
+/// `nn.MaxPool2d` in training), as one operation on the autodiff CPU device for 2x2 windows at
+/// stride 2 without border: each channel's planes are normalised, cut at 0 and pooled while in
+/// cache, so the full-size output is never written, and the backward step runs the pool's
+/// scatter before batch norm's own. Values and gradients are bit for bit those of the three
+/// operations, which run one after another anywhere else. The statistics are the batch's, as
+/// for [`batch_norm_train`].
+pub fn batch_norm_relu_pool_train(
+    input: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+    pool: crate::MaxPool,
+) -> BatchNormBatch<4> {
+    check_shapes(&input.dims(), &[&gamma, &beta]);
+    if pool.is_plain_2x2()
+        && Planes::of(&input.dims()).rest >= WIDE
+        && fast(&input, &[&gamma, &beta])
+        && let (Ok(x), Ok(g), Ok(b)) = (
+            input.clone().try_into_primitive::<Ad>(),
+            gamma.clone().try_into_primitive::<Ad>(),
+            beta.clone().try_into_primitive::<Ad>(),
+        )
+    {
+        return autodiff_train_pooled(x, g, b, epsilon, true, true);
+    }
+    let batch = batch_norm_relu_train(input, gamma, beta, epsilon);
+    BatchNormBatch { output: crate::max_pool2d(batch.output, pool), ..batch }
 }
 
 /// The training pass, followed by ReLU when `relu` is set: fused channel by channel on the

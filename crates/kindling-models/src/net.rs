@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 
 use crate::infer::{LayerInfo, Shape};
 use crate::init::{Init, InitConfig};
-use crate::norm::batch_norm;
+use crate::norm::{batch_norm, batch_norm_relu_pool, trains};
 use crate::spec::LayerSpec;
 
 /// `nn.Flatten`: keeps the batch dimension, joins the rest.
@@ -253,7 +253,8 @@ impl Sequential {
     /// order, a batch norm, a ReLU or tanh, and a max or average pool run as one operation
     /// (`kindling_cpu`'s `conv2d_eval`: the same values, without a pass of their own over the
     /// activation). In training a convolution followed by a ReLU, and a max pool after that,
-    /// run as one step (`kindling_cpu`'s `conv2d_relu`: the same values and gradients).
+    /// run as one step (`kindling_cpu`'s `conv2d_relu`: the same values and gradients), and so
+    /// do a batch norm, its ReLU and a max pool (`batch_norm_relu_pool_train`).
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
         self.run(input, true, |_, _| {})
     }
@@ -299,8 +300,16 @@ impl Sequential {
                     }
                 }
                 (Layer::BatchNorm(l), Act::Image(t)) => {
-                    fused = usize::from(relu_next);
-                    Act::Image(batch_norm(l, t, relu_next))
+                    // In training, a max pool after the ReLU joins them (with `pools`).
+                    let pool = match self.layers.get(i + 2) {
+                        Some(Layer::MaxPool2d(p)) if pools && relu_next && trains(l, &t) => kindling_pool(p),
+                        _ => None,
+                    };
+                    fused = usize::from(relu_next) + usize::from(pool.is_some());
+                    match pool {
+                        Some(p) => Act::Image(batch_norm_relu_pool(l, t, p)),
+                        None => Act::Image(batch_norm(l, t, relu_next)),
+                    }
                 }
                 (Layer::BatchNorm(l), Act::Flat(t)) => {
                     fused = usize::from(relu_next);

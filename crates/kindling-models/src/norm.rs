@@ -30,7 +30,7 @@ pub(crate) fn batch_norm<const D: usize>(bn: &BatchNorm, input: Tensor<D>, relu:
     // The same test as burn's forward, so that frozen layers and validation take the
     // evaluation pass. Both passes are `kindling_cpu`'s, faster on the CPU device and burn's ops
     // anywhere else.
-    if !(input.device().is_autodiff() && bn.training.is_enabled()) {
+    if !trains(bn, &input) {
         let device = input.device();
         let (mean, var) = (bn.running_mean.value().to_device(&device), bn.running_var.value().to_device(&device));
         let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
@@ -47,6 +47,32 @@ pub(crate) fn batch_norm<const D: usize>(bn: &BatchNorm, input: Tensor<D>, relu:
     } else {
         kindling_cpu::batch_norm_train(input, bn.gamma.val(), bn.beta.val(), bn.epsilon)
     };
+    update_running(bn, batch, per_channel)
+}
+
+/// Whether `bn` applied to `input` takes the training pass (batch statistics): an autodiff
+/// device and a layer that is not frozen, burn's test.
+pub(crate) fn trains<const D: usize>(bn: &BatchNorm, input: &Tensor<D>) -> bool {
+    input.device().is_autodiff() && bn.training.is_enabled()
+}
+
+/// The training pass of `bn` followed by ReLU and the max pool `pool`, as one operation
+/// (`kindling_cpu::batch_norm_relu_pool_train`), with PyTorch's running-statistics update as in
+/// [`batch_norm`]. For a layer that [`trains`].
+pub(crate) fn batch_norm_relu_pool(bn: &BatchNorm, input: Tensor<4>, pool: kindling_cpu::MaxPool) -> Tensor<4> {
+    let dims = input.dims();
+    let per_channel = dims.iter().product::<usize>() / dims[1];
+    let batch = kindling_cpu::batch_norm_relu_pool_train(input, bn.gamma.val(), bn.beta.val(), bn.epsilon, pool);
+    update_running(bn, batch, per_channel)
+}
+
+/// Moves `bn`'s running statistics towards the batch's (the unbiased variance, PyTorch's rule)
+/// and returns the batch's output.
+fn update_running<const D: usize>(
+    bn: &BatchNorm,
+    batch: kindling_cpu::BatchNormBatch<D>,
+    per_channel: usize,
+) -> Tensor<D> {
     let device = batch.output.device();
     let momentum = bn.momentum;
     let running = |old: Tensor<1>, new: Tensor<1>| {

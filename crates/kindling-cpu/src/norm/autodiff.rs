@@ -13,8 +13,10 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 
 use super::values::{Affine, grad_values, train_values};
+use super::wide::train_wide_pooled;
 use super::{BatchNormBatch, BatchStats, Planes, channel_tensor, planes_of};
-use crate::flex::{Ad, AdTensor, flex, values};
+use crate::flex::{Ad, AdTensor, dims4, flex, values};
+use crate::pool::max_pool_backward_values;
 use crate::timing::timed;
 
 /// What the backward step keeps: the input, `gamma`, the batch statistics, epsilon and the
@@ -28,6 +30,8 @@ struct Saved {
     planes: Planes,
     /// For a fused ReLU, the scale and shift per channel the forward pass used.
     relu: Option<Arc<Affine>>,
+    /// For a fused 2x2 max pool after the ReLU, each output's argmax offset in its plane.
+    pool: Option<Arc<Vec<u32>>>,
 }
 
 #[derive(Debug)]
@@ -40,6 +44,21 @@ impl Backward<Flex, 3> for BatchNormStep {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
+        // A fused pool's backward step first, as `max_pool2d`'s: each output gradient onto its
+        // window's maximum.
+        let grad = match &s.pool {
+            Some(arg) => timed(
+                |t| &mut t.max_pool,
+                || {
+                    let (planes, rest) = (s.planes.batch * s.planes.channels, s.planes.rest);
+                    flex(
+                        max_pool_backward_values(&values(&grad), arg, planes, rest, true),
+                        s.x.layout().shape().clone(),
+                    )
+                },
+            ),
+            None => grad,
+        };
         let g = timed(
             |t| &mut t.batch_norm,
             || {
@@ -66,11 +85,35 @@ pub(super) fn autodiff_train<const D: usize>(
     epsilon: f64,
     relu: bool,
 ) -> BatchNormBatch<D> {
+    autodiff_train_pooled(x, gamma, beta, epsilon, relu, false)
+}
+
+/// [`autodiff_train`]; with `pool` (and `relu`, on `[N, C, H, W]` input channel by channel),
+/// followed by a 2x2 max pool in the same pass, its output `[N, C, H / 2, W / 2]`.
+pub(super) fn autodiff_train_pooled<const D: usize>(
+    x: AdTensor,
+    gamma: AdTensor,
+    beta: AdTensor,
+    epsilon: f64,
+    relu: bool,
+    pool: bool,
+) -> BatchNormBatch<D> {
     let p = planes_of(x.primitive());
     let gamma_values = values(gamma.primitive()).into_owned();
-    let (out, affine) =
-        train_values(&values(x.primitive()), p, &gamma_values, &values(beta.primitive()), epsilon, relu);
-    let y = flex(out.output, x.primitive().layout().shape().clone());
+    let shape = x.primitive().layout().shape().clone();
+    let (out, affine, args) = if pool {
+        let [n, c, h, w] = dims4(x.primitive());
+        let pooled = burn::tensor::Shape::new([n, c, h / 2, w / 2]);
+        let (out, affine, args) =
+            train_wide_pooled(&values(x.primitive()), p, &gamma_values, &values(beta.primitive()), epsilon, [h, w]);
+        ((out, pooled), affine, Some(Arc::new(args)))
+    } else {
+        let (out, affine) =
+            train_values(&values(x.primitive()), p, &gamma_values, &values(beta.primitive()), epsilon, relu);
+        ((out, shape), affine, None)
+    };
+    let ((out, shape), relu) = (out, relu || pool);
+    let y = flex(out.output, shape);
     let (mean, variance) = (channel_tensor(out.stats.mean.clone()), channel_tensor(out.stats.variance.clone()));
     let output = match BatchNormStep
         .prepare::<NoCheckpointing>([x.node(), gamma.node(), beta.node()])
@@ -85,6 +128,7 @@ pub(super) fn autodiff_train<const D: usize>(
                 epsilon,
                 planes: p,
                 relu: relu.then(|| Arc::new(affine)),
+                pool: args,
             };
             prep.finish(saved, y)
         }

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::values::{Affine, input_grad_terms, relu_f32, relu_mask};
 use super::{BLOCK, BatchNormGrads, BatchNormValues, BatchStats, Planes, min_items};
+use crate::pool::max_2x2_planes_with_args;
 use crate::simd::lane_sum;
 
 /// Channel `c`'s runs of `p.rest` values, one per image.
@@ -19,8 +20,8 @@ fn blocks(v: &[f32], p: Planes, c: usize) -> impl Iterator<Item = &[f32]> {
 }
 
 /// The runs of `out` (layout `p`) grouped by channel, so that each task can own whole channels.
-fn by_channel(out: &mut [f32], p: Planes) -> Vec<Vec<&mut [f32]>> {
-    let mut groups: Vec<Vec<&mut [f32]>> = (0..p.channels).map(|_| Vec::with_capacity(p.batch)).collect();
+fn by_channel<T>(out: &mut [T], p: Planes) -> Vec<Vec<&mut [T]>> {
+    let mut groups: Vec<Vec<&mut [T]>> = (0..p.channels).map(|_| Vec::with_capacity(p.batch)).collect();
     for (i, run) in out.chunks_exact_mut(p.rest).enumerate() {
         groups[i % p.channels].push(run);
     }
@@ -57,18 +58,14 @@ pub(super) fn train_wide(
     epsilon: f64,
     relu: bool,
 ) -> (BatchNormValues, Affine) {
-    let m = p.per_channel() as f64;
     let mut y = vec![0.0f32; x.len()];
     let stats: Vec<(f32, f32, f32)> = by_channel(&mut y, p)
         .into_par_iter()
         .enumerate()
         .with_min_len(min_items(p.per_channel()))
         .map(|(c, outs)| {
-            // Three passes over the channel; after the first its values are in cache.
-            let mean = (blocks(x, p, c).map(|b| f64::from(lane_sum(b, |v| v))).sum::<f64>() / m) as f32;
-            let dev = |v: f32| (v - mean) * (v - mean);
-            let var = blocks(x, p, c).map(|b| f64::from(lane_sum(b, dev))).sum::<f64>() / m;
-            let (scale, shift) = ((f64::from(gamma[c]) / (var + epsilon).sqrt()) as f32, beta[c]);
+            let (mean, var, scale) = channel_stats(x, p, c, gamma[c], epsilon);
+            let shift = beta[c];
             for (out, x) in outs.into_iter().zip(planes(x, p, c)) {
                 if relu {
                     out.iter_mut().zip(x).for_each(|(o, v)| *o = relu_f32((v - mean) * scale + shift));
@@ -87,6 +84,57 @@ pub(super) fn train_wide(
         scale.push(s);
     }
     (values, Affine { scale, shift: beta.to_vec() })
+}
+
+/// Channel `c`'s mean, biased variance and scale `gamma / sqrt(var + epsilon)`: three passes
+/// over the channel; after the first its values are in cache.
+fn channel_stats(x: &[f32], p: Planes, c: usize, gamma: f32, epsilon: f64) -> (f32, f64, f32) {
+    let m = p.per_channel() as f64;
+    let mean = (blocks(x, p, c).map(|b| f64::from(lane_sum(b, |v| v))).sum::<f64>() / m) as f32;
+    let dev = |v: f32| (v - mean) * (v - mean);
+    let var = blocks(x, p, c).map(|b| f64::from(lane_sum(b, dev))).sum::<f64>() / m;
+    (mean, var, (f64::from(gamma) / (var + epsilon).sqrt()) as f32)
+}
+
+/// [`train_wide`] with the ReLU, then a 2x2 max pool (stride 2, floor mode) of each `[h, w]`
+/// plane while it is in cache: the pooled output (`[batch, channels, h / 2, w / 2]`), the
+/// statistics, the scale and shift, and each output's argmax offset in its plane, as
+/// `max_pool2d` gives them.
+pub(super) fn train_wide_pooled(
+    x: &[f32],
+    p: Planes,
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    [h, w]: [usize; 2],
+) -> (BatchNormValues, Affine, Vec<u32>) {
+    assert_eq!(p.rest, h * w, "planes of h x w");
+    let q = Planes { rest: (h / 2) * (w / 2), ..p };
+    let (mut y, mut arg) = (vec![0.0f32; q.len()], vec![0u32; q.len()]);
+    let stats: Vec<(f32, f32, f32)> = by_channel(&mut y, q)
+        .into_par_iter()
+        .zip(by_channel(&mut arg, q))
+        .enumerate()
+        .with_min_len(min_items(p.per_channel()))
+        .map(|(c, (outs, args))| {
+            let (mean, var, scale) = channel_stats(x, p, c, gamma[c], epsilon);
+            let shift = beta[c];
+            let mut full = vec![0.0f32; p.rest];
+            for ((out, arg), x) in outs.into_iter().zip(args).zip(planes(x, p, c)) {
+                full.iter_mut().zip(x).for_each(|(o, v)| *o = relu_f32((v - mean) * scale + shift));
+                max_2x2_planes_with_args(&full, [h, w], out, arg);
+            }
+            (mean, var as f32, scale)
+        })
+        .collect();
+    let mut values = BatchNormValues { output: y, stats: BatchStats::default() };
+    let mut scale = Vec::with_capacity(p.channels);
+    for (mean, var, s) in stats {
+        values.stats.mean.push(mean);
+        values.stats.variance.push(var);
+        scale.push(s);
+    }
+    (values, Affine { scale, shift: beta.to_vec() }, arg)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -290,3 +290,52 @@ fn large_batch_statistics_match_an_f64_reference() {
         assert!((f64::from(var[c]) - s).abs() <= 1e-4 * s, "variance[{c}]: {} vs {s}", var[c]);
     }
 }
+
+/// Batch norm, ReLU and a max pool in one training step (`batch_norm_relu_pool_train`): the
+/// output, the statistics and the gradients of the input, `gamma` and `beta` are bit for bit
+/// those of the three operations, with even and odd sizes; a pool that is not 2x2 and planes
+/// narrower than the channel-by-channel path take the three operations.
+#[test]
+fn batch_norm_relu_and_pool_is_the_three_operations_bit_for_bit() {
+    use kindling_cpu::MaxPool;
+    let max =
+        |k: usize| MaxPool { kernel: [k; 2], stride: [2; 2], padding: [0; 2], dilation: [1; 2], ceil_mode: false };
+    let bits = |t: Tensor<4>| t.into_data().iter::<f32>().map(f32::to_bits).collect::<Vec<u32>>();
+    let bits1 = |t: Tensor<1>| t.into_data().iter::<f32>().map(f32::to_bits).collect::<Vec<u32>>();
+    let device = Device::flex().autodiff();
+    for (shape, k) in
+        [([4, 6, 28, 28], 2), ([3, 5, 7, 7], 2), ([2, 3, 9, 14], 2), ([2, 4, 12, 12], 3), ([3, 2, 3, 3], 2)]
+    {
+        let run = |fused: bool| {
+            let x = scaled(shape, 31, 2.0, 0.3, &device).require_grad();
+            let g = scaled([shape[1]], 32, 0.5, 1.0, &device).require_grad();
+            let b = scaled([shape[1]], 33, 0.5, 0.0, &device).require_grad();
+            let batch = if fused {
+                kindling_cpu::batch_norm_relu_pool_train(x.clone(), g.clone(), b.clone(), 1e-5, max(k))
+            } else {
+                let batch = kindling_cpu::batch_norm_relu_train(x.clone(), g.clone(), b.clone(), 1e-5);
+                kindling_cpu::BatchNormBatch { output: kindling_cpu::max_pool2d(batch.output, max(k)), ..batch }
+            };
+            let y = batch.output;
+            let r = scaled(y.dims(), 34, 1.0, 0.0, &device);
+            let grads = (y.clone() * r).sum().backward();
+            let (dg, db) = (g.grad(&grads).expect("dgamma"), b.grad(&grads).expect("dbeta"));
+            (
+                [bits(y.inner()), bits(x.grad(&grads).expect("dx"))],
+                [bits1(batch.mean), bits1(batch.variance), bits1(dg), bits1(db)],
+            )
+        };
+        let (fused, separate) = (run(true), run(false));
+        for (what, (a, b)) in ["y", "dx"].iter().zip(fused.0.iter().zip(&separate.0)) {
+            assert_eq!(a.len(), b.len(), "{what} {shape:?} {k}x{k}");
+            assert!(
+                a == b,
+                "{what} {shape:?} {k}x{k}: {} values differ",
+                a.iter().zip(b).filter(|(a, b)| a != b).count()
+            );
+        }
+        for (what, (a, b)) in ["mean", "variance", "dgamma", "dbeta"].iter().zip(fused.1.iter().zip(&separate.1)) {
+            assert_eq!(a, b, "{what} {shape:?} {k}x{k}");
+        }
+    }
+}
