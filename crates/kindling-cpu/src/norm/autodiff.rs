@@ -100,19 +100,18 @@ pub(super) fn autodiff_train_pooled<const D: usize>(
 ) -> BatchNormBatch<D> {
     let p = planes_of(x.primitive());
     let gamma_values = values(gamma.primitive()).into_owned();
-    let shape = x.primitive().layout().shape().clone();
-    let (out, affine, args) = if pool {
+    let (out, shape, affine, args) = if pool {
         let [n, c, h, w] = dims4(x.primitive());
-        let pooled = burn::tensor::Shape::new([n, c, h / 2, w / 2]);
         let (out, affine, args) =
             train_wide_pooled(&values(x.primitive()), p, &gamma_values, &values(beta.primitive()), epsilon, [h, w]);
-        ((out, pooled), affine, Some(Arc::new(args)))
+        (out, burn::tensor::Shape::new([n, c, h / 2, w / 2]), affine, Some(Arc::new(args)))
     } else {
         let (out, affine) =
             train_values(&values(x.primitive()), p, &gamma_values, &values(beta.primitive()), epsilon, relu);
-        ((out, shape), affine, None)
+        (out, x.primitive().layout().shape().clone(), affine, None)
     };
-    let ((out, shape), relu) = (out, relu || pool);
+    // The pooled pass always has the ReLU before its pool.
+    let relu = relu || pool;
     let y = flex(out.output, shape);
     let (mean, variance) = (channel_tensor(out.stats.mean.clone()), channel_tensor(out.stats.variance.clone()));
     let output = match BatchNormStep
