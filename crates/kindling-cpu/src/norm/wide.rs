@@ -76,8 +76,13 @@ pub(super) fn train_wide(
             (mean, var as f32, scale)
         })
         .collect();
+    gathered(y, stats, beta)
+}
+
+/// The output and each channel's `(mean, variance, scale)` as the pass's values and affine.
+fn gathered(y: Vec<f32>, stats: Vec<(f32, f32, f32)>, beta: &[f32]) -> (BatchNormValues, Affine) {
     let mut values = BatchNormValues { output: y, stats: BatchStats::default() };
-    let mut scale = Vec::with_capacity(p.channels);
+    let mut scale = Vec::with_capacity(stats.len());
     for (mean, var, s) in stats {
         values.stats.mean.push(mean);
         values.stats.variance.push(var);
@@ -127,14 +132,8 @@ pub(super) fn train_wide_pooled(
             (mean, var as f32, scale)
         })
         .collect();
-    let mut values = BatchNormValues { output: y, stats: BatchStats::default() };
-    let mut scale = Vec::with_capacity(p.channels);
-    for (mean, var, s) in stats {
-        values.stats.mean.push(mean);
-        values.stats.variance.push(var);
-        scale.push(s);
-    }
-    (values, Affine { scale, shift: beta.to_vec() }, arg)
+    let (values, affine) = gathered(y, stats, beta);
+    (values, affine, arg)
 }
 
 #[allow(clippy::too_many_arguments)]
