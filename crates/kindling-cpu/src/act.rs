@@ -111,14 +111,14 @@ fn forward_flex(x: FlexTensor, kind: Nonlinearity) -> FlexTensor {
     y
 }
 
-/// ReLU's backward step on flex tensors: `grad` (in place when its buffer is its own) where
-/// the forward pass's output `y` is positive or NaN, else 0.
-pub(crate) fn relu_backward(y: &FlexTensor, grad: FlexTensor) -> FlexTensor {
+/// The activation's backward step on flex tensors, given the forward pass's output `y`: the
+/// input gradient from `grad`, in place when its buffer is its own.
+pub(crate) fn backward_flex(kind: Nonlinearity, y: &FlexTensor, grad: FlexTensor) -> FlexTensor {
     let mut dx = owned(grad);
     let n = dx.layout().num_elements();
     let yv = values(y);
     let dv = &mut dx.try_storage_mut::<f32>().expect("an owned buffer")[..n];
-    dv.par_chunks_mut(CHUNK).zip(yv.par_chunks(CHUNK)).for_each(|(g, y)| simd(|| Nonlinearity::Relu.backward(y, g)));
+    dv.par_chunks_mut(CHUNK).zip(yv.par_chunks(CHUNK)).for_each(|(g, y)| simd(|| kind.backward(y, g)));
     dx
 }
 
@@ -134,17 +134,7 @@ impl Backward<Flex, 1> for ActivationBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let Some(node) = node else { return };
         let y = ops.state;
-        let dx = timed(
-            |t| &mut t.activation,
-            || {
-                let mut dx = owned(grad);
-                let n = dx.layout().num_elements();
-                let yv = values(&y);
-                let dv = &mut dx.try_storage_mut::<f32>().expect("an owned buffer")[..n];
-                dv.par_chunks_mut(CHUNK).zip(yv.par_chunks(CHUNK)).for_each(|(g, y)| simd(|| self.0.backward(y, g)));
-                dx
-            },
-        );
+        let dx = timed(|t| &mut t.activation, || backward_flex(self.0, &y, grad));
         grads.register::<Flex>(node.id, dx);
     }
 }

@@ -18,7 +18,7 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
-use crate::act::{Nonlinearity, activation, relu_backward};
+use crate::act::{Nonlinearity, activation, backward_flex};
 use crate::epilogue::{Affine, Epilogue, Pool2x2};
 use crate::flex::{Ad, AdTensor, dims4, flex, values};
 use crate::im2col::{forward_im2col_then, input_grad_im2col, weight_grad_im2col};
@@ -212,9 +212,9 @@ impl After {
     fn gradient(self, grad: FlexTensor) -> FlexTensor {
         match self {
             Self::Nothing => grad,
-            Self::Relu(y) => timed(|t| &mut t.activation, || relu_backward(&y, grad)),
+            Self::Relu(y) => timed(|t| &mut t.activation, || backward_flex(Nonlinearity::Relu, &y, grad)),
             Self::ReluMaxPool { pooled, arg, full } => {
-                let masked = timed(|t| &mut t.activation, || relu_backward(&pooled, grad));
+                let masked = timed(|t| &mut t.activation, || backward_flex(Nonlinearity::Relu, &pooled, grad));
                 let [n, c, h, w] = full;
                 timed(
                     |t| &mut t.max_pool,

@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::act::Nonlinearity;
+use crate::norm::eval_scale;
 use crate::pool::{max_2x2_planes_with_args, pool_2x2_planes};
 use crate::scratch::Buf;
 use crate::simd::simd;
@@ -28,8 +29,7 @@ impl Affine {
     /// The evaluation pass of batch norm with these per-channel values, as `batch_norm_eval`
     /// computes its scale.
     pub(crate) fn eval(mean: &[f32], variance: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64) -> Self {
-        let scale = variance.iter().zip(gamma).map(|(v, g)| (f64::from(*g) / (f64::from(*v) + epsilon).sqrt()) as f32);
-        Self { mean: mean.to_vec(), scale: scale.collect(), shift: beta.to_vec() }
+        Self { mean: mean.to_vec(), scale: eval_scale(variance, gamma, epsilon), shift: beta.to_vec() }
     }
 }
 

@@ -39,6 +39,7 @@ mod values;
 mod wide;
 
 use autodiff::{autodiff_train, autodiff_train_pooled};
+pub(crate) use values::eval_scale;
 pub use values::{batch_norm_eval_values, batch_norm_grad_values, batch_norm_train_values};
 use values::{eval_values, train_values};
 

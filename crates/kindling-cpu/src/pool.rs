@@ -103,11 +103,8 @@ impl MaxPool {
         out.par_chunks_mut(oh * ow).zip(arg.par_chunks_mut(oh * ow)).enumerate().for_each(|(p, (out, arg))| {
             let plane = &x[p * h * w..][..h * w];
             if quad {
-                for oy in 0..oh {
-                    let rows = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
-                    let (out, arg) = (&mut out[oy * ow..][..ow], &mut arg[oy * ow..][..ow]);
-                    simd(|| pool_2x2_row(rows, (2 * oy * w) as u32, w as u32, out, arg));
-                }
+                // Here the output is exactly `[h / 2, w / 2]`.
+                max_2x2_planes_with_args(plane, [h, w], out, arg);
                 return;
             }
             if simple {
@@ -390,10 +387,7 @@ impl AvgPool {
         out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, out)| {
             let plane = &x[p * h * w..][..h * w];
             if quad {
-                for (oy, out) in out.chunks_exact_mut(ow).enumerate() {
-                    let (r0, r1) = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
-                    simd(|| avg_2x2_row((r0, r1), out));
-                }
+                pool_2x2_planes(plane, [h, w], false, out);
                 return;
             }
             for oy in 0..oh {

@@ -72,13 +72,13 @@ pub(super) fn eval_values(
     assert_eq!(x.len(), p.len(), "input size");
     let c = p.channels;
     assert!([stats.mean.len(), stats.variance.len(), gamma.len(), beta.len()] == [c; 4], "one value per channel");
-    let scale: Vec<f32> = stats
-        .variance
-        .iter()
-        .zip(gamma)
-        .map(|(v, g)| (f64::from(*g) / (f64::from(*v) + epsilon).sqrt()) as f32)
-        .collect();
-    normalise(x, p, &stats.mean, &scale, beta, relu)
+    normalise(x, p, &stats.mean, &eval_scale(&stats.variance, gamma, epsilon), beta, relu)
+}
+
+/// The evaluation pass's scale per channel, `gamma / sqrt(variance + epsilon)`, computed in
+/// `f64` (shared with the convolution's fused evaluation, which must match it bit for bit).
+pub(crate) fn eval_scale(variance: &[f32], gamma: &[f32], epsilon: f64) -> Vec<f32> {
+    variance.iter().zip(gamma).map(|(v, g)| (f64::from(*g) / (f64::from(*v) + epsilon).sqrt()) as f32).collect()
 }
 
 /// The gradients of the training forward pass, given the input `x`, the output gradient `dy`
