@@ -47,12 +47,14 @@ pub(crate) fn weight_grad_direct(x: &[f32], dy: &[f32], n: usize, out_channels: 
             let (mut padded, mut grads) = (Buf::zeroed(c * l.plane), Buf::zeroed(l.positions * lanes));
             for b in (worker * per)..((worker + 1) * per).min(n) {
                 g.pad_into(&x[b * image..][..image], &mut padded, l.plane);
-                for (o, src) in
-                    dy[b * out_channels * pixels..][..out_channels * pixels].chunks_exact(pixels).enumerate()
-                {
-                    for (oy, row) in src.chunks_exact(ow).enumerate() {
-                        for (ox, v) in row.iter().enumerate() {
-                            grads[(oy * l.wp + ox) * lanes + o] = *v;
+                // Row by row, so the positions written for one output row (`ow x lanes` values)
+                // stay in cache while every channel's row is read into them.
+                let dy = &dy[b * out_channels * pixels..][..out_channels * pixels];
+                for oy in 0..oh {
+                    let grads = &mut grads[oy * l.wp * lanes..][..ow * lanes];
+                    for (o, row) in dy.chunks_exact(pixels).map(|p| &p[oy * ow..][..ow]).enumerate() {
+                        for (at, v) in grads.chunks_exact_mut(lanes).zip(row) {
+                            at[o] = *v;
                         }
                     }
                 }
