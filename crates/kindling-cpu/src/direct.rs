@@ -221,8 +221,11 @@ impl pulp::WithSimd for Block<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, simd: S) {
-        let Block { padded, plane, channels, packed, offsets, bias, out } = self;
         assert_eq!(S::F32_LANES, LANES, "the register block is sized for 16-lane vectors");
+        if self.offsets.len() == 9 {
+            return self.three_by_three(simd);
+        }
+        let Block { padded, plane, channels, packed, offsets, bias, out } = self;
         let taps = offsets.len();
         let per_block = channels * taps * CO;
         let positions = out.len() / bias.len();
@@ -240,6 +243,49 @@ impl pulp::WithSimd for Block<'_> {
                             let w = simd.splat_f32s(w);
                             acc[0] = simd.mul_add_e_f32s(w, x0, acc[0]);
                             acc[1] = simd.mul_add_e_f32s(w, x1, acc[1]);
+                        }
+                    }
+                }
+                for (row, acc) in out.chunks_exact_mut(positions).zip(&acc) {
+                    let dst: &mut [S::f32s] = pulp::bytemuck::cast_slice_mut(&mut row[j..j + PX]);
+                    dst.copy_from_slice(acc);
+                }
+            }
+        }
+    }
+}
+
+impl Block<'_> {
+    /// The products for 3 x 3 kernels: per input channel, the three input rows the block reads
+    /// are taken once as fixed-length runs, so the nine taps are constant offsets into them
+    /// (unrolled, with no per-tap offset load or bounds check).
+    #[inline(always)]
+    fn three_by_three<S: pulp::Simd>(self, simd: S) {
+        const RUN: usize = PX + 2;
+        let Block { padded, plane, channels, packed, offsets, bias, out } = self;
+        let wp = offsets[3];
+        let per_block = channels * 9 * CO;
+        let positions = out.len() / bias.len();
+        let load = |s: &[f32]| -> S::f32s { pulp::bytemuck::cast_slice::<f32, S::f32s>(&s[..LANES])[0] };
+        for ((weights, bias), out) in
+            packed.chunks_exact(per_block).zip(bias.chunks_exact(CO)).zip(out.chunks_exact_mut(CO * positions))
+        {
+            for j in (0..positions).step_by(PX) {
+                let mut acc: [[S::f32s; 2]; CO] = std::array::from_fn(|k| [simd.splat_f32s(bias[k]); 2]);
+                for (input, weights) in padded.chunks_exact(plane).zip(weights.chunks_exact(9 * CO)) {
+                    let rows: [&[f32; RUN]; 3] = std::array::from_fn(|ky| {
+                        input[j + ky * wp..][..RUN].try_into().expect("a run of the padded plane")
+                    });
+                    let weights: &[f32; 9 * CO] = weights.try_into().expect("a channel's weights");
+                    for (ky, row) in rows.iter().enumerate() {
+                        for kx in 0..3 {
+                            let (x0, x1) = (load(&row[kx..]), load(&row[kx + LANES..]));
+                            let w = &weights[(ky * 3 + kx) * CO..][..CO];
+                            for (acc, &w) in acc.iter_mut().zip(w) {
+                                let w = simd.splat_f32s(w);
+                                acc[0] = simd.mul_add_e_f32s(w, x0, acc[0]);
+                                acc[1] = simd.mul_add_e_f32s(w, x1, acc[1]);
+                            }
                         }
                     }
                 }
