@@ -177,6 +177,7 @@ pub(crate) fn forward_direct(
     let packed = pack(w, out_channels, g);
     let bias: Vec<f32> = (0..blocks * CO).map(|o| bias.and_then(|b| b.get(o)).copied().unwrap_or(0.0)).collect();
     let offsets = g.tap_offsets();
+    let three_by_three = g.kernel == [3, 3];
     let kept = epilogue.output(g.output).iter().product::<usize>();
     let mut y = vec![0.0f32; n * out_channels * kept];
     // Per task: the padded image (its border and tail stay zero: only the interior is written)
@@ -184,15 +185,13 @@ pub(crate) fn forward_direct(
     let scratch = || (Buf::zeroed(c * l.plane), Buf::zeroed(blocks * CO * l.positions));
     y.par_chunks_mut(out_channels * kept).enumerate().for_each_init(scratch, |(padded, flat), (b, out)| {
         g.pad_into(&x[b * image..][..image], padded, l.plane);
-        avx512(Block {
-            padded,
-            plane: l.plane,
-            channels: c,
-            packed: &packed,
-            offsets: &offsets,
-            bias: &bias,
-            out: flat,
-        });
+        let block =
+            Block { padded, plane: l.plane, channels: c, packed: &packed, offsets: &offsets, bias: &bias, out: flat };
+        if three_by_three {
+            avx512(ThreeByThree(block));
+        } else {
+            avx512(block);
+        }
         epilogue.image(b, out, out_channels, g.output, |out| {
             for (dst, src) in out.chunks_exact_mut(pixels).zip(flat.chunks_exact(l.positions)) {
                 for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks_exact(l.wp)) {
@@ -222,9 +221,6 @@ impl pulp::WithSimd for Block<'_> {
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, simd: S) {
         assert_eq!(S::F32_LANES, LANES, "the register block is sized for 16-lane vectors");
-        if self.offsets.len() == 9 {
-            return self.three_by_three(simd);
-        }
         let Block { padded, plane, channels, packed, offsets, bias, out } = self;
         let taps = offsets.len();
         let per_block = channels * taps * CO;
@@ -255,14 +251,21 @@ impl pulp::WithSimd for Block<'_> {
     }
 }
 
-impl Block<'_> {
-    /// The products for 3 x 3 kernels: per input channel, the three input rows the block reads
-    /// are taken once as fixed-length runs, so the nine taps are constant offsets into them
-    /// (unrolled, with no per-tap offset load or bounds check).
+/// [`Block`] for 3 x 3 kernels: per input channel, the three input rows the block reads are
+/// taken once as fixed-length runs, so the nine taps are constant offsets into them (unrolled,
+/// with no per-tap offset load or bounds check). Its own operation, so that the general
+/// kernel's code is compiled as before.
+struct ThreeByThree<'a>(Block<'a>);
+
+impl pulp::WithSimd for ThreeByThree<'_> {
+    type Output = ();
+
     #[inline(always)]
-    fn three_by_three<S: pulp::Simd>(self, simd: S) {
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        assert_eq!(S::F32_LANES, LANES, "the register block is sized for 16-lane vectors");
         const RUN: usize = PX + 2;
-        let Block { padded, plane, channels, packed, offsets, bias, out } = self;
+        let Block { padded, plane, channels, packed, offsets, bias, out } = self.0;
+        assert_eq!(offsets.len(), 9, "a 3 x 3 kernel");
         let wp = offsets[3];
         let per_block = channels * 9 * CO;
         let positions = out.len() / bias.len();

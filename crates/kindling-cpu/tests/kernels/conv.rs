@@ -97,10 +97,10 @@ fn fast_conv_matches_burn_values_and_gradients() {
     }
 }
 
-/// Stride-1 geometries swept: kernel sizes 1 to 5 (square and not), no, narrow, full and
-/// uneven padding, output widths around the direct kernels' thresholds (7, 8, 14, 16, 28) and
-/// channel counts that fill no whole register block: whichever kernel each takes, values and
-/// gradients match burn's.
+/// Stride-1 geometries swept: kernel sizes 1 to 5 (square and not), 1 x 9 and 9 x 1, no,
+/// narrow, full and uneven padding, output widths around the direct kernels' thresholds (7, 8,
+/// 14, 16, 28) and channel counts that fill no whole register block: whichever kernel each
+/// takes, values and gradients match burn's.
 #[test]
 fn stride_one_geometries_match_burn() {
     let mut taken = [0usize; 4];
@@ -111,6 +111,9 @@ fn stride_one_geometries_match_burn() {
         ([3, 3], [(0, 2), (2, 0)]),
         ([5, 5], [(2, 2), (2, 2)]),
         ([5, 3], [(4, 0), (1, 2)]),
+        // Nine taps in one row or one column: not a 3 x 3 kernel to the unrolled forward pass.
+        ([1, 9], [(0, 0), (4, 4)]),
+        ([9, 1], [(4, 4), (0, 0)]),
     ] {
         for (h, w) in [(7, 7), (5, 8), (14, 14), (9, 16), (28, 28)] {
             for (c, o) in [(3, 5), (9, 20)] {
