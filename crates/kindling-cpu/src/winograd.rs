@@ -39,7 +39,7 @@ use kindling_gemm::{MatRef, sgemm};
 
 use crate::direct::flipped_weights;
 use crate::epilogue::Epilogue;
-use crate::im2col::batch_piece;
+use crate::im2col::{batch_piece, sum_pieces};
 use crate::scratch::Buf;
 use crate::simd::simd;
 use crate::switch::winograd_enabled;
@@ -540,11 +540,7 @@ pub fn weight_grad_winograd(x: &[f32], dy: &[f32], n: usize, out_channels: usize
             du
         })
         .collect();
-    let du = partials.into_iter().reduce(|mut a, b| {
-        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-        a
-    });
-    untransform_weight_grad(&du.unwrap_or_else(|| vec![0.0; XI * pairs]), pairs)
+    untransform_weight_grad(&sum_pieces(partials, XI * pairs), pairs)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::{LANES, avx512, has_avx512};
 use crate::Geometry;
+use crate::im2col::sum_pieces;
 use crate::scratch::Buf;
 
 /// Taps of the weight-gradient kernel: 3 x 3 only.
@@ -63,17 +64,13 @@ pub(crate) fn weight_grad_direct(x: &[f32], dy: &[f32], n: usize, out_channels: 
             dw
         })
         .collect();
-    let total = partials.into_iter().reduce(|mut a, b| {
-        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-        a
-    });
-    let total = total.unwrap_or_else(|| vec![0.0; c * WT * lanes]);
+    let total = sum_pieces(partials, c * WT * lanes);
     let mut dw = vec![0.0f32; out_channels * c * WT];
-    for (ct, row) in total.chunks_exact(lanes).enumerate() {
-        for (o, v) in row[..out_channels].iter().enumerate() {
-            dw[o * c * WT + ct] = *v;
+    dw.par_chunks_mut(c * WT).enumerate().for_each(|(o, dw)| {
+        for (d, row) in dw.iter_mut().zip(total.chunks_exact(lanes)) {
+            *d = row[o];
         }
-    }
+    });
     dw
 }
 
