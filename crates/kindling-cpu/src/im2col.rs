@@ -308,3 +308,31 @@ pub fn weight_grad_im2col(x: &[f32], dy: &[f32], n: usize, out_channels: usize, 
         .collect();
     sum_pieces(partials, out_channels * patch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::sum_pieces;
+
+    /// The pieces' sum on the pool's threads is the sequential fold's, bit for bit, on any
+    /// number of threads: the values are chosen so that the sum depends on the order in which
+    /// the pieces are added, and there are more of them than one task takes.
+    #[test]
+    fn pieces_are_summed_in_order_on_any_number_of_threads() {
+        let len = 3 * (1 << 13) + 5;
+        let value = |p: usize, i: usize| {
+            let base = [1e8f32, 1.0, -1e8, 0.3][(p + i) % 4];
+            base * (1.0 + i as f32 * 1e-6)
+        };
+        let pieces: Vec<Vec<f32>> = (0..16).map(|p| (0..len).map(|i| value(p, i)).collect()).collect();
+        let fold = pieces.iter().skip(1).fold(pieces[0].clone(), |mut a, b| {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+            a
+        });
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let sum = pool.install(|| sum_pieces(pieces.clone(), len));
+            assert!(sum.iter().zip(&fold).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
+        }
+        assert_eq!(sum_pieces(Vec::new(), 4), vec![0.0; 4]);
+    }
+}
