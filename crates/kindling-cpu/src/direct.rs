@@ -234,20 +234,33 @@ impl pulp::WithSimd for Block<'_> {
                 for (input, weights) in padded.chunks_exact(plane).zip(weights.chunks_exact(taps * CO)) {
                     let input = &input[j..];
                     for (&offset, w) in offsets.iter().zip(weights.chunks_exact(CO)) {
-                        let (x0, x1) = (load(&input[offset..]), load(&input[offset + LANES..]));
-                        for (acc, &w) in acc.iter_mut().zip(w) {
-                            let w = simd.splat_f32s(w);
-                            acc[0] = simd.mul_add_e_f32s(w, x0, acc[0]);
-                            acc[1] = simd.mul_add_e_f32s(w, x1, acc[1]);
-                        }
+                        let x = [load(&input[offset..]), load(&input[offset + LANES..])];
+                        tap(simd, &mut acc, x, w);
                     }
                 }
-                for (row, acc) in out.chunks_exact_mut(positions).zip(&acc) {
-                    let dst: &mut [S::f32s] = pulp::bytemuck::cast_slice_mut(&mut row[j..j + PX]);
-                    dst.copy_from_slice(acc);
-                }
+                store::<S>(out, positions, j, &acc);
             }
         }
+    }
+}
+
+/// One tap of a register block: the two input vectors `x` times each of the block's 8 weights
+/// `w`, added onto the accumulators.
+#[inline(always)]
+fn tap<S: pulp::Simd>(simd: S, acc: &mut [[S::f32s; 2]; CO], x: [S::f32s; 2], w: &[f32]) {
+    for (acc, &w) in acc.iter_mut().zip(w) {
+        let w = simd.splat_f32s(w);
+        acc[0] = simd.mul_add_e_f32s(w, x[0], acc[0]);
+        acc[1] = simd.mul_add_e_f32s(w, x[1], acc[1]);
+    }
+}
+
+/// A finished register block into its 8 output rows (`positions` apart) at position `j`.
+#[inline(always)]
+fn store<S: pulp::Simd>(out: &mut [f32], positions: usize, j: usize, acc: &[[S::f32s; 2]; CO]) {
+    for (row, acc) in out.chunks_exact_mut(positions).zip(acc) {
+        let dst: &mut [S::f32s] = pulp::bytemuck::cast_slice_mut(&mut row[j..j + PX]);
+        dst.copy_from_slice(acc);
     }
 }
 
@@ -282,20 +295,12 @@ impl pulp::WithSimd for ThreeByThree<'_> {
                     let weights: &[f32; 9 * CO] = weights.try_into().expect("a channel's weights");
                     for (ky, row) in rows.iter().enumerate() {
                         for kx in 0..3 {
-                            let (x0, x1) = (load(&row[kx..]), load(&row[kx + LANES..]));
-                            let w = &weights[(ky * 3 + kx) * CO..][..CO];
-                            for (acc, &w) in acc.iter_mut().zip(w) {
-                                let w = simd.splat_f32s(w);
-                                acc[0] = simd.mul_add_e_f32s(w, x0, acc[0]);
-                                acc[1] = simd.mul_add_e_f32s(w, x1, acc[1]);
-                            }
+                            let x = [load(&row[kx..]), load(&row[kx + LANES..])];
+                            tap(simd, &mut acc, x, &weights[(ky * 3 + kx) * CO..][..CO]);
                         }
                     }
                 }
-                for (row, acc) in out.chunks_exact_mut(positions).zip(&acc) {
-                    let dst: &mut [S::f32s] = pulp::bytemuck::cast_slice_mut(&mut row[j..j + PX]);
-                    dst.copy_from_slice(acc);
-                }
+                store::<S>(out, positions, j, &acc);
             }
         }
     }
