@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::values::{Affine, input_grad_terms, relu_f32, relu_mask};
 use super::{BLOCK, BatchNormGrads, BatchNormValues, BatchStats, Planes, min_items};
 use crate::pool::max_2x2_planes_with_args;
+use crate::scratch::Buf;
 use crate::simd::lane_sum;
 
 /// Channel `c`'s runs of `p.rest` values, one per image.
@@ -124,7 +125,8 @@ pub(super) fn train_wide_pooled(
         .map(|(c, (outs, args))| {
             let (mean, var, scale) = channel_stats(x, p, c, gamma[c], epsilon);
             let shift = beta[c];
-            let mut full = vec![0.0f32; p.rest];
+            // One channel's plane before its pool, written whole before it is read.
+            let mut full = Buf::reused(p.rest);
             for ((out, arg), x) in outs.into_iter().zip(args).zip(planes(x, p, c)) {
                 full.iter_mut().zip(x).for_each(|(o, v)| *o = relu_f32((v - mean) * scale + shift));
                 max_2x2_planes_with_args(&full, [h, w], out, arg);
