@@ -16,7 +16,7 @@
 //! channels is one GEMM per ξ: `M[ξ] (tiles x out) = V[ξ] (tiles x in) · U[ξ]ᵀ`; several
 //! images' tiles share one product so that it is wide enough for gemm's kernels. With the
 //! channels innermost, the transforms work on 16 channels at a time (the images are transposed
-//! to that layout in 16 x 16 blocks, and the outputs back).
+//! to that layout four rows at a time by shuffles, and the outputs back).
 //!
 //! - **Forward pass**: transform the weights once per call (`U`), each image's tiles (`V`),
 //!   16 GEMMs, then the output transform with the bias.
