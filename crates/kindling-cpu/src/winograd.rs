@@ -208,80 +208,82 @@ fn sub(a: &Lane, b: &Lane) -> Lane {
     r
 }
 
-/// `dst[j * dst_stride + i] = src[i * src_stride + j]` for `i < rows`, `j < cols`: a matrix
-/// transposed four rows at a time. Four vectors (one from each row) are interleaved by
-/// shuffles (`interleave_shfl_f32s`), which leaves each column's four values side by side, and
-/// each such group is one store of known size. Rows past the last group of four, and the
-/// columns of a vector that reach past `cols`, go value by value.
-#[inline(always)]
-fn transpose<S: pulp::Simd>(
+/// Matrices transposed four rows at a time on instruction set `S`: four vectors (one from
+/// each row) interleaved by shuffles (`interleave_shfl_f32s`) leave each column's four values
+/// side by side, and each such group is one store of known size.
+#[derive(Clone, Copy)]
+struct Transposer<S> {
     simd: S,
-    src: &[f32],
-    src_stride: usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [f32],
-    dst_stride: usize,
-) {
-    let lanes = S::F32_LANES;
-    let order = column_order(simd);
-    let whole = if order.is_some() { cols - cols % lanes } else { 0 };
-    let column_of = order.unwrap_or([0; 2 * LANES]);
-    for i0 in (0..rows - rows % 4).step_by(4) {
-        for j0 in (0..whole).step_by(lanes) {
-            let v: [S::f32s; 4] = std::array::from_fn(|k| {
-                pulp::bytemuck::cast_slice::<f32, S::f32s>(&src[(i0 + k) * src_stride + j0..][..lanes])[0]
-            });
-            let v = simd.interleave_shfl_f32s(v);
-            let groups: &[f32] = pulp::bytemuck::cast_slice(&v);
-            for (&j, group) in column_of.iter().zip(groups.chunks_exact(4)) {
-                let group: [f32; 4] = group.try_into().expect("4 values");
-                let at = (j0 + j) * dst_stride + i0;
-                let to: &mut [f32; 4] = (&mut dst[at..at + 4]).try_into().expect("4 values");
-                *to = group;
+    /// Which column of a vector each group of four comes out as (see [`Transposer::new`]);
+    /// `None` where the shuffles do not give whole columns, and every value goes on its own.
+    columns: Option<[usize; 2 * LANES]>,
+}
+
+impl<S: pulp::Simd> Transposer<S> {
+    /// The shuffles keep each column's four values together and in row order, but may order
+    /// the columns within a vector otherwise (pulp promises only that interleaving undoes
+    /// deinterleaving): the order is read off four vectors of known values, once per
+    /// transforming operation rather than per row.
+    #[inline(always)]
+    fn new(simd: S) -> Self {
+        let lanes = S::F32_LANES;
+        if !(4..=2 * LANES).contains(&lanes) {
+            return Self { simd, columns: None };
+        }
+        let probe: [S::f32s; 4] = std::array::from_fn(|k| {
+            let v: [f32; 2 * LANES] = std::array::from_fn(|lane| (k * 100 + lane) as f32);
+            pulp::bytemuck::cast_slice::<f32, S::f32s>(&v[..lanes])[0]
+        });
+        let probe = simd.interleave_shfl_f32s(probe);
+        let probe: &[f32] = pulp::bytemuck::cast_slice(&probe);
+        let mut columns = [usize::MAX; 2 * LANES];
+        let mut seen = [false; 2 * LANES];
+        for (slot, g) in columns.iter_mut().zip(probe.chunks_exact(4)) {
+            let column = g[0] as usize;
+            if column >= lanes || seen[column] || (0..4).any(|k| g[k] != (k * 100 + column) as f32) {
+                return Self { simd, columns: None };
+            }
+            (*slot, seen[column]) = (column, true);
+        }
+        Self { simd, columns: Some(columns) }
+    }
+
+    /// `dst[j * dst_stride + i] = src[i * src_stride + j]` for `i < rows`, `j < cols`. Rows
+    /// past the last group of four, and the columns of a vector that reach past `cols`, go
+    /// value by value.
+    #[inline(always)]
+    fn run(&self, src: &[f32], src_stride: usize, rows: usize, cols: usize, dst: &mut [f32], dst_stride: usize) {
+        let lanes = S::F32_LANES;
+        let (whole, columns) = match &self.columns {
+            Some(columns) => (cols - cols % lanes, &columns[..]),
+            None => (0, &[][..]),
+        };
+        for i0 in (0..rows - rows % 4).step_by(4) {
+            for j0 in (0..whole).step_by(lanes) {
+                let v: [S::f32s; 4] = std::array::from_fn(|k| {
+                    pulp::bytemuck::cast_slice::<f32, S::f32s>(&src[(i0 + k) * src_stride + j0..][..lanes])[0]
+                });
+                let v = self.simd.interleave_shfl_f32s(v);
+                let groups: &[f32] = pulp::bytemuck::cast_slice(&v);
+                for (&j, group) in columns.iter().zip(groups.chunks_exact(4)) {
+                    let group: [f32; 4] = group.try_into().expect("4 values");
+                    let at = (j0 + j) * dst_stride + i0;
+                    let to: &mut [f32; 4] = (&mut dst[at..at + 4]).try_into().expect("4 values");
+                    *to = group;
+                }
+            }
+            for i in i0..i0 + 4 {
+                for j in whole..cols {
+                    dst[j * dst_stride + i] = src[i * src_stride + j];
+                }
             }
         }
-        for i in i0..i0 + 4 {
-            for j in whole..cols {
+        for i in rows - rows % 4..rows {
+            for j in 0..cols {
                 dst[j * dst_stride + i] = src[i * src_stride + j];
             }
         }
     }
-    for i in rows - rows % 4..rows {
-        for j in 0..cols {
-            dst[j * dst_stride + i] = src[i * src_stride + j];
-        }
-    }
-}
-
-/// Which column of a vector each group of four values comes out as when four vectors (one
-/// per row) are interleaved by [`transpose`]'s shuffles: they keep each column's four values
-/// together and in row order, but may order the columns within a vector otherwise (pulp
-/// promises only that interleaving undoes deinterleaving). Read off four vectors of known
-/// values; `None` where the groups are not whole columns in row order, or vectors hold fewer
-/// than four values.
-#[inline(always)]
-fn column_order<S: pulp::Simd>(simd: S) -> Option<[usize; 2 * LANES]> {
-    let lanes = S::F32_LANES;
-    if !(4..=2 * LANES).contains(&lanes) {
-        return None;
-    }
-    let probe: [S::f32s; 4] = std::array::from_fn(|k| {
-        let v: [f32; 2 * LANES] = std::array::from_fn(|lane| (k * 100 + lane) as f32);
-        pulp::bytemuck::cast_slice::<f32, S::f32s>(&v[..lanes])[0]
-    });
-    let probe = simd.interleave_shfl_f32s(probe);
-    let probe: &[f32] = pulp::bytemuck::cast_slice(&probe);
-    let mut columns = [usize::MAX; 2 * LANES];
-    let mut seen = [false; 2 * LANES];
-    for (slot, g) in columns.iter_mut().zip(probe.chunks_exact(4)) {
-        let column = g[0] as usize;
-        if column >= lanes || seen[column] || (0..4).any(|k| g[k] != (k * 100 + column) as f32) {
-            return None;
-        }
-        (*slot, seen[column]) = (column, true);
-    }
-    Some(columns)
 }
 
 /// Per task: one image padded with its channels innermost, the transformed tiles of a group
@@ -333,10 +335,11 @@ impl pulp::WithSimd for TransformInput<'_> {
         let Self { g, tiles, image, s, columns, col0 } = self;
         let [c, h, w] = g.input;
         let pw = tiles.padded()[1];
+        let transposer = Transposer::new(simd);
         for iy in 0..h {
             // Row iy of every channel (channel-major, `h * w` apart) to pixel-major.
             let dst = &mut s.padded[((iy + 1) * pw + 1) * c..];
-            transpose(simd, &image[iy * w..], h * w, c, w, dst, c);
+            transposer.run(&image[iy * w..], h * w, c, w, dst, c);
         }
         for ty in 0..tiles.rows {
             for tx in 0..tiles.cols {
@@ -390,8 +393,9 @@ impl pulp::WithSimd for TransformOutputGrad<'_> {
         let [oh, ow] = g.output;
         let (o_n, width) = (out_channels, 2 * tiles.cols);
         // The output gradient with its channels innermost, on a grid of whole tiles.
+        let transposer = Transposer::new(simd);
         for y in 0..oh {
-            transpose(simd, &dy[y * ow..], oh * ow, o_n, ow, &mut s.pixels[y * width * o_n..], o_n);
+            transposer.run(&dy[y * ow..], oh * ow, o_n, ow, &mut s.pixels[y * width * o_n..], o_n);
         }
         for ty in 0..tiles.rows {
             for tx in 0..tiles.cols {
@@ -468,8 +472,9 @@ impl pulp::WithSimd for TransformOutput<'_> {
             }
         }
         // Back to output planes, dropping what lies past the edge.
+        let transposer = Transposer::new(simd);
         for y in 0..oh {
-            transpose(simd, &s.pixels[y * width * o_n..], o_n, ow, o_n, &mut out[y * ow..], oh * ow);
+            transposer.run(&s.pixels[y * width * o_n..], o_n, ow, o_n, &mut out[y * ow..], oh * ow);
         }
     }
 }
@@ -623,7 +628,7 @@ mod tests {
                 let (ss, ds) = (cols + 3, rows + 5);
                 let src = data(rows * ss, rows + cols);
                 let mut dst = vec![f32::NAN; cols * ds];
-                transpose(simd, &src, ss, rows, cols, &mut dst, ds);
+                Transposer::new(simd).run(&src, ss, rows, cols, &mut dst, ds);
                 for i in 0..rows {
                     for j in 0..cols {
                         assert_eq!(dst[j * ds + i], src[i * ss + j], "{rows} x {cols} at ({i}, {j})");
@@ -633,7 +638,7 @@ mod tests {
         }
         #[cfg(target_arch = "x86_64")]
         if let Some(isa) = pulp::x86::V3::try_new() {
-            assert!(column_order(isa).is_some(), "AVX2's shuffles give whole columns");
+            assert!(Transposer::new(isa).columns.is_some(), "AVX2's shuffles give whole columns");
         }
         for rows in [1, 3, 4, 5, 7, 8, 14, 16, 28, 33] {
             for cols in [1, 4, 7, 8, 14, 16, 17, 28, 32, 49] {
