@@ -288,9 +288,9 @@ impl<S: pulp::Simd> Transposer<S> {
 
 /// Per task: one image padded with its channels innermost, the transformed tiles of a group
 /// of images, the products, and one image's outputs (or output gradient) channels innermost;
-/// from this thread's pool ([`Buf`]). `padded` (whose border must be zero) and `pixels` (zero
-/// past an output gradient's edge) are zeroed when taken; `v` and `m` are written whole before
-/// they are read.
+/// from this thread's pool ([`Buf`]). `padded`'s border and what of `pixels` lies past the
+/// output's edge are zeroed when taken (each image's transposes write the rest, and the
+/// transforms read those parts as zeros); `v` and `m` are written whole before they are read.
 struct Scratch {
     padded: Buf,
     v: Buf,
@@ -300,14 +300,25 @@ struct Scratch {
 
 impl Scratch {
     fn new(g: &Geometry, tiles: Tiles, out_channels: usize, group: usize) -> Self {
-        let [ph, pw] = tiles.padded();
+        let ([c, h, w], [oh, ow]) = (g.input, g.output);
+        let ([ph, pw], width) = (tiles.padded(), 2 * tiles.cols);
         let columns = group * tiles.count();
-        Self {
-            padded: Buf::zeroed(ph * pw * g.input[0]),
-            v: Buf::reused(XI * columns * g.input[0]),
-            m: Buf::reused(XI * columns * out_channels),
-            pixels: Buf::zeroed(4 * tiles.count() * out_channels),
+        // Only the parts read as zeros, not the whole buffers (the transposes write the rest
+        // for every image).
+        let mut padded = Buf::reused(ph * pw * c);
+        let row = pw * c;
+        padded[..row].fill(0.0);
+        for y in 1..=h {
+            padded[y * row..][..c].fill(0.0);
+            padded[y * row + (w + 1) * c..(y + 1) * row].fill(0.0);
         }
+        padded[(h + 1) * row..].fill(0.0);
+        let mut pixels = Buf::reused(2 * tiles.rows * width * out_channels);
+        for y in 0..oh {
+            pixels[(y * width + ow) * out_channels..(y + 1) * width * out_channels].fill(0.0);
+        }
+        pixels[oh * width * out_channels..].fill(0.0);
+        Self { padded, v: Buf::reused(XI * columns * c), m: Buf::reused(XI * columns * out_channels), pixels }
     }
 }
 
@@ -612,6 +623,24 @@ mod tests {
         a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
     }
 
+    /// Fills every thread's scratch pool with buffers of garbage, as other kernels can leave
+    /// them, so that a part of a buffer the Winograd kernels read without writing or zeroing it
+    /// first shows in their results.
+    fn poison_scratch() {
+        fn poison() {
+            let held: Vec<Buf> = (12..20)
+                .map(|k| {
+                    let mut b = Buf::reused(1 << k);
+                    b.fill(7.0);
+                    b
+                })
+                .collect();
+            drop(held);
+        }
+        rayon::broadcast(|_| poison());
+        poison();
+    }
+
     /// The transpose by interleaving shuffles against its definition, on every instruction set
     /// this CPU has, with row and column counts around the group of four and the vector width.
     #[test]
@@ -672,10 +701,14 @@ mod tests {
             let (x, wt, b) = (data(n * c * h * w, 1), data(o * c * 9, 2), data(o, 3));
             let dy = data(n * o * h * w, 4);
             let what = format!("n {n}, c {c}, o {o}, {h} x {w}");
+            // Each kernel starts from scratch buffers full of garbage.
+            poison_scratch();
             let fwd = rel(&forward_winograd(&x, &wt, Some(&b), n, o, &g), &forward_im2col(&x, &wt, Some(&b), n, o, &g));
             assert!(fwd < 1e-5, "forward, {what}: {fwd}");
+            poison_scratch();
             let dx = rel(&input_grad_winograd(&dy, &wt, n, o, &g), &input_grad_im2col(&dy, &wt, n, o, &g));
             assert!(dx < 1e-5, "input gradient, {what}: {dx}");
+            poison_scratch();
             let dw = rel(&weight_grad_winograd(&x, &dy, n, o, &g), &weight_grad_im2col(&x, &dy, n, o, &g));
             assert!(dw < 1e-5, "weight gradient, {what}: {dw}");
         }
