@@ -57,13 +57,29 @@ impl<'a> Batches<'a> {
         epoch: Option<usize>,
         device: &Device,
     ) -> Self {
+        Self::load_with(split, shape, order, batch_size, epoch, device, true)
+    }
+
+    /// [`Batches::load`], with a source split's batches loaded by a background thread only
+    /// where `prefetch` is set and a thread can be started: a process at its limit of threads
+    /// loads them on the consumer's thread instead (the same batches, without the overlap)
+    /// rather than panicking as `std::thread::spawn` does.
+    fn load_with(
+        split: &'a Split,
+        shape: [usize; 3],
+        order: Vec<usize>,
+        batch_size: usize,
+        epoch: Option<usize>,
+        device: &Device,
+        prefetch: bool,
+    ) -> Self {
         let batch_size = batch_size.max(1);
-        let prefetched = split.source.clone().map(|source| {
+        let prefetched = split.source.clone().filter(|_| prefetch).and_then(|source| {
             let per: usize = shape.iter().product();
             let labels = split.y.clone();
             let order = order.clone();
             let (tx, rx) = sync_channel(PREFETCH);
-            std::thread::spawn(move || {
+            let loader = move || {
                 for idx in order.chunks(batch_size) {
                     let batch = load_batch(source.as_ref(), &labels, idx, per, epoch);
                     let failed = batch.is_err();
@@ -72,8 +88,8 @@ impl<'a> Batches<'a> {
                         break;
                     }
                 }
-            });
-            rx
+            };
+            std::thread::Builder::new().name("kindling-loader".to_owned()).spawn(loader).ok().map(|_| rx)
         });
         Self { split, shape, order, batch_size, pos: 0, epoch, prefetched, device: device.clone() }
     }
@@ -99,6 +115,10 @@ impl<'a> Batches<'a> {
             return Some(rx.recv().unwrap_or_else(|_| Err("the data loader thread stopped".to_owned())));
         }
         let per: usize = self.shape.iter().product();
+        if let Some(source) = &self.split.source {
+            // No loader thread: the same loading, on this thread.
+            return Some(load_batch(source.as_ref(), &self.split.y, idx, per, self.epoch));
+        }
         let mut x = vec![0.0f32; idx.len() * per];
         for (slot, &i) in x.chunks_exact_mut(per).zip(idx) {
             let loaded = match self.epoch {
@@ -145,4 +165,67 @@ impl Iterator for Batches<'_> {
 pub(crate) fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
     let predicted = logits.argmax(1).squeeze_dim::<1>(1);
     predicted.equal(labels).int().sum().into_scalar::<i64>() as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kindling_core::SampleSource;
+
+    use super::*;
+
+    /// Sample `i` of epoch `e` is `i * 1000 + e` everywhere (evaluation reads are epoch 0's);
+    /// sample 7 cannot be read.
+    #[derive(Debug)]
+    struct Numbered;
+
+    impl SampleSource for Numbered {
+        fn load(&self, i: usize, out: &mut [f32]) -> Result<(), String> {
+            self.load_train(i, 0, out)
+        }
+
+        fn load_train(&self, i: usize, epoch: usize, out: &mut [f32]) -> Result<(), String> {
+            if i == 7 {
+                return Err("<sample 7>: unreadable".to_owned());
+            }
+            out.fill((i * 1000 + epoch) as f32);
+            Ok(())
+        }
+    }
+
+    /// Every batch's values and labels (as the device holds them), or its error.
+    fn read(batches: Batches<'_>) -> Vec<HostBatch> {
+        batches
+            .map(|b| {
+                b.map(|(x, y)| {
+                    let labels = y.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+                    (x.into_data().try_to_vec::<f32>().unwrap(), labels)
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_source_split_without_a_loader_thread_gives_the_same_batches_and_errors() {
+        let device = Device::flex();
+        let split = Split { x: Vec::new(), y: (0..10).map(|i| i % 3).collect(), source: Some(Arc::new(Numbered)) };
+        let shape = [1, 2, 2];
+        let order: Vec<usize> = vec![3, 1, 4, 0, 5, 9, 2, 6, 8];
+        for epoch in [None, Some(2)] {
+            let threaded = read(Batches::load_with(&split, shape, order.clone(), 4, epoch, &device, true));
+            let inline = read(Batches::load_with(&split, shape, order.clone(), 4, epoch, &device, false));
+            assert_eq!(threaded, inline, "{epoch:?}");
+            let (x, y) = threaded[0].clone().unwrap();
+            let e = epoch.unwrap_or(0) as f32;
+            assert_eq!(x[..4], [3000.0 + e; 4]);
+            assert_eq!(y, [0, 1, 1, 0]);
+            assert_eq!(threaded.len(), 3);
+        }
+        // An unreadable sample is an error naming it, on either path.
+        for prefetch in [true, false] {
+            let batches = read(Batches::load_with(&split, shape, vec![0, 7, 1], 2, None, &device, prefetch));
+            assert_eq!(batches[0], Err("<sample 7>: unreadable".to_owned()), "prefetch {prefetch}");
+        }
+    }
 }
