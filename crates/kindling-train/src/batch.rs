@@ -34,7 +34,7 @@ impl<'a> Batches<'a> {
     /// Batches of `split` (samples of `shape`) in `order`, the last one possibly short, as
     /// evaluation sees them (no augmentation).
     pub fn new(split: &'a Split, shape: [usize; 3], order: Vec<usize>, batch_size: usize, device: &Device) -> Self {
-        Self::load(split, shape, order, batch_size, None, device)
+        Self::load(split, shape, order, batch_size, None, device, true)
     }
 
     /// Batches as training sees them in `epoch`: augmented, where the split's source augments.
@@ -46,25 +46,14 @@ impl<'a> Batches<'a> {
         epoch: usize,
         device: &Device,
     ) -> Self {
-        Self::load(split, shape, order, batch_size, Some(epoch), device)
+        Self::load(split, shape, order, batch_size, Some(epoch), device, true)
     }
 
+    /// The batches, a source split's loaded by a background thread where `prefetch` is set and
+    /// a thread can be started: a process at its limit of threads loads them on the consumer's
+    /// thread instead (the same batches, without the overlap) rather than panicking as
+    /// `std::thread::spawn` does.
     fn load(
-        split: &'a Split,
-        shape: [usize; 3],
-        order: Vec<usize>,
-        batch_size: usize,
-        epoch: Option<usize>,
-        device: &Device,
-    ) -> Self {
-        Self::load_with(split, shape, order, batch_size, epoch, device, true)
-    }
-
-    /// [`Batches::load`], with a source split's batches loaded by a background thread only
-    /// where `prefetch` is set and a thread can be started: a process at its limit of threads
-    /// loads them on the consumer's thread instead (the same batches, without the overlap)
-    /// rather than panicking as `std::thread::spawn` does.
-    fn load_with(
         split: &'a Split,
         shape: [usize; 3],
         order: Vec<usize>,
@@ -213,8 +202,8 @@ mod tests {
         let shape = [1, 2, 2];
         let order: Vec<usize> = vec![3, 1, 4, 0, 5, 9, 2, 6, 8];
         for epoch in [None, Some(2)] {
-            let threaded = read(Batches::load_with(&split, shape, order.clone(), 4, epoch, &device, true));
-            let inline = read(Batches::load_with(&split, shape, order.clone(), 4, epoch, &device, false));
+            let threaded = read(Batches::load(&split, shape, order.clone(), 4, epoch, &device, true));
+            let inline = read(Batches::load(&split, shape, order.clone(), 4, epoch, &device, false));
             assert_eq!(threaded, inline, "{epoch:?}");
             let (x, y) = threaded[0].clone().unwrap();
             let e = epoch.unwrap_or(0) as f32;
@@ -224,7 +213,7 @@ mod tests {
         }
         // An unreadable sample is an error naming it, on either path.
         for prefetch in [true, false] {
-            let batches = read(Batches::load_with(&split, shape, vec![0, 7, 1], 2, None, &device, prefetch));
+            let batches = read(Batches::load(&split, shape, vec![0, 7, 1], 2, None, &device, prefetch));
             assert_eq!(batches[0], Err("<sample 7>: unreadable".to_owned()), "prefetch {prefetch}");
         }
     }
