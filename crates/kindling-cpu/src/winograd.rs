@@ -306,20 +306,22 @@ impl Scratch {
         // Only the parts read as zeros, not the whole buffers (the transposes write the rest
         // for every image).
         let mut padded = Buf::reused(ph * pw * c);
-        let row = pw * c;
-        padded[..row].fill(0.0);
-        for y in 1..=h {
-            padded[y * row..][..c].fill(0.0);
-            padded[y * row + (w + 1) * c..(y + 1) * row].fill(0.0);
-        }
-        padded[(h + 1) * row..].fill(0.0);
+        zero_outside(&mut padded, pw * c, [1, h + 1], [c, (w + 1) * c]);
         let mut pixels = Buf::reused(2 * tiles.rows * width * out_channels);
-        for y in 0..oh {
-            pixels[(y * width + ow) * out_channels..(y + 1) * width * out_channels].fill(0.0);
-        }
-        pixels[oh * width * out_channels..].fill(0.0);
+        zero_outside(&mut pixels, width * out_channels, [0, oh], [0, ow * out_channels]);
         Self { padded, v: Buf::reused(XI * columns * c), m: Buf::reused(XI * columns * out_channels), pixels }
     }
+}
+
+/// Zeroes what of `grid` (rows of `row` values) lies outside rows `ys[0]..ys[1]` and, within
+/// those rows, outside values `xs[0]..xs[1]`.
+fn zero_outside(grid: &mut [f32], row: usize, ys: [usize; 2], xs: [usize; 2]) {
+    grid[..ys[0] * row].fill(0.0);
+    for line in grid[ys[0] * row..ys[1] * row].chunks_exact_mut(row) {
+        line[..xs[0]].fill(0.0);
+        line[xs[1]..].fill(0.0);
+    }
+    grid[ys[1] * row..].fill(0.0);
 }
 
 /// The transformed tiles `Bᵀ d B` of one image (`[c][h][w]`) into `v` (`[ξ][column][c]`), its

@@ -93,7 +93,8 @@ impl<'a> Batches<'a> {
         self.order.is_empty()
     }
 
-    /// The next batch's values and labels, from the loader thread or from memory.
+    /// The next batch's values and labels: from the loader thread, else from the split's
+    /// source on this thread, else from memory.
     fn next_host(&mut self) -> Option<HostBatch> {
         let idx = self.order.get(self.pos..(self.pos + self.batch_size).min(self.order.len()))?;
         if idx.is_empty() {
@@ -108,13 +109,10 @@ impl<'a> Batches<'a> {
             // No loader thread: the same loading, on this thread.
             return Some(load_batch(source.as_ref(), &self.split.y, idx, per, self.epoch));
         }
+        // In memory: no augmentation, so training and evaluation read the same values.
         let mut x = vec![0.0f32; idx.len() * per];
         for (slot, &i) in x.chunks_exact_mut(per).zip(idx) {
-            let loaded = match self.epoch {
-                Some(epoch) => self.split.train_sample_into(i, epoch, slot),
-                None => self.split.sample_into(i, slot),
-            };
-            if let Err(e) = loaded {
+            if let Err(e) = self.split.sample_into(i, slot) {
                 return Some(Err(e));
             }
         }
